@@ -1,0 +1,166 @@
+"""The speech model: audio (one block) + its speech regions -> timed words and segments.
+
+``SpeechModel`` is the seam: the embedded default is Whisper through faster-whisper
+(CTranslate2); an audio-language model run through transformers plugs in behind the same
+interface. Segments come back without speakers; the diarizer's turns are attached later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from pyannote.core import Timeline
+
+from scribe.audio import SAMPLE_RATE
+from scribe.errors import ModelError
+from scribe.models import whisper_model
+from scribe.options import ScribeOptions
+from scribe.types import ModelInfo, Segment, Word
+
+logger = logging.getLogger("scribe.asr")
+
+# Silence put between concatenated speech regions: without it Whisper runs the last word
+# of one region into the first of the next.
+_GAP_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Recognition:
+    segments: tuple[Segment, ...]
+    language: str
+
+
+class SpeechModel(Protocol):
+    model_info: ModelInfo
+
+    def transcribe(self, audio: np.ndarray, speech: Timeline, offset: float = 0.0) -> Recognition:
+        """Recognise the speech regions of ``audio`` (which starts at ``offset`` s)."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Piece:
+    concat_start: float
+    orig_start: float
+    duration: float
+
+
+class WhisperSpeechModel:
+    """Whisper via faster-whisper on our own VAD regions.
+
+    VAD runs once (scribe.vad) and both this model and the diarizer use its regions:
+    the speech is packed into one array so Whisper's 30 s windows are full of speech and
+    it never sees long silence, where Whisper base was measured inventing repeated text.
+    """
+
+    def __init__(self, options: ScribeOptions):
+        from faster_whisper import WhisperModel
+
+        path, self.model_info = whisper_model(options.model)
+        self.options = options
+        try:
+            self._model = WhisperModel(
+                str(path),
+                device=options.device,
+                compute_type=options.compute_type,
+                cpu_threads=options.cpu_threads,
+            )
+        except (RuntimeError, ValueError, OSError) as e:
+            raise ModelError(f"{path}: cannot load Whisper model ({str(e).splitlines()[0]})") from None
+        self.multilingual = self._model.model.is_multilingual
+        if options.language and not self.multilingual and options.language != "en":
+            raise ModelError(
+                f"{self.model_info.name} is English-only; use --model base for language {options.language!r}"
+            )
+        logger.info("loaded speech model %s (%s)", self.model_info.name, options.compute_type)
+
+    def transcribe(self, audio: np.ndarray, speech: Timeline, offset: float = 0.0) -> Recognition:
+        language = self.options.language or ("en" if not self.multilingual else None)
+        packed, pieces = _pack(audio, speech, offset)
+        if not pieces:
+            return Recognition((), language or "en")
+        segments, info = self._model.transcribe(
+            packed,
+            language=language,
+            beam_size=self.options.beam_size,
+            vad_filter=False,  # already applied: packed holds speech only
+            word_timestamps=True,
+            # Conditioning on previous text makes small models loop ("Hello. Hello.")
+            condition_on_previous_text=False,
+            initial_prompt=self.options.vocabulary,
+        )
+        out: list[Segment] = []
+        for seg in segments:
+            words = tuple(
+                Word(
+                    start=_unpack(w.start, pieces, (w.start + w.end) / 2),
+                    end=_unpack(w.end, pieces, (w.start + w.end) / 2),
+                    text=w.word.strip(),
+                    probability=round(float(w.probability), 3),
+                )
+                for w in (seg.words or ())
+                if w.word.strip()
+            )
+            if not words:
+                continue
+            out.append(
+                Segment(
+                    id="",
+                    start=words[0].start,
+                    end=words[-1].end,
+                    text=seg.text.strip(),
+                    words=_monotonic(words),
+                )
+            )
+        return Recognition(tuple(out), info.language)
+
+
+def _pack(audio: np.ndarray, speech: Timeline, offset: float) -> tuple[np.ndarray, list[_Piece]]:
+    gap = np.zeros(int(_GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
+    parts: list[np.ndarray] = []
+    pieces: list[_Piece] = []
+    t = 0.0
+    for region in speech:
+        a = int(round((region.start - offset) * SAMPLE_RATE))
+        b = int(round((region.end - offset) * SAMPLE_RATE))
+        a, b = max(a, 0), min(b, audio.size)
+        if b - a < SAMPLE_RATE // 20:
+            continue
+        if parts:
+            parts.append(gap)
+            t += _GAP_SECONDS
+        parts.append(audio[a:b])
+        pieces.append(_Piece(t, offset + a / SAMPLE_RATE, (b - a) / SAMPLE_RATE))
+        t += (b - a) / SAMPLE_RATE
+    if not parts:
+        return np.zeros(0, dtype=np.float32), []
+    return np.concatenate(parts).astype(np.float32, copy=False), pieces
+
+
+def _unpack(t: float, pieces: list[_Piece], anchor: float) -> float:
+    """Map a time in the packed audio back to the recording, resolving both ends of a
+    word through the piece its midpoint (``anchor``) falls in."""
+    piece = pieces[0]
+    for p in pieces:
+        if p.concat_start - _GAP_SECONDS / 2 <= anchor:
+            piece = p
+        else:
+            break
+    local = min(max(t - piece.concat_start, 0.0), piece.duration)
+    return round(piece.orig_start + local, 3)
+
+
+def _monotonic(words: tuple[Word, ...]) -> tuple[Word, ...]:
+    # Clamping into pieces can leave a word ending before it starts or before the
+    # previous word; downstream (alignment, WebVTT) relies on order.
+    out: list[Word] = []
+    last = 0.0
+    for w in words:
+        start = max(w.start, last)
+        end = max(w.end, start)
+        out.append(Word(start, end, w.text, w.probability))
+        last = end
+    return tuple(out)

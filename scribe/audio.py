@@ -1,0 +1,142 @@
+"""Decode any recording to 16 kHz mono float32, in memory, block by block.
+
+PyAV (FFmpeg's libraries, already a faster-whisper dependency) reads wav, flac, mp3,
+m4a/aac, ogg/opus and the audio of video containers without an ffmpeg subprocess or a
+temp file. Decoding is a generator of fixed-size blocks so a two-hour visit never sits
+in memory whole: the pipeline holds one block at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from scribe.errors import InputError
+
+SAMPLE_RATE = 16000
+logger = logging.getLogger("scribe.audio")
+
+# A file whose decodable audio is this much shorter than its header declares is treated
+# as truncated: silently transcribing half a visit would mislead the clinician.
+_TRUNCATION_TOLERANCE = 0.95
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: str
+    codec: str
+    container: str
+    declared_duration: float | None  # from the container header, when it says
+    sample_rate: int  # of the source
+    channels: int
+
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    """Open the file, check it holds an audio stream, and describe it."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "file not found")
+    if p.is_dir():
+        raise InputError(p, "is a folder, not an audio file")
+    if p.stat().st_size == 0:
+        raise InputError(p, "file is empty")
+    try:
+        with av.open(str(p), metadata_errors="ignore") as container:
+            streams = container.streams.audio
+            if not streams:
+                raise InputError(p, "no audio stream in this file")
+            s = streams[0]
+            declared = None
+            if s.duration is not None and s.time_base is not None:
+                declared = float(s.duration * s.time_base)
+            elif container.duration is not None:
+                declared = container.duration / av.time_base
+            return AudioInfo(
+                path=str(p),
+                codec=s.codec_context.name,
+                container=container.format.name,
+                declared_duration=declared,
+                sample_rate=s.codec_context.sample_rate or 0,
+                channels=s.codec_context.channels or 0,
+            )
+    except InputError:
+        raise
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(p, f"not a readable audio file ({_reason(e)})") from None
+
+
+def iter_blocks(
+    path: str | os.PathLike, block_seconds: float = 600.0
+) -> Iterator[np.ndarray]:
+    """Yield consecutive blocks of 16 kHz mono float32 samples, each `block_seconds`
+    long except the last. Raises InputError for unreadable or truncated input."""
+    info = probe(path)
+    block = max(1, int(block_seconds * SAMPLE_RATE))
+    pending: list[np.ndarray] = []
+    n_pending = 0
+    total = 0
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    try:
+        with av.open(info.path, metadata_errors="ignore") as container:
+            stream = container.streams.audio[0]
+            for frame in _decode(container, stream):
+                frame.pts = None  # let the resampler keep its own clock
+                for out in resampler.resample(frame):
+                    arr = out.to_ndarray().reshape(-1)
+                    pending.append(arr)
+                    n_pending += arr.size
+                    while n_pending >= block:
+                        yield_block, pending, n_pending = _take(pending, block)
+                        total += yield_block.size
+                        yield yield_block
+            for out in resampler.resample(None):
+                arr = out.to_ndarray().reshape(-1)
+                pending.append(arr)
+                n_pending += arr.size
+    except (av.FFmpegError, ValueError) as e:
+        raise InputError(info.path, f"corrupt audio ({_reason(e)})") from None
+    if n_pending:
+        rest = np.concatenate(pending).astype(np.float32, copy=False)
+        total += rest.size
+        yield rest
+    decoded = total / SAMPLE_RATE
+    if info.declared_duration and decoded < info.declared_duration * _TRUNCATION_TOLERANCE:
+        raise InputError(
+            info.path,
+            f"truncated: header declares {info.declared_duration:.1f} s "
+            f"but only {decoded:.1f} s could be decoded",
+        )
+    logger.debug("decoded %s: %.1f s (%s/%s)", info.path, decoded, info.container, info.codec)
+
+
+def decode_audio(path: str | os.PathLike) -> np.ndarray:
+    """The whole file as one array: for short clips and tests; the pipeline uses blocks."""
+    blocks = list(iter_blocks(path, block_seconds=3600.0))
+    if not blocks:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(blocks)
+
+
+def _decode(container, stream):
+    # Corrupt packets inside an otherwise valid file raise from decode(); the caller
+    # turns that into an InputError for the file.
+    for packet in container.demux(stream):
+        yield from packet.decode()
+
+
+def _take(chunks: list[np.ndarray], n: int) -> tuple[np.ndarray, list[np.ndarray], int]:
+    joined = np.concatenate(chunks)
+    head, tail = joined[:n].astype(np.float32, copy=False), joined[n:]
+    rest = [tail] if tail.size else []
+    return head, rest, tail.size
+
+
+def _reason(e: Exception) -> str:
+    msg = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return msg.splitlines()[0].strip().rstrip(".").lower()

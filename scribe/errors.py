@@ -1,0 +1,40 @@
+"""Errors a user can act on. Each renders as one line naming the input and the reason;
+the CLI prints that line and exits non-zero, never a traceback."""
+
+from __future__ import annotations
+
+import os
+
+
+class ScribeError(Exception):
+    """Base for errors reported to the user as one line."""
+
+    exit_code = 1
+
+
+class InputError(ScribeError):
+    """A recording that cannot be processed: missing, empty, not audio, corrupt."""
+
+    exit_code = 2
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class OutputError(ScribeError):
+    """Results cannot be written where the user asked."""
+
+    exit_code = 3
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ModelError(ScribeError):
+    """A speech, VAD or speaker model cannot be found or loaded."""
+
+    exit_code = 4

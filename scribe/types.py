@@ -1,0 +1,171 @@
+"""Typed results of a visit: what every stage hands the next and what writers serialise.
+
+Results are frozen dataclasses; a stage that refines a result (the diarizer giving a
+segment its speaker, the role labeller its role) returns a new one with
+``dataclasses.replace`` instead of mutating what an earlier stage produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Role(str, Enum):
+    """Who a speaker is in the visit."""
+
+    CLINICIAN = "clinician"
+    PATIENT = "patient"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One transcript line: a single speaker's contiguous speech.
+
+    ``id`` is stable within a transcript ("s0", "s1", ...) and is what note
+    sentences cite as their evidence.
+    """
+
+    id: str
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    speaker: str | None = None
+    role: Role = Role.UNKNOWN
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["role"] = self.role.value
+        d["words"] = [asdict(w) for w in self.words]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Segment":
+        return cls(
+            id=d["id"],
+            start=float(d["start"]),
+            end=float(d["end"]),
+            text=d["text"],
+            words=tuple(Word(**w) for w in d.get("words", ())),
+            speaker=d.get("speaker"),
+            role=Role(d.get("role", Role.UNKNOWN.value)),
+        )
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    """Diarization output: who spoke when, before any text is attached."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model produced a result, echoed into every output."""
+
+    kind: str  # "speech", "vad", "speaker-embedding", "drafter"
+    name: str
+    version: str
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A visit's diarized, role-labelled transcript."""
+
+    segments: tuple[Segment, ...]
+    duration: float
+    language: str
+    speakers: dict[str, Role] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments)
+
+    def segment_ids(self) -> set[str]:
+        return {s.id for s in self.segments}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "duration": self.duration,
+            "language": self.language,
+            "speakers": {k: v.value for k, v in self.speakers.items()},
+            "segments": [s.to_dict() for s in self.segments],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Transcript":
+        return cls(
+            segments=tuple(Segment.from_dict(s) for s in d["segments"]),
+            duration=float(d["duration"]),
+            language=d.get("language", "en"),
+            speakers={k: Role(v) for k, v in d.get("speakers", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class NoteSentence:
+    """One sentence of the draft note and the transcript segments it rests on."""
+
+    text: str
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NoteSection:
+    id: str
+    title: str
+    sentences: tuple[NoteSentence, ...]
+    loinc: str | None = None
+    empty_text: str = "Not discussed."
+
+
+@dataclass(frozen=True)
+class Note:
+    """A draft visit note, section by section, every sentence with evidence."""
+
+    template: str
+    title: str
+    loinc: str
+    sections: tuple[NoteSection, ...]
+    status: str = "preliminary"  # preliminary (AI draft) until a clinician signs
+
+    def sentences(self) -> list[NoteSentence]:
+        return [s for sec in self.sections for s in sec.sentences]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.sentences()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "template": self.template,
+            "title": self.title,
+            "loinc": self.loinc,
+            "status": self.status,
+            "sections": [
+                {
+                    "id": sec.id,
+                    "title": sec.title,
+                    "loinc": sec.loinc,
+                    "sentences": [
+                        {"text": s.text, "evidence": list(s.evidence)} for s in sec.sentences
+                    ],
+                }
+                for sec in self.sections
+            ],
+        }
