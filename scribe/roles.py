@@ -1,0 +1,240 @@
+"""Who is the clinician and who the patient, judged from what each speaker says.
+
+Voices tell the diarizer speakers apart but not who they are; the words do. Clinicians ask
+questions, examine ("take a deep breath"), explain and instruct ("I'd recommend", "we'll
+order"), dictate ("presents with", "date of birth") and address the other person ("your
+knee"). Patients describe themselves ("I've been", "my knee", "it hurts"). A relative or
+interpreter speaks about the patient in the third person ("she", "my son").
+
+Decision rules (documented here because they are policy, not tuning):
+
+- Two or more speakers with enough speech: exactly one clinician (the largest clinician
+  margin), one patient (the most patient-like of the rest), every further speaker OTHER.
+  Speakers with too little speech never take the clinician or patient role while a
+  speaker with enough speech is left to take it.
+- One speaker with enough speech: CLINICIAN when clinician cues outweigh patient cues (a
+  dictation), PATIENT when patient cues outweigh them, UNKNOWN when neither does; any
+  short-spoken extra speaker then takes the complementary role if one is open, else OTHER.
+- Only short-spoken speakers: UNKNOWN, there is nothing to judge from.
+
+Weights live in ``RoleParams`` so they can be tuned (benchmarks/aci_bench_notes.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from scribe.types import Role, Segment, Transcript
+
+logger = logging.getLogger("scribe.roles")
+
+
+@dataclass(frozen=True)
+class RoleParams:
+    question: float = 1.0  # per question asked
+    clinician_phrase: float = 2.0  # per exam/plan/instruction/dictation phrase
+    patient_phrase: float = 1.5  # per first-person symptom/history phrase
+    opener: float = 3.0  # greeting + self-introduction at the start of the visit
+    second_person: float = 0.15  # per "you"/"your" (clinicians address the patient)
+    first_person: float = 0.15  # per "I"/"my"/"me" (patients talk about themselves)
+    third_person: float = 0.3  # per "she"/"he"/"my son"... (a relative speaking about the patient)
+    min_words: int = 8  # speech needed to take part in the clinician/patient decision
+    opening_turns: int = 4  # turns counted as "opening the visit"
+
+
+_QUESTION_START = re.compile(
+    r"^(?:(?:so|and|okay|ok|alright|all right|now|um|uh|well|but)[ ,]+)*"
+    r"(?:how|what|when|where|why|which|who|do you|does|did you|did it|are you|is it|is there|"
+    r"have you|has it|has there|can you|could you|would you|will you|any\b|were you|was it)\b"
+)
+
+# Phrases that, in a visit, are said by the clinician far more often than by anyone else.
+CLINICIAN_PHRASES: tuple[str, ...] = (
+    "let me examine", "let me take a look", "let me look", "let me listen", "take a look at",
+    "take a deep breath", "deep breath", "breathe in", "on exam", "physical exam", "exam",
+    "i'd recommend", "i would recommend", "i recommend", "recommend", "prescribe",
+    "i'm going to order", "i am going to order", "we'll order", "we will order", "order a",
+    "i want you to", "i'd like you to", "i would like you to", "i'm gon na", "we're gon na",
+    "we are going to", "we're going to", "follow up", "follow-up", "come back",
+    "your blood pressure", "your vitals", "your heart", "your lungs", "your labs",
+    "your x-ray", "your results", "your medication", "your symptoms", "your pain",
+    "tenderness", "range of motion", "press here", "does this hurt", "does that hurt",
+    "any pain", "any fever", "any chest pain", "any shortness", "diagnosis", "diagnose",
+    "consistent with", "it sounds like", "it looks like", "i think you have",
+    "presents", "year-old", "year old", "date of birth", "past medical history",
+    "history of", "assessment", "impression", "the plan", "my plan", "refer you",
+    "referral", "prescription", "mg", "milligrams", "twice a day", "once a day",
+    "side effects", "the nurse", "my nurse", "reviewed", "results", "murmur", "edema",
+    "unremarkable", "lab work", "labs", "mri", "x-ray", "ct scan", "ekg",
+)
+
+# First-person history and symptom language: what a patient says about themself.
+PATIENT_PHRASES: tuple[str, ...] = (
+    "i've been", "i have been", "i've had", "i have had", "i had", "i feel", "i felt",
+    "i've noticed", "i noticed", "it hurts", "it's been", "it started", "it happened",
+    "my knee", "my back", "my shoulder", "my arm", "my leg", "my foot", "my hand",
+    "my wrist", "my chest", "my stomach", "my head", "my neck", "my hip", "my ankle",
+    "my pain", "my blood pressure", "my sugar", "my medication", "my medicine",
+    "my doctor", "my pcp", "hurts", "i can't", "i ca n't", "i couldn't", "i could n't",
+    "i don't know", "i do n't know", "i took", "i take", "i'm taking", "i am taking",
+    "i was", "i get", "i got", "i went", "i tried", "i think it", "i'm not sure",
+    "kind of", "sort of", "yeah", "yes", "no", "nope",
+)
+
+# A relative or interpreter talks about the patient, not as the patient.
+CAREGIVER_PHRASES: tuple[str, ...] = (
+    "she's", "she has", "she is", "she was", "she had", "he's", "he has", "he is", "he was",
+    "he had", "my son", "my daughter", "my husband", "my wife", "my mother", "my mom",
+    "my father", "my dad", "my child", "my baby", "her ", "his ", "they said",
+)
+
+_OPENER = re.compile(
+    r"\b(?:i'm dr|i am dr|i'm doctor|i am doctor|my name is|i'm one of the|nice to meet you|"
+    r"what brings you|what can i do for you|how can i help)\b"
+)
+_FIRST = re.compile(r"\b(?:i|i'm|i've|i'd|my|me|myself)\b")
+_SECOND = re.compile(r"\b(?:you|your|you're|you've|yourself)\b")
+
+
+def _count_phrases(text: str, phrases: Sequence[str]) -> int:
+    return sum(_phrase_re(p).findall(text).__len__() for p in phrases)
+
+
+_PHRASE_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _phrase_re(phrase: str) -> re.Pattern[str]:
+    pat = _PHRASE_CACHE.get(phrase)
+    if pat is None:
+        # Word boundaries so "mg" does not fire inside "among"; a phrase ending in a space
+        # ("her ") already carries its right boundary.
+        right = "" if phrase.endswith(" ") else r"\b"
+        pat = re.compile(r"(?<![a-z0-9])" + re.escape(phrase) + right)
+        _PHRASE_CACHE[phrase] = pat
+    return pat
+
+
+def _clauses(text: str) -> list[str]:
+    # ASR text may carry no punctuation, so questions are also looked for after the
+    # discourse markers that separate clauses in spoken English.
+    parts = re.split(r"[.?!;]\s*|\b(?:okay|alright|all right)\b[ ,]*", text)
+    return [p.strip(" ,") for p in parts if p and p.strip(" ,")]
+
+
+def count_questions(text: str) -> int:
+    t = text.lower()
+    marked = t.count("?")
+    unmarked = sum(1 for c in _clauses(t.replace("?", ".")) if _QUESTION_START.match(c))
+    return max(marked, unmarked)
+
+
+@dataclass
+class _Evidence:
+    words: int = 0
+    turns: int = 0
+    questions: int = 0
+    clinician: int = 0
+    patient: int = 0
+    caregiver: int = 0
+    first: int = 0
+    second: int = 0
+    opener: bool = False
+    first_turn: int = field(default=10**9)
+
+
+def _gather(segments: Sequence[Segment], params: RoleParams) -> dict[str, _Evidence]:
+    ev: dict[str, _Evidence] = {}
+    turn = -1
+    previous: str | None = None
+    for seg in segments:
+        if seg.speaker is None:
+            continue
+        if seg.speaker != previous:
+            turn += 1
+            previous = seg.speaker
+        e = ev.setdefault(seg.speaker, _Evidence())
+        t = seg.text.lower()
+        e.words += len(t.split())
+        e.turns += 1
+        e.first_turn = min(e.first_turn, turn)
+        e.questions += count_questions(t)
+        e.clinician += _count_phrases(t, CLINICIAN_PHRASES)
+        e.patient += _count_phrases(t, PATIENT_PHRASES)
+        e.caregiver += _count_phrases(t, CAREGIVER_PHRASES)
+        e.first += len(_FIRST.findall(t))
+        e.second += len(_SECOND.findall(t))
+        if turn < params.opening_turns and _OPENER.search(t):
+            e.opener = True
+    return ev
+
+
+def _clinician_score(e: _Evidence, p: RoleParams) -> float:
+    return (
+        p.question * e.questions
+        + p.clinician_phrase * e.clinician
+        + p.second_person * e.second
+        + (p.opener if e.opener else 0.0)
+    )
+
+
+def _patient_score(e: _Evidence, p: RoleParams) -> float:
+    return p.patient_phrase * e.patient + p.first_person * e.first
+
+
+def label_roles(segments: Sequence[Segment], params: RoleParams = RoleParams()) -> dict[str, Role]:
+    """Speaker label -> Role from the text each speaker said; unlabelled segments ignored."""
+    ev = _gather(segments, params)
+    if not ev:
+        return {}
+    clin = {s: _clinician_score(e, params) for s, e in ev.items()}
+    pat = {s: _patient_score(e, params) for s, e in ev.items()}
+    # Being a caregiver argues against being the patient, not for being the clinician.
+    patient_like = {s: pat[s] - params.third_person * ev[s].caregiver - 0.5 * clin[s] for s in ev}
+    # Order: substantial speakers first; ties broken by more speech, then by who spoke first,
+    # so the result does not depend on dict order.
+    def key_clin(s: str) -> tuple:
+        return (ev[s].words >= params.min_words, clin[s] - pat[s], ev[s].words, -ev[s].first_turn)
+
+    def key_pat(s: str) -> tuple:
+        return (ev[s].words >= params.min_words, patient_like[s], ev[s].words, -ev[s].first_turn)
+
+    roles: dict[str, Role] = {}
+    substantial = [s for s, e in ev.items() if e.words >= params.min_words]
+    if len(substantial) >= 2:
+        clinician = max(ev, key=key_clin)
+        roles[clinician] = Role.CLINICIAN
+        patient = max((s for s in ev if s != clinician), key=key_pat)
+        roles[patient] = Role.PATIENT
+    elif len(substantial) == 1:
+        only = substantial[0]
+        if clin[only] > pat[only]:
+            roles[only] = Role.CLINICIAN
+        elif pat[only] > clin[only]:
+            roles[only] = Role.PATIENT
+        else:
+            roles[only] = Role.UNKNOWN
+        open_role = {Role.CLINICIAN: Role.PATIENT, Role.PATIENT: Role.CLINICIAN}.get(roles[only])
+        rest = sorted((s for s in ev if s != only), key=lambda s: (-ev[s].words, ev[s].first_turn))
+        if open_role is not None and rest:
+            roles[rest[0]] = open_role
+    for s in ev:
+        roles.setdefault(s, Role.OTHER if len(substantial) >= 1 else Role.UNKNOWN)
+    logger.debug(
+        "roles for %d speakers: %s",
+        len(roles),
+        {s: r.value for s, r in roles.items()},
+    )
+    return roles
+
+
+def apply_roles(transcript: Transcript, params: RoleParams = RoleParams()) -> Transcript:
+    """A new transcript with every segment's role set and ``speakers`` filled."""
+    roles = label_roles(transcript.segments, params)
+    segments = tuple(
+        replace(s, role=roles.get(s.speaker, Role.UNKNOWN)) if s.speaker is not None else s
+        for s in transcript.segments
+    )
+    return replace(transcript, segments=segments, speakers=dict(roles))
