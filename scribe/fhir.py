@@ -1,0 +1,236 @@
+"""The draft note as a FHIR R4 DocumentReference, the form an EHR can file it in.
+
+Built with the R4B models of ``fhir.resources`` (its default models are R5, which an R4
+server rejects). The resource carries the note twice, as plain text and as markdown, is
+marked ``preliminary`` and labelled AI-asserted (AIAST) so nobody mistakes it for a
+signed note, and names the models that drafted it through a contained Device author.
+Only what Scribe knows goes in: no patient, encounter or practitioner is invented; a
+subject reference is added only when the caller supplies one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from scribe.types import ModelInfo, Note, Transcript
+
+logger = logging.getLogger("scribe.fhir")
+
+LOINC = "http://loinc.org"
+# LOINC displays for the note types our templates use; an unknown code goes out without
+# a display rather than with a made-up one.
+LOINC_DISPLAYS = {
+    "11506-3": "Progress note",
+    "34117-2": "History and physical note",
+    "11488-4": "Consult note",
+}
+US_CORE_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
+V3_OBSERVATION_VALUE = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+URI_SYSTEM = "urn:ietf:rfc:3986"
+DEVICE_ID = "scribe-device"
+
+TEXT_TYPE = "text/plain; charset=utf-8"
+MARKDOWN_TYPE = "text/markdown; charset=utf-8"
+
+# Required bindings the R4B models accept any code for; checked here so a typo in a
+# status never reaches an EHR.
+STATUSES = frozenset({"current", "superseded", "entered-in-error"})
+DOC_STATUSES = frozenset({"preliminary", "final", "amended", "entered-in-error"})
+CONTENT_TYPES = frozenset({TEXT_TYPE, MARKDOWN_TYPE})
+
+# Namespace for the content-derived document ids (uuid5 of the note), fixed so the same
+# note always gets the same id.
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:scribe:document-reference")
+
+
+class FhirValidationError(ValueError):
+    """A DocumentReference that an R4 server would reject; the message is one line."""
+
+
+def build_document_reference(
+    note: Note,
+    markdown: str,
+    *,
+    models: Sequence[ModelInfo],
+    created: datetime,
+    identifier: str | None = None,
+    subject_reference: str | None = None,
+    transcript: Transcript | None = None,
+) -> dict[str, Any]:
+    """The note as validated FHIR R4 DocumentReference JSON (a dict ready for json.dump).
+
+    ``created`` must carry a time zone: FHIR instants without one are invalid and we will
+    not guess the clinic's zone. ``identifier`` (a URI or bare UUID) defaults to a uuid5
+    of the note and markdown, so writing the same draft twice yields the same document
+    id. ``transcript``, when given, lets an empty note's plain text say whether the
+    recording held no speech at all.
+    """
+    # Imported here so ``scribe.writers`` (which renders the plain text) can be used
+    # without pulling in the FHIR models, and vice versa.
+    from fhir.resources.R4B.documentreference import DocumentReference
+
+    from scribe import __version__
+    from scribe.writers import render_note_text
+
+    if created.tzinfo is None or created.utcoffset() is None:
+        raise ValueError("created must be timezone-aware (FHIR instants need a zone)")
+    when = created.isoformat(timespec="seconds")
+    value = _identifier_uri(identifier) if identifier else _content_uuid(note, markdown)
+    text = render_note_text(note, transcript=transcript)
+
+    coding: dict[str, Any] = {"system": LOINC, "code": note.loinc}
+    if note.loinc in LOINC_DISPLAYS:
+        coding["display"] = LOINC_DISPLAYS[note.loinc]
+
+    doc: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "meta": {
+            "security": [
+                {
+                    "system": V3_OBSERVATION_VALUE,
+                    "code": "AIAST",
+                    "display": "Artificial Intelligence asserted",
+                }
+            ]
+        },
+        "contained": [_device(models, __version__)],
+        # masterIdentifier is the id of this document version; US Core profiles
+        # ``identifier`` as must-support, so the same URI goes in both.
+        "masterIdentifier": {"system": URI_SYSTEM, "value": value},
+        "identifier": [{"system": URI_SYSTEM, "value": value}],
+        "status": "current",
+        "docStatus": note.status,
+        "type": {"coding": [coding], "text": note.title},
+        "category": [
+            {
+                "coding": [
+                    {"system": US_CORE_CATEGORY, "code": "clinical-note", "display": "Clinical Note"}
+                ]
+            }
+        ],
+        "date": when,
+        "author": [{"reference": f"#{DEVICE_ID}", "display": "Scribe (AI draft)"}],
+        "description": note.title,
+        "content": [
+            {"attachment": _attachment(TEXT_TYPE, text, f"{note.title} (plain text)", when)},
+            {"attachment": _attachment(MARKDOWN_TYPE, markdown, f"{note.title} (markdown)", when)},
+        ],
+    }
+    if subject_reference:
+        doc["subject"] = {"reference": subject_reference}
+
+    try:
+        model = DocumentReference.model_validate(doc)
+    except Exception as e:  # pydantic.ValidationError; re-raised as one line below
+        raise FhirValidationError(_one_line(e)) from None
+    out = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    validate_document_reference(out)
+    logger.debug(
+        "built DocumentReference %s: %d section(s), %d sentence(s), %d model(s)",
+        value,
+        len(note.sections),
+        len(note.sentences()),
+        len(models),
+    )
+    return out
+
+
+def validate_document_reference(d: dict[str, Any]) -> None:
+    """Raise FhirValidationError (one line) unless ``d`` is a DocumentReference an R4
+    server would accept: the R4B model's rules plus the code bindings it leaves open."""
+    from fhir.resources.R4B.documentreference import DocumentReference
+
+    if not isinstance(d, dict) or d.get("resourceType") != "DocumentReference":
+        raise FhirValidationError("not a DocumentReference (resourceType missing or different)")
+    try:
+        DocumentReference.model_validate(d)
+    except Exception as e:
+        raise FhirValidationError(_one_line(e)) from None
+    if d.get("status") not in STATUSES:
+        raise FhirValidationError(
+            f"DocumentReference.status {d.get('status')!r} is not one of {_choices(STATUSES)}"
+        )
+    if "docStatus" in d and d["docStatus"] not in DOC_STATUSES:
+        raise FhirValidationError(
+            f"DocumentReference.docStatus {d['docStatus']!r} is not one of {_choices(DOC_STATUSES)}"
+        )
+    for i, content in enumerate(d.get("content", [])):
+        ctype = content.get("attachment", {}).get("contentType")
+        if ctype not in CONTENT_TYPES:
+            raise FhirValidationError(
+                f"DocumentReference.content[{i}].attachment.contentType {ctype!r} "
+                f"is not one of {_choices(CONTENT_TYPES)}"
+            )
+
+
+def _device(models: Sequence[ModelInfo], version: str) -> dict[str, Any]:
+    """The drafting software as a contained Device: an author must be a reference, and
+    a Device is the R4 resource that can name software and its model versions."""
+    names = [{"name": "Scribe", "type": "user-friendly-name"}]
+    versions = [{"type": {"text": "Scribe"}, "value": version}]
+    for m in models:
+        names.append({"name": m.name, "type": "model-name"})
+        versions.append({"type": {"text": f"{m.kind} model {m.name}"}, "value": m.version})
+    return {
+        "resourceType": "Device",
+        "id": DEVICE_ID,
+        "deviceName": names,
+        "version": versions,
+        "type": {"text": "AI clinical scribe (local, offline)"},
+    }
+
+
+def _attachment(content_type: str, body: str, title: str, when: str) -> dict[str, Any]:
+    data = body.encode("utf-8")
+    return {
+        "contentType": content_type,
+        "data": base64.b64encode(data).decode("ascii"),
+        # size and SHA-1 hash let a receiver check the payload arrived intact.
+        "size": len(data),
+        "hash": base64.b64encode(hashlib.sha1(data).digest()).decode("ascii"),
+        "title": title,
+        "creation": when,
+    }
+
+
+def _content_uuid(note: Note, markdown: str) -> str:
+    # The markdown names the recording, so two recordings that both yield an empty note
+    # still get different ids; the same draft written twice keeps its id.
+    canonical = json.dumps(
+        {"note": note.to_dict(), "markdown": markdown}, sort_keys=True, ensure_ascii=False
+    )
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, canonical)}"
+
+
+def _identifier_uri(identifier: str) -> str:
+    try:
+        return f"urn:uuid:{uuid.UUID(identifier)}"
+    except ValueError:
+        pass
+    if ":" not in identifier or any(c.isspace() for c in identifier):
+        raise ValueError(f"identifier {identifier!r} is neither a UUID nor a URI")
+    return identifier
+
+
+def _one_line(e: Exception) -> str:
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        errs = errors()
+        if errs:
+            first = errs[0]
+            loc = ".".join(str(p) for p in first.get("loc", ())) or "(resource)"
+            more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
+            msg = " ".join(str(first.get("msg", "invalid")).split())
+            return f"DocumentReference.{loc}: {msg}{more}"
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _choices(values: frozenset[str]) -> str:
+    return ", ".join(sorted(values))

@@ -1,0 +1,223 @@
+"""Writers: every format round-trips or reads as its spec says. Hand-built results, no audio."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from scribe import writers
+from scribe.options import ScribeOptions
+from scribe.types import ModelInfo, Note, NoteSection, NoteSentence, Role, Segment, Transcript, Word
+
+MODELS = (
+    ModelInfo(kind="speech", name="tiny.en", version="1.0"),
+    ModelInfo(kind="drafter", name="rules", version="0.1.0"),
+)
+
+
+def make_transcript() -> Transcript:
+    return Transcript(
+        segments=(
+            Segment(
+                "s0", 0.5, 2.25, "What brings you in today?",
+                words=(Word(0.5, 0.9, "What", 0.9), Word(0.9, 2.25, "today?", 0.8)),
+                speaker="SPEAKER_00", role=Role.CLINICIAN,
+            ),
+            Segment("s1", 2.5, 6.0, "I've had a cough for a week & it's <worse> at night.",
+                    speaker="SPEAKER_01", role=Role.PATIENT),
+            Segment("s2", 6.0, 6.0, "Mm.", speaker="SPEAKER_01", role=Role.PATIENT),  # zero length
+            Segment("s3", 3725.0, 3730.5, "Let's start an inhaler.", speaker="SPEAKER_00", role=Role.CLINICIAN),
+            Segment("s4", 3731.0, 3732.0, "Okay.", speaker=None, role=Role.UNKNOWN),
+        ),
+        duration=3733.0,
+        language="en",
+        speakers={"SPEAKER_00": Role.CLINICIAN, "SPEAKER_01": Role.PATIENT},
+    )
+
+
+def make_note() -> Note:
+    return Note(
+        template="soap",
+        title="SOAP progress note",
+        loinc="11506-3",
+        sections=(
+            NoteSection("subjective", "Subjective", (
+                NoteSentence("Patient reports cough for a week, worse at night.", ("s1",)),
+            )),
+            NoteSection("objective", "Objective", (), empty_text="No exam findings were captured."),
+            NoteSection("plan", "Plan", (
+                NoteSentence("Start an inhaler.", ("s3", "s1")),
+            )),
+        ),
+    )
+
+
+def empty_note() -> Note:
+    return Note(
+        template="soap", title="SOAP progress note", loinc="11506-3",
+        sections=(NoteSection("subjective", "Subjective", ()),),
+    )
+
+
+def markdown(note: Note | None = None, transcript: Transcript | None = None) -> str:
+    return writers.render_note_markdown(
+        note or make_note(), transcript or make_transcript(),
+        uri="visit1", options_dict=ScribeOptions().to_dict(), models=MODELS,
+    )
+
+
+# --- transcript JSON ---
+
+
+def test_transcript_json_round_trips(tmp_path: Path):
+    t = make_transcript()
+    path = tmp_path / "deep" / "er" / "visit1.transcript.json"  # parents are created
+    out = writers.write_transcript_json(t, path, uri="visit1", options_dict=ScribeOptions().to_dict(), models=MODELS)
+    assert out == path
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["uri"] == "visit1"
+    assert doc["scribe_version"]
+    assert doc["options"]["template"] == "soap"
+    assert doc["models"][0] == {"kind": "speech", "name": "tiny.en", "version": "1.0", "path": None}
+    seg = doc["segments"][0]
+    assert set(seg) >= {"start", "end", "speaker", "role", "text", "words"}
+    assert seg["role"] == "clinician"
+    assert seg["words"][0] == {"start": 0.5, "end": 0.9, "text": "What", "probability": 0.9}
+    assert Transcript.from_dict(doc) == t
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path, monkeypatch):
+    path = tmp_path / "visit1.vtt"
+    writers.write_text("old\n", path)
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        writers.write_webvtt(make_transcript(), path)
+    assert path.read_text() == "old\n"  # the previous file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["visit1.vtt"]
+
+
+# --- RTTM ---
+
+
+def test_rttm_reads_back_as_the_same_turns(tmp_path: Path):
+    t = make_transcript()
+    path = writers.write_rttm(t, tmp_path / "visit1.rttm", uri="visit1")
+    lines = path.read_text().splitlines()
+    assert lines[0] == "SPEAKER visit1 1 0.500 1.750 <NA> <NA> SPEAKER_00 <NA> <NA>"
+    assert len(lines) == 3  # zero-length s2 and speakerless s4 are left out
+    ann = writers.read_rttm(path)["visit1"]
+    turns = sorted((round(s.start, 3), round(s.end, 3), label) for s, _, label in ann.itertracks(yield_label=True))
+    expected = sorted(
+        (s.start, s.end, s.speaker) for s in t.segments if s.speaker and s.end > s.start
+    )
+    assert turns == expected
+
+
+def test_rttm_uri_with_spaces_stays_one_field(tmp_path: Path):
+    path = writers.write_rttm(make_transcript(), tmp_path / "a.rttm", uri="visit 1")
+    assert all(len(line.split()) == 10 for line in path.read_text().splitlines())
+    assert set(writers.read_rttm(path)) == {"visit_1"}
+
+
+# --- WebVTT ---
+
+
+def test_vtt_timestamp():
+    assert writers.vtt_timestamp(0) == "00:00:00.000"
+    assert writers.vtt_timestamp(2.25) == "00:00:02.250"
+    assert writers.vtt_timestamp(3725.0004) == "01:02:05.000"
+    assert writers.vtt_timestamp(59.9996) == "00:01:00.000"
+
+
+def test_webvtt_format_and_escaping(tmp_path: Path):
+    text = writers.write_webvtt(make_transcript(), tmp_path / "visit1.vtt").read_text()
+    assert text.startswith("WEBVTT\n\n")
+    blocks = text[len("WEBVTT\n\n"):].rstrip("\n").split("\n\n")
+    assert len(blocks) == 5
+    assert blocks[0] == "s0\n00:00:00.500 --> 00:00:02.250\n<v Clinician (SPEAKER_00)>What brings you in today?"
+    assert "<v Patient (SPEAKER_01)>I've had a cough for a week &amp; it's &lt;worse&gt; at night." in blocks[1]
+    # A zero-length segment still gets a (1 ms) cue: end must be after start.
+    assert "00:00:06.000 --> 00:00:06.001" in blocks[2]
+    assert "01:02:05.000 --> 01:02:10.500" in blocks[3]
+    assert blocks[4].endswith("\nOkay.")  # no speaker, no role: no voice span
+    for block in blocks:
+        cue_time = block.splitlines()[1]
+        assert re.fullmatch(r"\d{2,}:\d{2}:\d{2}\.\d{3} --> \d{2,}:\d{2}:\d{2}\.\d{3}", cue_time)
+
+
+def test_webvtt_empty_transcript(tmp_path: Path):
+    t = Transcript(segments=(), duration=3.0, language="en")
+    assert writers.write_webvtt(t, tmp_path / "e.vtt").read_text() == "WEBVTT\n\n"
+
+
+# --- note markdown and text ---
+
+
+def test_markdown_has_every_sentence_with_evidence_and_says_draft():
+    md = markdown()
+    assert md.startswith("# SOAP progress note\n")
+    assert "DRAFT" in md and "clinician review" in md
+    assert "preliminary" in md and "soap" in md
+    assert "tiny.en" in md and "rules" in md
+    assert "## Subjective" in md and "## Objective" in md and "## Plan" in md
+    assert "- Patient reports cough for a week, worse at night. [s1 00:02]" in md
+    assert "- Start an inhaler. [s3 1:02:05, s1 00:02]" in md
+    assert "_No exam findings were captured._" in md
+    for sentence in make_note().sentences():
+        assert sentence.text in md
+        for e in sentence.evidence:
+            assert re.search(rf"[\[ ]{e} ", md)
+
+
+def test_markdown_escapes_transcript_text():
+    note = Note("soap", "SOAP", "11506-3", (
+        NoteSection("s", "S", (NoteSentence("Takes *2* [tabs] <daily>", ("s0",)),)),
+    ))
+    md = markdown(note)
+    assert r"- Takes \*2\* \[tabs\] \<daily\> [s0 00:00]" in md
+
+
+def test_empty_note_says_nothing_was_captured(tmp_path: Path):
+    silent = Transcript(segments=(), duration=5.0, language="en")
+    md = markdown(empty_note(), silent)
+    assert "Nothing was captured: no speech was detected in this recording." in md
+    assert "DRAFT" in md
+    assert "## Subjective" not in md
+    path = writers.write_note_markdown(
+        empty_note(), silent, tmp_path / "n.md", uri="visit1", options_dict={}, models=MODELS
+    )
+    assert path.read_text(encoding="utf-8") == writers.render_note_markdown(
+        empty_note(), silent, uri="visit1", options_dict={}, models=MODELS
+    )
+
+
+def test_empty_note_with_speech_does_not_claim_silence():
+    md = markdown(empty_note(), make_transcript())
+    assert "Nothing was captured" in md
+    assert "no speech was detected" not in md
+
+
+def test_note_text_is_plain():
+    text = writers.render_note_text(make_note())
+    assert text.startswith("SOAP progress note\n")
+    assert "DRAFT" in text
+    assert "Subjective:" in text and "  - Start an inhaler." in text
+    assert "No exam findings were captured." in text
+    assert "[s1" not in text and "##" not in text
+    empty = writers.render_note_text(empty_note(), transcript=Transcript((), 1.0, "en"))
+    assert "Nothing was captured: no speech was detected in this recording." in empty
+
+
+def test_write_fhir_writes_indented_json(tmp_path: Path):
+    path = writers.write_fhir({"resourceType": "DocumentReference", "status": "current"}, tmp_path / "x" / "d.json")
+    text = path.read_text()
+    assert text.startswith('{\n  "resourceType"')
+    assert json.loads(text)["status"] == "current"
