@@ -57,6 +57,10 @@ def probe(path: str | os.PathLike) -> AudioInfo:
                 declared = float(s.duration * s.time_base)
             elif container.duration is not None:
                 declared = container.duration / av.time_base
+            # FFmpeg estimates a WAV's duration from the file's size, which hides a cut
+            # file; the RIFF header's data size says what the recorder wrote.
+            if container.format.name == "wav":
+                declared = _riff_duration(p) or declared
             return AudioInfo(
                 path=str(p),
                 codec=s.codec_context.name,
@@ -121,6 +125,31 @@ def decode_audio(path: str | os.PathLike) -> np.ndarray:
     if not blocks:
         return np.zeros(0, dtype=np.float32)
     return np.concatenate(blocks)
+
+
+def _riff_duration(path: Path) -> float | None:
+    """Duration the RIFF/WAVE header declares, or None when it does not say."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        rate = block_align = None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if cid == b"fmt ":
+                fmt = f.read(size + (size & 1))
+                rate = int.from_bytes(fmt[4:8], "little")
+                block_align = int.from_bytes(fmt[12:14], "little")
+            elif cid == b"data":
+                # 0 and 0xFFFFFFFF mark a header written before the length was known.
+                if not rate or not block_align or size in (0, 0xFFFFFFFF):
+                    return None
+                return size / block_align / rate
+            else:
+                f.seek(size + (size & 1), os.SEEK_CUR)
 
 
 def _decode(container, stream):

@@ -1,0 +1,34 @@
+# Scribe's two entry points: `make demo` (install everything, run a sample visit) and
+# `make test` (install what the tests need, run them). .ci/run runs `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SAMPLE ?= samples/cough_visit.wav
+
+.PHONY: install demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install when the dependency list changes; the stamp keeps repeated runs fast.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/scribe transcribe $(SAMPLE) --out out/
+	@echo "Draft note: out/$(basename $(notdir $(SAMPLE))).note.md"
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/pipeline_speed.py
+	$(BIN)/python benchmarks/diarization_der.py
+	$(BIN)/python benchmarks/aci_bench_notes.py --split valid
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

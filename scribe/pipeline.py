@@ -1,0 +1,133 @@
+"""One visit, end to end: audio -> VAD -> speech model + diarizer -> speakers -> roles ->
+draft note. Batch (this module's ``Pipeline.process``) and streaming share these stages.
+
+Audio is processed block by block (``ScribeOptions.block_seconds``): each block is
+decoded, its speech found, recognised and embedded, then dropped; only words and small
+speaker embeddings outlive it, so memory does not grow with the length of the visit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyannote.core import Annotation
+
+from scribe.alignment import attribute_speakers
+from scribe.asr import SpeechModel, WhisperSpeechModel
+from scribe.audio import SAMPLE_RATE, iter_blocks, probe
+from scribe.diarization import Diarizer, EmbeddingDiarizer, WindowEmbeddings
+from scribe.drafting import Drafter, ExtractiveDrafter
+from scribe.options import ScribeOptions
+from scribe.roles import apply_roles
+from scribe.templates import Template, load_template
+from scribe.types import ModelInfo, Note, Segment, Transcript
+from scribe.vad import SpeechDetector
+
+logger = logging.getLogger("scribe.pipeline")
+
+Progress = Callable[[float, float | None], None]  # (seconds done, seconds total or None)
+
+
+@dataclass(frozen=True)
+class VisitResult:
+    uri: str
+    transcript: Transcript
+    annotation: Annotation
+    note: Note
+    options: ScribeOptions
+    models: tuple[ModelInfo, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Loads the models once; ``process`` runs one recording through them."""
+
+    def __init__(
+        self,
+        options: ScribeOptions = ScribeOptions(),
+        *,
+        speech_model: SpeechModel | None = None,
+        diarizer: Diarizer | None = None,
+        detector: SpeechDetector | None = None,
+        drafter: Drafter | None = None,
+    ):
+        self.options = options
+        # Load the template first: a typo in --template should fail before models load.
+        self.template: Template = load_template(options.template)
+        self.detector = detector or SpeechDetector(options.vad)
+        self.speech_model = speech_model or WhisperSpeechModel(options)
+        self.diarizer = diarizer or EmbeddingDiarizer(options.diarization)
+        self.drafter = drafter or ExtractiveDrafter()
+
+    @property
+    def models(self) -> tuple[ModelInfo, ...]:
+        drafter = ModelInfo("drafter", self.drafter.name, self.drafter.version)
+        return (
+            self.speech_model.model_info,
+            self.detector.model_info,
+            self.diarizer.model_info,
+            drafter,
+        )
+
+    def process(self, path: str | os.PathLike, progress: Progress | None = None) -> VisitResult:
+        info = probe(path)
+        timings = {"vad": 0.0, "asr": 0.0, "embed": 0.0}
+        segments: list[Segment] = []
+        windows = WindowEmbeddings.empty()
+        language = self.options.language or "en"
+        offset = 0.0
+        for block in iter_blocks(info.path, self.options.block_seconds):
+            t0 = time.perf_counter()
+            speech = self.detector(block, offset)
+            t1 = time.perf_counter()
+            recognition = self.speech_model.transcribe(block, speech, offset)
+            t2 = time.perf_counter()
+            windows = windows.concat(self.diarizer.embed(block, speech, offset))
+            t3 = time.perf_counter()
+            timings["vad"] += t1 - t0
+            timings["asr"] += t2 - t1
+            timings["embed"] += t3 - t2
+            segments.extend(recognition.segments)
+            if recognition.segments:
+                language = recognition.language
+            offset += block.size / SAMPLE_RATE
+            if progress:
+                progress(offset, info.declared_duration)
+        t0 = time.perf_counter()
+        annotation = self.diarizer.cluster(windows, self.options.speakers)
+        annotation.uri = _uri(info.path)
+        transcript = Transcript(
+            segments=attribute_speakers(segments, annotation),
+            duration=round(offset, 3),
+            language=language,
+        )
+        transcript = apply_roles(transcript)
+        t1 = time.perf_counter()
+        note = self.drafter.draft(transcript, self.template)
+        t2 = time.perf_counter()
+        timings["cluster_roles"] = t1 - t0
+        timings["draft"] = t2 - t1
+        logger.info(
+            "processed %s: %.1f s audio, %d segments, %d speakers",
+            annotation.uri,
+            offset,
+            len(transcript.segments),
+            len(annotation.labels()),
+        )
+        return VisitResult(
+            uri=annotation.uri,
+            transcript=transcript,
+            annotation=annotation,
+            note=note,
+            options=self.options,
+            models=self.models,
+            timings=timings,
+        )
+
+
+def _uri(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]

@@ -1,0 +1,42 @@
+"""Shared fixtures. Models load once per session: they are real, and loading is slow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from scribe.scoring import shared_data
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+
+
+@pytest.fixture(scope="session")
+def pipeline():
+    from scribe.options import ScribeOptions
+    from scribe.pipeline import Pipeline
+
+    return Pipeline(ScribeOptions())
+
+
+def _shared(name: str) -> Path:
+    """The workplace's shared data sets. Absent on a clone elsewhere: skipped there; CI
+    (CI=true) must have them, so there a missing folder fails."""
+    path = shared_data() / name
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path}: shared data missing in CI")
+        pytest.skip(f"{path} not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ami() -> Path:
+    return _shared("ami-debug")
+
+
+@pytest.fixture(scope="session")
+def aci_bench() -> Path:
+    return _shared("aci-bench")

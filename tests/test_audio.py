@@ -1,0 +1,91 @@
+"""Decoding real codecs and containers to 16 kHz mono, and refusing bad input clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scribe.audio import SAMPLE_RATE, decode_audio, iter_blocks
+from scribe.errors import InputError
+from tests.audio_tools import tone, write_audio
+
+FORMATS = [
+    ("wav", "pcm_s16le", 44100, 1, False),
+    ("flac", "flac", 22050, 1, False),
+    ("mp3", "libmp3lame", 44100, 2, False),
+    ("m4a", "aac", 48000, 2, False),
+    ("ogg", "libopus", 48000, 1, False),
+    ("mp4", "aac", 44100, 2, True),  # a video file's audio track
+]
+
+
+@pytest.mark.parametrize("ext,codec,rate,channels,video", FORMATS)
+def test_decodes_to_16k_mono(tmp_path, ext, codec, rate, channels, video):
+    src = tone(2.0, freq=300.0, rate=rate)
+    path = write_audio(tmp_path / f"clip.{ext}", src, rate=rate, codec=codec, channels=channels, video=video)
+    audio = decode_audio(path)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    # Lossy codecs pad a few frames; the duration must still be right to ~60 ms.
+    assert abs(audio.size / SAMPLE_RATE - 2.0) < 0.06
+    # The tone survives: its energy sits at 300 Hz after resampling.
+    spectrum = np.abs(np.fft.rfft(audio[: SAMPLE_RATE]))
+    assert abs(np.argmax(spectrum) * SAMPLE_RATE / SAMPLE_RATE - 300) <= 2
+    assert 0.15 < np.sqrt(np.mean(audio[2000:-2000] ** 2)) < 0.3
+
+
+def test_stereo_is_downmixed(tmp_path):
+    left, right = tone(1.0, 300.0), tone(1.0, 700.0)
+    path = write_audio(tmp_path / "st.wav", np.stack([left, right]), channels=2)
+    audio = decode_audio(path)
+    spectrum = np.abs(np.fft.rfft(audio))
+    freqs = np.fft.rfftfreq(audio.size, 1 / SAMPLE_RATE)
+    peaks = sorted(freqs[np.argsort(spectrum)[-2:]].round())
+    assert peaks == [300.0, 700.0]
+
+
+def test_blocks_are_bounded_and_complete(tmp_path):
+    path = write_audio(tmp_path / "long.wav", tone(7.3))
+    blocks = list(iter_blocks(path, block_seconds=2.0))
+    assert [b.size for b in blocks[:-1]] == [2 * SAMPLE_RATE] * 3
+    assert sum(b.size for b in blocks) == pytest.approx(7.3 * SAMPLE_RATE, abs=1)
+
+
+def _expect(path, reason):
+    with pytest.raises(InputError) as e:
+        decode_audio(path)
+    msg = str(e.value)
+    assert str(path) in msg and reason in msg and "\n" not in msg
+
+
+def test_missing_file(tmp_path):
+    _expect(tmp_path / "nope.wav", "file not found")
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.wav"
+    p.write_bytes(b"")
+    _expect(p, "file is empty")
+
+
+def test_text_renamed_wav(tmp_path):
+    p = tmp_path / "notes.wav"
+    p.write_text("Patient said the pain started on Monday.\n" * 20)
+    _expect(p, "not a readable audio file")
+
+
+def test_truncated_wav(tmp_path):
+    p = write_audio(tmp_path / "cut.wav", tone(10.0))
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 3])
+    _expect(p, "truncated")
+
+
+def test_corrupt_mp3(tmp_path):
+    p = write_audio(tmp_path / "bad.mp3", tone(3.0), codec="libmp3lame")
+    data = bytearray(p.read_bytes())
+    rng = np.random.default_rng(0)
+    data[200:] = rng.integers(0, 256, len(data) - 200, dtype=np.uint8).tobytes()
+    p.write_bytes(bytes(data))
+    with pytest.raises(InputError) as e:
+        decode_audio(p)
+    assert str(p) in str(e.value) and "\n" not in str(e.value)

@@ -1,0 +1,185 @@
+"""The `scribe` command as a user runs it: outputs, batches, and every kind of bad input
+giving one line, a non-zero exit and no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from scribe import __version__
+from scribe.cli import app
+from tests.audio_tools import tone, write_audio
+from tests.conftest import REPO, SAMPLES
+
+runner = CliRunner()
+OUTPUTS = (".transcript.json", ".rttm", ".vtt", ".note.md", ".fhir.json")
+SAMPLE = SAMPLES / "cough_visit.wav"
+
+
+def _run(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def _one_line_error(output: str) -> list[str]:
+    lines = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert "Traceback" not in output
+    return lines
+
+
+def test_version_and_help():
+    r = _run("--version")
+    assert r.exit_code == 0 and r.output.strip() == f"scribe {__version__}"
+    r = _run("transcribe", "--help")
+    assert r.exit_code == 0
+    for opt in ("--out", "--model", "--template", "--speakers", "--language", "--device", "--vocabulary"):
+        assert opt in r.output
+
+
+def test_transcribe_sample_writes_every_output(tmp_path):
+    r = _run("transcribe", SAMPLE, "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    for ext in OUTPUTS:
+        assert (tmp_path / f"cough_visit{ext}").stat().st_size > 0
+    doc = json.loads((tmp_path / "cough_visit.transcript.json").read_text())
+    assert doc["options"]["model"] == "tiny.en"
+    assert {m["kind"] for m in doc["models"]} >= {"speech", "vad", "speaker-embedding", "drafter"}
+    seg = doc["segments"][0]
+    assert set(seg) >= {"id", "start", "end", "speaker", "role", "text", "words"}
+    assert {s["role"] for s in doc["segments"]} == {"clinician", "patient"}
+    assert (tmp_path / "cough_visit.vtt").read_text().startswith("WEBVTT")
+    from fhir.resources.R4B.documentreference import DocumentReference
+
+    fhir = DocumentReference.model_validate(json.loads((tmp_path / "cough_visit.fhir.json").read_text()))
+    assert fhir.type.coding[0].code == "11506-3"
+
+
+def test_folder_batch_continues_past_a_bad_file(tmp_path):
+    visits = tmp_path / "visits"
+    visits.mkdir()
+    write_audio(visits / "a_tone.wav", tone(2.0))
+    (visits / "b_broken.wav").write_text("not audio at all")
+    (visits / "readme.txt").write_text("ignored: not an audio extension")
+    out = tmp_path / "out"
+    r = _run("transcribe", visits, "--out", out)
+    assert r.exit_code == 2
+    errors = _one_line_error(r.output)
+    assert errors == [f"error: {visits / 'b_broken.wav'}: not a readable audio file (invalid data found when processing input)"]
+    assert (out / "a_tone.transcript.json").exists()  # the good file still got its results
+    assert "1 of 2 input(s) failed" in r.output
+
+
+@pytest.mark.parametrize(
+    "name,content,reason",
+    [
+        ("missing.wav", None, "file not found"),
+        ("empty.wav", b"", "file is empty"),
+        ("letter.wav", b"Dear colleague, thank you for seeing this patient.\n" * 40, "not a readable audio file"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path, name, content, reason):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    r = _run("transcribe", path, "--out", tmp_path / "out")
+    assert r.exit_code == 2
+    errors = _one_line_error(r.output)
+    assert len(errors) == 1 and errors[0].startswith(f"error: {path}: {reason}")
+
+
+def test_truncated_recording(tmp_path):
+    path = write_audio(tmp_path / "cut.wav", tone(20.0))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    r = _run("transcribe", path, "--out", tmp_path / "out")
+    assert r.exit_code == 2
+    assert _one_line_error(r.output) == [
+        f"error: {path}: truncated: header declares 20.0 s but only 10.0 s could be decoded"
+    ]
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = _run("transcribe", SAMPLE, "--out", blocker / "sub")
+    assert r.exit_code == 3
+    errors = _one_line_error(r.output)
+    assert len(errors) == 1 and errors[0].startswith(f"error: {blocker / 'sub'}: output folder is not writable")
+
+
+def test_unknown_template_and_model(tmp_path):
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--template", "nosuch")
+    assert r.exit_code != 0 and len(_one_line_error(r.output)) == 1 and "nosuch" in r.output
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--model", str(tmp_path / "nomodel"))
+    assert r.exit_code == 4 and "not a model name" in r.output
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.003])
+def test_silence_gives_empty_transcript_and_says_so(tmp_path, noise):
+    rng = np.random.default_rng(0)
+    path = write_audio(tmp_path / "quiet.wav", (noise * rng.standard_normal(16000 * 8)).astype(np.float32))
+    r = _run("transcribe", path, "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "quiet.transcript.json").read_text())
+    assert doc["segments"] == []
+    assert "Nothing was captured" in (tmp_path / "quiet.note.md").read_text()
+    assert (tmp_path / "quiet.rttm").read_text() == ""
+
+
+def _long_wav(path: Path, seconds: int, speech: np.ndarray) -> Path:
+    """A long 16-bit WAV of digital silence with a visit in the middle, written sparsely."""
+    n = seconds * 16000
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"")
+    with open(path, "r+b") as f:
+        f.seek(0, os.SEEK_END)
+        header = f.tell()
+        f.truncate(header + 2 * n)
+        f.seek(header + 2 * (n // 2))
+        f.write((np.clip(speech, -1, 1) * 32767).astype("<i2").tobytes())
+        f.seek(4)
+        f.write((36 + 2 * n).to_bytes(4, "little"))
+        f.seek(header - 4)
+        f.write((2 * n).to_bytes(4, "little"))
+    return path
+
+
+def _peak_rss_mb(args: list[str]) -> float:
+    """Peak RSS of one `scribe` process, measured by the kernel for that child alone."""
+    code = (
+        "import resource, sys, subprocess;"
+        "p = subprocess.run(sys.argv[1:], capture_output=True);"
+        "sys.stderr.buffer.write(p.stderr); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024); sys.exit(p.returncode)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def test_two_hour_recording_streams_in_bounded_memory(tmp_path):
+    from scribe.audio import decode_audio
+
+    speech = decode_audio(SAMPLE)
+    scribe = [sys.executable, "-m", "scribe.cli", "transcribe"]
+    short = _long_wav(tmp_path / "short.wav", 10 * 60, speech)
+    long = _long_wav(tmp_path / "long.wav", 2 * 60 * 60, speech)
+    short_mb = _peak_rss_mb(scribe + [str(short), "--out", str(tmp_path / "o1")])
+    long_mb = _peak_rss_mb(scribe + [str(long), "--out", str(tmp_path / "o2")])
+    # The whole 2 h as float32 would be 460 MB on its own; streaming keeps the peak
+    # within one block's worth of the 10-minute run.
+    assert long_mb - short_mb < 120, (short_mb, long_mb)
+    doc = json.loads((tmp_path / "o2" / "long.transcript.json").read_text())
+    assert doc["duration"] == pytest.approx(7200, abs=0.01)
+    assert doc["segments"] and all(3590 < s["start"] < 3700 for s in doc["segments"])
