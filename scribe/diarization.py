@@ -28,7 +28,8 @@ from scribe.types import ModelInfo
 logger = logging.getLogger("scribe.diarization")
 
 _FRAMES_PER_SECOND = 100  # resemblyzer's mel hop is 10 ms
-_BATCH = 256
+_MIN_WINDOWS_TO_COUNT = 8  # ~2 s of speech: too little to tell voices apart
+_BATCH = 64  # measured: faster than 256 on 2 cores, and 90 MB less peak memory
 
 
 @dataclass(frozen=True)
@@ -86,22 +87,26 @@ class EmbeddingDiarizer:
         # block to resemblyzer's -30 dBFS reference (it does the same in preprocess_wav).
         rms = float(np.sqrt(np.mean(audio**2))) or 1.0
         audio = audio * min(10 ** (-30 / 20) / rms, 100.0)
-        mel = wav_to_mel_spectrogram(audio.astype(np.float32))
         win = int(round(p.window * _FRAMES_PER_SECOND))
-        starts, spans, region_ids = [], [], []
+        margin = p.window / 2
+        frames, spans, region_ids = [], [], []
+        # Mel per speech region (plus half a window each side), not per block: memory
+        # then follows the longest utterance, not the length of the recording.
         for ri, r in enumerate(regions):
-            centres = _window_centres(r.start - offset, r.end - offset, p.step)
-            for c in centres:
-                f0 = int(round(c * _FRAMES_PER_SECOND)) - win // 2
-                f0 = min(max(f0, 0), max(len(mel) - win, 0))
-                starts.append(f0)
+            a = max(0.0, r.start - offset - margin)
+            b = min(audio.size / SAMPLE_RATE, r.end - offset + margin)
+            mel = wav_to_mel_spectrogram(audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)].astype(np.float32))
+            if len(mel) < win:
+                mel = np.pad(mel, ((0, win - len(mel)), (0, 0)))
+            for c in _window_centres(r.start - offset, r.end - offset, p.step):
+                f0 = int(round((c - a) * _FRAMES_PER_SECOND)) - win // 2
+                f0 = min(max(f0, 0), len(mel) - win)
+                frames.append(mel[f0 : f0 + win])
                 lo = max(c - p.step / 2, r.start - offset)
                 hi = min(c + p.step / 2, r.end - offset)
                 spans.append((offset + lo, offset + hi))
                 region_ids.append(ri)
-        if len(mel) < win:
-            mel = np.pad(mel, ((0, win - len(mel)), (0, 0)))
-        frames = np.stack([mel[s : s + win] for s in starts])
+        frames = np.stack(frames)
         vectors = []
         with self._torch.inference_mode():
             for i in range(0, len(frames), _BATCH):
@@ -141,6 +146,8 @@ class EmbeddingDiarizer:
         if num_speakers is not None:
             k = max(1, min(num_speakers, n))
             return _kmeans(x, k) if k > 1 else np.zeros(n, dtype=int)
+        if n < _MIN_WINDOWS_TO_COUNT:
+            return np.zeros(n, dtype=int)
         scores: dict[int, tuple[float, np.ndarray]] = {}
         for k in range(max(2, p.min_speakers), min(p.max_speakers, n - 1) + 1):
             labels = _kmeans(x, k)
@@ -152,19 +159,33 @@ class EmbeddingDiarizer:
             scores[k] = (float(score), labels)
         if not scores:
             return np.zeros(n, dtype=int)
+        if p.min_speakers <= 1 and 2 in scores:
+            similarity = _centroid_similarity(x, scores[2][1])
+            if similarity >= p.single_speaker_similarity:
+                logger.debug("one speaker (k=2 centroid similarity %.3f)", similarity)
+                return np.zeros(n, dtype=int)
         best = max(s for s, _ in scores.values())
-        if best < p.min_silhouette and p.min_speakers <= 1:
-            logger.debug("one speaker (best silhouette %.3f)", best)
-            return np.zeros(n, dtype=int)
         k = min(k for k, (s, _) in scores.items() if s >= best - p.k_tolerance)
         logger.debug("%d speakers (silhouette %.3f, best %.3f)", k, scores[k][0], best)
         return scores[k][1]
 
 
-def _kmeans(x: np.ndarray, k: int) -> np.ndarray:
-    from sklearn.cluster import KMeans
+def _centroid_similarity(x: np.ndarray, labels: np.ndarray) -> float:
+    a, b = (x[labels == i].mean(axis=0) for i in (0, 1))
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
 
-    return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(x)
+
+def _kmeans(x: np.ndarray, k: int) -> np.ndarray:
+    import warnings
+
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        # Fewer distinct windows than k: k-means says so and returns fewer clusters,
+        # which the caller already handles.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(x)
 
 
 def _window_centres(start: float, end: float, step: float) -> list[float]:

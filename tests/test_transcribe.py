@@ -107,3 +107,20 @@ def test_empty_audio_gives_nothing(pipeline):
     assert not pipeline.detector(silence)
     assert pipeline.speech_model.transcribe(silence, Timeline()).segments == ()
     assert len(pipeline.diarizer.cluster(pipeline.diarizer.embed(silence, Timeline()))) == 0
+
+
+@pytest.mark.parametrize("role", ["clinician", "patient"])
+def test_one_voice_is_one_speaker(pipeline, role):
+    """A dictation (or a patient's voice memo): only one speaker must come out."""
+    audio = decode_audio(SAMPLES / "knee_followup.wav")
+    turns = load_rttm(SAMPLES / "knee_followup.rttm")["knee_followup"].label_timeline(role)
+    solo = np.concatenate([audio[int(t.start * 16000) : int(t.end * 16000)] for t in turns])
+    hyp = pipeline.diarizer.cluster(pipeline.diarizer.embed(solo, pipeline.detector(solo)))
+    assert len(hyp.labels()) == 1
+
+
+def test_fixed_speaker_count_is_honoured(pipeline):
+    audio = decode_audio(SAMPLES / "cough_visit.wav")
+    windows = pipeline.diarizer.embed(audio, pipeline.detector(audio))
+    assert len(pipeline.diarizer.cluster(windows, num_speakers=3).labels()) == 3
+    assert len(pipeline.diarizer.cluster(windows, num_speakers=1).labels()) == 1
