@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pyannote.core import Annotation
+import numpy as np
+from pyannote.core import Annotation, Timeline
 
 from scribe.alignment import attribute_speakers
 from scribe.asr import SpeechModel, WhisperSpeechModel
@@ -28,6 +29,9 @@ from scribe.types import ModelInfo, Note, Segment, Transcript
 from scribe.vad import SpeechDetector
 
 logger = logging.getLogger("scribe.pipeline")
+
+# Speech ending closer than this to a block's end may continue into the next block.
+_OPEN_SPEECH_MARGIN = 0.5
 
 Progress = Callable[[float, float | None], None]  # (seconds done, seconds total or None)
 
@@ -80,13 +84,23 @@ class Pipeline:
         windows = WindowEmbeddings.empty()
         language = self.options.language or "en"
         offset = 0.0
-        for block in iter_blocks(info.path, self.options.block_seconds):
+        carry = np.zeros(0, dtype=np.float32)
+        blocks = iter_blocks(info.path, self.options.block_seconds)
+        block = next(blocks, None)
+        while block is not None:
+            following = next(blocks, None)
+            block = np.concatenate([carry, block]) if carry.size else block
             t0 = time.perf_counter()
             speech = self.detector(block, offset)
+            # A block boundary must not cut an utterance (a word split in two is two
+            # wrong words): speech running into the end of a block is carried over.
+            cut = block.size
+            if following is not None:
+                speech, cut = _cut_before_open_speech(speech, offset, block.size)
             t1 = time.perf_counter()
-            recognition = self.speech_model.transcribe(block, speech, offset)
+            recognition = self.speech_model.transcribe(block[:cut], speech, offset)
             t2 = time.perf_counter()
-            windows = windows.concat(self.diarizer.embed(block, speech, offset))
+            windows = windows.concat(self.diarizer.embed(block[:cut], speech, offset))
             t3 = time.perf_counter()
             timings["vad"] += t1 - t0
             timings["asr"] += t2 - t1
@@ -94,7 +108,9 @@ class Pipeline:
             segments.extend(recognition.segments)
             if recognition.segments:
                 language = recognition.language
-            offset += block.size / SAMPLE_RATE
+            carry = block[cut:]
+            offset += cut / SAMPLE_RATE
+            block = following
             if progress:
                 progress(offset, info.declared_duration)
         t0 = time.perf_counter()
@@ -127,6 +143,20 @@ class Pipeline:
             models=self.models,
             timings=timings,
         )
+
+
+def _cut_before_open_speech(speech: Timeline, offset: float, size: int) -> tuple[Timeline, int]:
+    """If the last speech region reaches the block's end, cut the block where that region
+    starts and drop it from ``speech``: the next block re-detects it whole. A region
+    longer than half a block is cut at the block's end anyway, to keep memory bounded."""
+    end = offset + size / SAMPLE_RATE
+    regions = list(speech)
+    if not regions or regions[-1].end < end - _OPEN_SPEECH_MARGIN:
+        return speech, size
+    start = regions[-1].start
+    if start - offset < size / SAMPLE_RATE / 2:
+        return speech, size
+    return Timeline(regions[:-1]), int(round((start - offset) * SAMPLE_RATE))
 
 
 def _uri(path: str) -> str:
