@@ -68,8 +68,15 @@ class Diarizer(Protocol):
 
 class EmbeddingDiarizer:
     def __init__(self, params: DiarizationParams = DiarizationParams()):
+        import warnings
+
         import torch
-        from resemblyzer import VoiceEncoder
+
+        with warnings.catch_warnings():
+            # resemblyzer -> webrtcvad imports pkg_resources, which warns on every run;
+            # the warning is about that package, not something a user can act on.
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+            from resemblyzer import VoiceEncoder
 
         self.params = params
         path, self.model_info = speaker_encoder()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import wave
@@ -18,7 +17,7 @@ from typer.testing import CliRunner
 from scribe import __version__
 from scribe.cli import app
 from tests.audio_tools import tone, write_audio
-from tests.conftest import REPO, SAMPLES
+from tests.conftest import SAMPLES
 
 runner = CliRunner()
 OUTPUTS = (".transcript.json", ".rttm", ".vtt", ".note.md", ".fhir.json")
@@ -183,3 +182,20 @@ def test_two_hour_recording_streams_in_bounded_memory(tmp_path):
     doc = json.loads((tmp_path / "o2" / "long.transcript.json").read_text())
     assert doc["duration"] == pytest.approx(7200, abs=0.01)
     assert doc["segments"] and all(3590 < s["start"] < 3700 for s in doc["segments"])
+
+
+def test_logs_carry_no_transcript_text(tmp_path):
+    """Verbose logging is for IT: file names, durations, counts; never what was said."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "scribe.cli", "--verbose", "transcribe", str(SAMPLE), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "scribe.pipeline INFO processed cough_visit" in proc.stderr
+    said = json.loads((tmp_path / "cough_visit.transcript.json").read_text())
+    words = {w["text"].strip(".,?!").lower() for s in said["segments"] for w in s["words"]}
+    distinctive = {"bronchitis", "mucus", "honey", "daughter", "wheezing", "crackles"} & words
+    assert len(distinctive) >= 4  # the visit did say them...
+    logged = proc.stderr.lower() + proc.stdout.lower()
+    assert not [w for w in distinctive if w in logged]  # ...and no log line repeats them
