@@ -23,10 +23,12 @@ demo: install
 	@echo "Draft note: out/$(basename $(notdir $(SAMPLE))).note.md"
 
 test: install
+	$(BIN)/ruff check scribe privacy tests benchmarks samples
 	$(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python benchmarks/pipeline_speed.py
+	$(BIN)/python benchmarks/transcription_wer.py
 	$(BIN)/python benchmarks/diarization_der.py
 	$(BIN)/python benchmarks/aci_bench_notes.py --split valid
 

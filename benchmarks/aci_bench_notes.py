@@ -27,16 +27,17 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable without installing
 
 from rouge_score import rouge_scorer  # noqa: E402
 
 from scribe.drafting import ExtractiveDrafter  # noqa: E402
 from scribe.roles import label_roles  # noqa: E402
+from scribe.scoring import shared_data  # noqa: E402
 from scribe.templates import load_template  # noqa: E402
 from scribe.types import Note, Role, Segment, Transcript  # noqa: E402
 
-DATA = Path("/work/shared/data/aci-bench")
+DATA = shared_data() / "aci-bench"
 RESULTS = Path(__file__).resolve().parent / "results"
 TAG_ROLE = {"doctor": Role.CLINICIAN, "patient": Role.PATIENT, "patient_guest": Role.OTHER}
 # Whole dialogues whose [doctor]/[patient] tags are reversed (verified by reading).

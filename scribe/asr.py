@@ -40,8 +40,11 @@ class Recognition:
 class SpeechModel(Protocol):
     model_info: ModelInfo
 
-    def transcribe(self, audio: np.ndarray, speech: Timeline, offset: float = 0.0) -> Recognition:
-        """Recognise the speech regions of ``audio`` (which starts at ``offset`` s)."""
+    def transcribe(
+        self, audio: np.ndarray, speech: Timeline, offset: float = 0.0, language: str | None = None
+    ) -> Recognition:
+        """Recognise the speech regions of ``audio`` (which starts at ``offset`` s), in
+        ``language``, or in the language the model detects when None."""
         ...
 
 
@@ -75,14 +78,18 @@ class WhisperSpeechModel:
         except (RuntimeError, ValueError, OSError) as e:
             raise ModelError(f"{path}: cannot load Whisper model ({str(e).splitlines()[0]})") from None
         self.multilingual = self._model.model.is_multilingual
-        if options.language and not self.multilingual and options.language != "en":
+        if options.language and options.language not in self._model.supported_languages:
+            if self.multilingual:
+                raise ModelError(f"--language {options.language}: not a language code Whisper knows (en, es, fr, ...)")
             raise ModelError(
-                f"{self.model_info.name} is English-only; use --model base for language {options.language!r}"
+                f"--language {options.language}: {self.model_info.name} is English-only; use --model base"
             )
         logger.info("loaded speech model %s (%s)", self.model_info.name, options.compute_type)
 
-    def transcribe(self, audio: np.ndarray, speech: Timeline, offset: float = 0.0) -> Recognition:
-        language = self.options.language or ("en" if not self.multilingual else None)
+    def transcribe(
+        self, audio: np.ndarray, speech: Timeline, offset: float = 0.0, language: str | None = None
+    ) -> Recognition:
+        language = language or self.options.language or ("en" if not self.multilingual else None)
         out: list[Segment] = []
         for chunk in _chunks(speech, _CHUNK_SECONDS):
             packed, pieces = _pack(audio, chunk, offset)
@@ -128,8 +135,9 @@ class WhisperSpeechModel:
                     words=_monotonic(words),
                 )
             )
-        # The first chunk's detected language holds for the rest of the visit, so one
-        # visit is not transcribed half in one language and half in another.
+        # The first chunk's detected language is passed to the rest of the visit (and by
+        # the pipeline to later blocks), so one visit is not transcribed half in one
+        # language and half in another.
         return out, info.language
 
 

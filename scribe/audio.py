@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,13 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         raise InputError(p, "file not found")
     if p.is_dir():
         raise InputError(p, "is a folder, not an audio file")
-    if p.stat().st_size == 0:
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise InputError(p, f"cannot be read ({e.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(p, "not a regular file")
+    if st.st_size == 0:
         raise InputError(p, "file is empty")
     try:
         with av.open(str(p), metadata_errors="ignore") as container:
@@ -58,9 +65,13 @@ def probe(path: str | os.PathLike) -> AudioInfo:
             elif container.duration is not None:
                 declared = container.duration / av.time_base
             # FFmpeg estimates a WAV's duration from the file's size, which hides a cut
-            # file; the RIFF header's data size says what the recorder wrote.
+            # file; the RIFF header's data size says what the recorder wrote. Comparing
+            # the two finds a cut WAV before any time is spent transcribing it.
             if container.format.name == "wav":
-                declared = _riff_duration(p) or declared
+                in_header = _riff_duration(p)
+                if in_header and declared and _is_short(declared, in_header):
+                    raise InputError(p, _truncated(in_header, declared))
+                declared = in_header or declared
             return AudioInfo(
                 path=str(p),
                 codec=s.codec_context.name,
@@ -76,11 +87,12 @@ def probe(path: str | os.PathLike) -> AudioInfo:
 
 
 def iter_blocks(
-    path: str | os.PathLike, block_seconds: float = 600.0
+    source: str | os.PathLike | AudioInfo, block_seconds: float = 600.0
 ) -> Iterator[np.ndarray]:
     """Yield consecutive blocks of 16 kHz mono float32 samples, each `block_seconds`
-    long except the last. Raises InputError for unreadable or truncated input."""
-    info = probe(path)
+    long except the last. Raises InputError for unreadable, truncated or sample-less
+    input."""
+    info = source if isinstance(source, AudioInfo) else probe(source)
     block = max(1, int(block_seconds * SAMPLE_RATE))
     pending: list[np.ndarray] = []
     n_pending = 0
@@ -110,12 +122,10 @@ def iter_blocks(
         total += rest.size
         yield rest
     decoded = total / SAMPLE_RATE
-    if info.declared_duration and decoded < info.declared_duration * _TRUNCATION_TOLERANCE:
-        raise InputError(
-            info.path,
-            f"truncated: header declares {info.declared_duration:.1f} s "
-            f"but only {decoded:.1f} s could be decoded",
-        )
+    if total == 0:
+        raise InputError(info.path, "file is empty (no audio samples)")
+    if info.declared_duration and _is_short(decoded, info.declared_duration):
+        raise InputError(info.path, _truncated(info.declared_duration, decoded))
     logger.debug("decoded %s: %.1f s (%s/%s)", info.path, decoded, info.container, info.codec)
 
 
@@ -125,6 +135,16 @@ def decode_audio(path: str | os.PathLike) -> np.ndarray:
     if not blocks:
         return np.zeros(0, dtype=np.float32)
     return np.concatenate(blocks)
+
+
+def _is_short(decoded: float, declared: float) -> bool:
+    # Relative and absolute slack: codecs skip a few ms of priming (Opus 6.5 ms), which
+    # is 5% of a very short clip.
+    return decoded < declared * _TRUNCATION_TOLERANCE - 0.25
+
+
+def _truncated(declared: float, decoded: float) -> str:
+    return f"truncated: header declares {declared:.1f} s but only {decoded:.1f} s could be decoded"
 
 
 def _riff_duration(path: Path) -> float | None:
@@ -144,8 +164,9 @@ def _riff_duration(path: Path) -> float | None:
                 rate = int.from_bytes(fmt[4:8], "little")
                 block_align = int.from_bytes(fmt[12:14], "little")
             elif cid == b"data":
-                # 0 and 0xFFFFFFFF mark a header written before the length was known.
-                if not rate or not block_align or size in (0, 0xFFFFFFFF):
+                # 0, 0xFFFFFFFF and ~0x7FFFFFFF mark a header written before the length
+                # was known (a recorder writing to a pipe).
+                if not rate or not block_align or size == 0 or size >= 0x7FFFF000:
                     return None
                 return size / block_align / rate
             else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from scribe import __version__
-from scribe.errors import InputError, OutputError, ScribeError
+from scribe.errors import InputError, NoSpeechError, OutputError, ScribeError
 
 logger = logging.getLogger("scribe.cli")
 
@@ -26,6 +27,8 @@ AUDIO_EXTENSIONS = {
     ".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm",
     ".mp4", ".mkv", ".mov", ".wma", ".amr", ".3gp",
 }
+
+OUTPUT_SUFFIXES = (".transcript.json", ".rttm", ".vtt", ".note.md", ".fhir.json")
 
 app = typer.Typer(
     name="scribe",
@@ -104,8 +107,7 @@ def transcribe(
     """
     from scribe.options import ScribeOptions
 
-    files, unreadable = _expand(inputs)
-    failures = unreadable
+    jobs, failures = _expand(inputs)
     try:
         _check_writable(out)
         options = ScribeOptions(
@@ -116,52 +118,36 @@ def transcribe(
             speakers=speakers,
             template=template,
         )
-        pipeline = _load_pipeline(options) if files else None
+        pipeline = _load_pipeline(options) if jobs else None
     except ScribeError as e:
         _fail(e)
         raise typer.Exit(e.exit_code)
-    for path in files:
+    for path, uri in jobs:
         try:
-            _transcribe_one(pipeline, path, out)
+            _transcribe_one(pipeline, path, uri, out)
         except ScribeError as e:
             _fail(e)
-            failures += 1
+            failures.append(e)
         except Exception as e:  # one broken file must not stop the batch
             logger.debug("unexpected failure", exc_info=True)
-            _fail(InputError(path, f"could not be processed ({type(e).__name__})"))
-            failures += 1
+            failures.append(InputError(path, f"could not be processed ({type(e).__name__})"))
+            _fail(failures[-1])
     if failures:
-        typer.echo(f"{failures} of {len(files) + unreadable} input(s) failed", err=True)
-        raise typer.Exit(InputError.exit_code)
+        total = len(jobs) + sum(1 for f in failures if isinstance(f, InputError) and f.before_processing)
+        typer.echo(f"{len(failures)} of {total} input(s) failed", err=True)
+        raise typer.Exit(max(f.exit_code for f in failures))
 
 
-def _transcribe_one(pipeline, path: Path, out: Path) -> None:
+def _transcribe_one(pipeline, path: Path, uri: str, out: Path) -> None:
     from scribe import writers
-    from scribe.fhir import build_document_reference
+    from scribe.fhir import FhirValidationError, build_document_reference
 
-    label = path.name
-    with typer.progressbar(length=1000, label=label, file=sys.stderr, show_eta=False) as bar:
-        done = [0]
-
-        def progress(seconds: float, total: float | None) -> None:
-            target = int(1000 * min(seconds / total, 1.0)) if total else done[0]
-            bar.update(target - done[0])
-            done[0] = target
-
-        result = pipeline.process(path, progress)
-        bar.update(1000 - done[0])
-    uri = result.uri
+    result = _process(pipeline, path, uri)
     options = result.options.to_dict()
+    markdown = writers.render_note_markdown(
+        result.note, result.transcript, uri=uri, options_dict=options, models=result.models
+    )
     try:
-        writers.write_transcript_json(
-            result.transcript, out / f"{uri}.transcript.json", uri=uri, options_dict=options, models=result.models
-        )
-        writers.write_rttm(result.transcript, out / f"{uri}.rttm", uri=uri)
-        writers.write_webvtt(result.transcript, out / f"{uri}.vtt")
-        markdown = writers.render_note_markdown(
-            result.note, result.transcript, uri=uri, options_dict=options, models=result.models
-        )
-        writers.write_text(markdown, out / f"{uri}.note.md")
         doc = build_document_reference(
             result.note,
             markdown,
@@ -169,32 +155,99 @@ def _transcribe_one(pipeline, path: Path, out: Path) -> None:
             created=datetime.now(timezone.utc),
             transcript=result.transcript,
         )
-        writers.write_fhir(doc, out / f"{uri}.fhir.json")
+    except FhirValidationError as e:
+        raise ScribeError(f"{path}: the draft note is not valid FHIR ({e})") from None
+    # Write the five files into a private folder first and move them into place at the
+    # end, so a failure leaves either all of a visit's results or none of them.
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{uri}.", dir=out))
     except OSError as e:
         raise OutputError(out, f"cannot write results ({e.strerror or type(e).__name__})") from None
+    try:
+        names = [f"{uri}{ext}" for ext in OUTPUT_SUFFIXES]
+        writers.write_transcript_json(
+            result.transcript, staging / names[0], uri=uri, options_dict=options, models=result.models
+        )
+        writers.write_rttm(result.transcript, staging / names[1], uri=uri)
+        writers.write_webvtt(result.transcript, staging / names[2])
+        writers.write_text(markdown, staging / names[3])
+        writers.write_fhir(doc, staging / names[4])
+        moved: list[Path] = []
+        try:
+            for name in names:
+                os.replace(staging / name, out / name)
+                moved.append(out / name)
+        except OSError:
+            for done in moved:  # all of a visit's results or none
+                done.unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise OutputError(out, f"cannot write results for {path.name} ({e.strerror or type(e).__name__})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     n = len(result.transcript.segments)
+    if n == 0:
+        raise NoSpeechError(path, f"no speech detected; {out}/{uri}.note.md says nothing was captured")
     typer.echo(
         f"{path}: {result.transcript.duration:.1f} s, {len(result.annotation.labels())} speaker(s), "
         f"{n} line(s) -> {out}/{uri}.*"
     )
 
 
-def _expand(inputs: list[Path]) -> tuple[list[Path], int]:
+def _process(pipeline, path: Path, uri: str):
+    # A progress bar only on a terminal: in a log or a pipe it would be noise around the
+    # one line each file gets.
+    if not sys.stderr.isatty():
+        return pipeline.process(path, uri=uri)
+    with typer.progressbar(length=1000, label=path.name, file=sys.stderr, show_eta=False) as bar:
+        done = [0]
+
+        def progress(seconds: float, total: float | None) -> None:
+            target = int(1000 * min(seconds / total, 1.0)) if total else done[0]
+            bar.update(target - done[0])
+            done[0] = target
+
+        result = pipeline.process(path, progress, uri=uri)
+        bar.update(1000 - done[0])
+    return result
+
+
+def _expand(inputs: list[Path]) -> tuple[list[tuple[Path, str]], list[ScribeError]]:
+    """Files to process, each with a distinct output name, and the inputs that failed.
+
+    Two inputs with the same stem (a/visit.wav, b/visit.wav; visit.wav, visit.mp3) get
+    visit, visit-2, ...: one visit's results must never overwrite another's."""
     files: list[Path] = []
-    failures = 0
+    failures: list[ScribeError] = []
     for p in inputs:
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
-            if not found:
-                _fail(InputError(p, "folder holds no audio files"))
-                failures += 1
-            files.extend(found)
-        elif not p.exists():
-            _fail(InputError(p, "file not found"))
-            failures += 1
-        else:
-            files.append(p)
-    return files, failures
+        try:
+            if p.is_dir():
+                found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+                if not found:
+                    raise InputError(p, "folder holds no audio files")
+                files.extend(found)
+            elif not p.exists():
+                raise InputError(p, "file not found")
+            else:
+                files.append(p)
+        except InputError as e:
+            e.before_processing = True
+            failures.append(e)
+            _fail(e)
+        except OSError as e:
+            failures.append(InputError(p, f"cannot be read ({e.strerror or type(e).__name__})"))
+            failures[-1].before_processing = True
+            _fail(failures[-1])
+    jobs: list[tuple[Path, str]] = []
+    used: set[str] = set()
+    for f in files:
+        uri, n = f.stem, 1
+        while uri in used:
+            n += 1
+            uri = f"{f.stem}-{n}"
+        used.add(uri)
+        jobs.append((f, uri))
+    return jobs, failures
 
 
 def _check_writable(out: Path) -> None:

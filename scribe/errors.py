@@ -12,10 +12,8 @@ class ScribeError(Exception):
     exit_code = 1
 
 
-class InputError(ScribeError):
-    """A recording that cannot be processed: missing, empty, not audio, corrupt."""
-
-    exit_code = 2
+class PathError(ScribeError):
+    """An error about one file or folder: renders as ``<path>: <reason>``."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
         self.path = str(path)
@@ -23,15 +21,23 @@ class InputError(ScribeError):
         super().__init__(f"{self.path}: {reason}")
 
 
-class OutputError(ScribeError):
+class InputError(PathError):
+    """A recording that cannot be processed: missing, empty, not audio, corrupt."""
+
+    exit_code = 2
+    before_processing = False  # set when the input never reached the pipeline
+
+
+class OutputError(PathError):
     """Results cannot be written where the user asked."""
 
     exit_code = 3
 
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+
+class NoSpeechError(InputError):
+    """The recording holds no speech. Its (empty) results are still written."""
+
+    exit_code = 5
 
 
 class ModelError(ScribeError):

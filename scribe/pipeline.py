@@ -77,15 +77,19 @@ class Pipeline:
             drafter,
         )
 
-    def process(self, path: str | os.PathLike, progress: Progress | None = None) -> VisitResult:
+    def process(
+        self, path: str | os.PathLike, progress: Progress | None = None, uri: str | None = None
+    ) -> VisitResult:
+        """Run one recording through every stage. ``uri`` names the visit in the outputs
+        (default: the file's stem)."""
         info = probe(path)
         timings = {"vad": 0.0, "asr": 0.0, "embed": 0.0}
         segments: list[Segment] = []
         windows = WindowEmbeddings.empty()
-        language = self.options.language or "en"
+        language = self.options.language  # None: the speech model detects it once
         offset = 0.0
         carry = np.zeros(0, dtype=np.float32)
-        blocks = iter_blocks(info.path, self.options.block_seconds)
+        blocks = iter_blocks(info, self.options.block_seconds)
         block = next(blocks, None)
         while block is not None:
             following = next(blocks, None)
@@ -98,7 +102,7 @@ class Pipeline:
             if following is not None:
                 speech, cut = _cut_before_open_speech(speech, offset, block.size)
             t1 = time.perf_counter()
-            recognition = self.speech_model.transcribe(block[:cut], speech, offset)
+            recognition = self.speech_model.transcribe(block[:cut], speech, offset, language)
             t2 = time.perf_counter()
             windows = windows.concat(self.diarizer.embed(block[:cut], speech, offset))
             t3 = time.perf_counter()
@@ -115,11 +119,11 @@ class Pipeline:
                 progress(offset, info.declared_duration)
         t0 = time.perf_counter()
         annotation = self.diarizer.cluster(windows, self.options.speakers)
-        annotation.uri = _uri(info.path)
+        annotation.uri = uri or _uri(info.path)
         transcript = Transcript(
             segments=attribute_speakers(segments, annotation),
             duration=round(offset, 3),
-            language=language,
+            language=language or "en",
         )
         transcript = apply_roles(transcript)
         t1 = time.perf_counter()

@@ -17,20 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from scribe.types import Role
-from scribe.errors import ScribeError
+from scribe.errors import PathError
 
 logger = logging.getLogger("scribe.templates")
 
 ENV_DIR = "SCRIBE_TEMPLATES_DIR"
 
 
-class TemplateError(ScribeError, ValueError):
+class TemplateError(PathError, ValueError):
     """A template that cannot be used; renders as one line naming the file and reason."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 @dataclass(frozen=True)

@@ -65,15 +65,6 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class SpeakerTurn:
-    """Diarization output: who spoke when, before any text is attached."""
-
-    start: float
-    end: float
-    speaker: str
-
-
-@dataclass(frozen=True)
 class ModelInfo:
     """Which model produced a result, echoed into every output."""
 

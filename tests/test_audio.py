@@ -28,8 +28,9 @@ def test_decodes_to_16k_mono(tmp_path, ext, codec, rate, channels, video):
     # Lossy codecs pad a few frames; the duration must still be right to ~60 ms.
     assert abs(audio.size / SAMPLE_RATE - 2.0) < 0.06
     # The tone survives: its energy sits at 300 Hz after resampling.
-    spectrum = np.abs(np.fft.rfft(audio[: SAMPLE_RATE]))
-    assert abs(np.argmax(spectrum) * SAMPLE_RATE / SAMPLE_RATE - 300) <= 2
+    spectrum = np.abs(np.fft.rfft(audio))
+    freqs = np.fft.rfftfreq(audio.size, 1 / SAMPLE_RATE)
+    assert abs(freqs[np.argmax(spectrum)] - 300) <= 2
     assert 0.15 < np.sqrt(np.mean(audio[2000:-2000] ** 2)) < 0.3
 
 
@@ -89,3 +90,27 @@ def test_corrupt_mp3(tmp_path):
     with pytest.raises(InputError) as e:
         decode_audio(p)
     assert str(p) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unknown_length_header_is_not_truncation(tmp_path):
+    """Recorders writing to a pipe put a placeholder length in the header."""
+    p = write_audio(tmp_path / "piped.wav", tone(3.0))
+    data = bytearray(p.read_bytes())
+    at = data.index(b"data") + 4
+    data[at : at + 4] = (0x7FFFFFFF).to_bytes(4, "little")
+    p.write_bytes(bytes(data))
+    assert decode_audio(p).size == pytest.approx(3 * SAMPLE_RATE, abs=1)
+
+
+def test_very_short_opus_is_not_truncation(tmp_path):
+    p = write_audio(tmp_path / "blip.ogg", tone(0.05, rate=48000), rate=48000, codec="libopus")
+    assert decode_audio(p).size > 0
+
+
+def test_truncated_wav_fails_before_decoding(tmp_path):
+    from scribe.audio import probe
+
+    p = write_audio(tmp_path / "cut.wav", tone(10.0))
+    p.write_bytes(p.read_bytes()[:50_000])
+    with pytest.raises(InputError, match="truncated: header declares 10.0 s but only 1.6 s"):
+        probe(p)

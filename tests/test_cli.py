@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import wave
@@ -28,10 +29,15 @@ def _run(*args: str):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
-def _one_line_error(output: str) -> list[str]:
-    lines = [line for line in output.splitlines() if line.startswith("error: ")]
-    assert "Traceback" not in output
-    return lines
+def _one_line_error(result) -> list[str]:
+    """The `error:` lines of a run, after checking stderr holds nothing else but the
+    batch summary: no traceback, no progress noise."""
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    others = [line for line in lines if not line.startswith("error: ")]
+    assert len(others) <= 1 and all(line.endswith(" input(s) failed") for line in others), lines
+    return errors
 
 
 def test_version_and_help():
@@ -64,16 +70,18 @@ def test_transcribe_sample_writes_every_output(tmp_path):
 def test_folder_batch_continues_past_a_bad_file(tmp_path):
     visits = tmp_path / "visits"
     visits.mkdir()
-    write_audio(visits / "a_tone.wav", tone(2.0))
+    shutil.copy(SAMPLE, visits / "a_visit.wav")
     (visits / "b_broken.wav").write_text("not audio at all")
     (visits / "readme.txt").write_text("ignored: not an audio extension")
     out = tmp_path / "out"
     r = _run("transcribe", visits, "--out", out)
     assert r.exit_code == 2
-    errors = _one_line_error(r.output)
-    assert errors == [f"error: {visits / 'b_broken.wav'}: not a readable audio file (invalid data found when processing input)"]
-    assert (out / "a_tone.transcript.json").exists()  # the good file still got its results
-    assert "1 of 2 input(s) failed" in r.output
+    assert _one_line_error(r) == [
+        f"error: {visits / 'b_broken.wav'}: not a readable audio file (invalid data found when processing input)"
+    ]
+    for ext in OUTPUTS:  # the good file still got all its results
+        assert (out / f"a_visit{ext}").exists()
+    assert r.stderr.splitlines()[-1] == "1 of 2 input(s) failed"
 
 
 @pytest.mark.parametrize(
@@ -90,7 +98,7 @@ def test_bad_input_is_one_line(tmp_path, name, content, reason):
         path.write_bytes(content)
     r = _run("transcribe", path, "--out", tmp_path / "out")
     assert r.exit_code == 2
-    errors = _one_line_error(r.output)
+    errors = _one_line_error(r)
     assert len(errors) == 1 and errors[0].startswith(f"error: {path}: {reason}")
 
 
@@ -100,7 +108,7 @@ def test_truncated_recording(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     r = _run("transcribe", path, "--out", tmp_path / "out")
     assert r.exit_code == 2
-    assert _one_line_error(r.output) == [
+    assert _one_line_error(r) == [
         f"error: {path}: truncated: header declares 20.0 s but only 10.0 s could be decoded"
     ]
 
@@ -110,13 +118,13 @@ def test_unwritable_out(tmp_path):
     blocker.write_text("x")
     r = _run("transcribe", SAMPLE, "--out", blocker / "sub")
     assert r.exit_code == 3
-    errors = _one_line_error(r.output)
+    errors = _one_line_error(r)
     assert len(errors) == 1 and errors[0].startswith(f"error: {blocker / 'sub'}: output folder is not writable")
 
 
 def test_unknown_template_and_model(tmp_path):
     r = _run("transcribe", SAMPLE, "--out", tmp_path, "--template", "nosuch")
-    assert r.exit_code != 0 and len(_one_line_error(r.output)) == 1 and "nosuch" in r.output
+    assert r.exit_code != 0 and len(_one_line_error(r)) == 1 and "nosuch" in r.output
     r = _run("transcribe", SAMPLE, "--out", tmp_path, "--model", str(tmp_path / "nomodel"))
     assert r.exit_code == 4 and "not a model name" in r.output
 
@@ -126,7 +134,10 @@ def test_silence_gives_empty_transcript_and_says_so(tmp_path, noise):
     rng = np.random.default_rng(0)
     path = write_audio(tmp_path / "quiet.wav", (noise * rng.standard_normal(16000 * 8)).astype(np.float32))
     r = _run("transcribe", path, "--out", tmp_path)
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 5
+    assert _one_line_error(r) == [
+        f"error: {path}: no speech detected; {tmp_path}/quiet.note.md says nothing was captured"
+    ]
     doc = json.loads((tmp_path / "quiet.transcript.json").read_text())
     assert doc["segments"] == []
     assert "Nothing was captured" in (tmp_path / "quiet.note.md").read_text()
@@ -199,3 +210,55 @@ def test_logs_carry_no_transcript_text(tmp_path):
     assert len(distinctive) >= 4  # the visit did say them...
     logged = proc.stderr.lower() + proc.stdout.lower()
     assert not [w for w in distinctive if w in logged]  # ...and no log line repeats them
+
+
+def test_same_name_inputs_never_overwrite_each_other(tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(SAMPLE, tmp_path / sub / "visit.wav")
+    r = _run("transcribe", tmp_path / "a" / "visit.wav", tmp_path / "b" / "visit.wav", "--out", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    for uri in ("visit", "visit-2"):
+        doc = json.loads((tmp_path / "out" / f"{uri}.transcript.json").read_text())
+        assert doc["uri"] == uri and doc["segments"]
+
+
+def test_unreadable_path_is_one_line(tmp_path):
+    too_long = tmp_path / ("x" * 300 + ".wav")
+    r = _run("transcribe", too_long, "--out", tmp_path / "out")
+    assert r.exit_code == 2
+    assert _one_line_error(r) == [f"error: {too_long}: cannot be read (File name too long)"]
+
+
+def test_fifo_is_not_a_recording(tmp_path):
+    fifo = tmp_path / "stream.wav"
+    os.mkfifo(fifo)
+    r = _run("transcribe", fifo, "--out", tmp_path / "out")
+    assert r.exit_code == 2 and _one_line_error(r) == [f"error: {fifo}: not a regular file"]
+
+
+def test_header_only_wav_is_empty(tmp_path):
+    path = tmp_path / "zero.wav"
+    with wave.open(str(path), "wb") as w:  # a 44-byte header and no samples
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+    r = _run("transcribe", path, "--out", tmp_path / "out")
+    assert r.exit_code == 2 and _one_line_error(r) == [f"error: {path}: file is empty (no audio samples)"]
+
+
+def test_unknown_language_is_refused_before_any_file(tmp_path):
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--model", "base", "--language", "zz")
+    assert r.exit_code == 4
+    assert _one_line_error(r) == ["error: --language zz: not a language code Whisper knows (en, es, fr, ...)"]
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--language", "es")
+    assert r.exit_code == 4 and "English-only" in r.stderr
+
+
+def test_failed_write_leaves_no_partial_results(tmp_path):
+    out = tmp_path / "out"
+    (out / "cough_visit.rttm").mkdir(parents=True)  # a folder where a file must go
+    r = _run("transcribe", SAMPLE, "--out", out)
+    assert r.exit_code == 3
+    assert _one_line_error(r)[0].startswith(f"error: {out}: cannot write results for cough_visit.wav")
+    assert sorted(p.name for p in out.iterdir()) == ["cough_visit.rttm"]  # nothing else, no staging

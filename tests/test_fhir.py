@@ -16,7 +16,7 @@ from fhir.resources.R4B.documentreference import DocumentReference
 from scribe import writers
 from scribe.fhir import FhirValidationError, build_document_reference, validate_document_reference
 from scribe.types import Transcript
-from tests.test_writers import MODELS, empty_note, make_note, make_transcript, markdown
+from tests.test_writers import MODELS, empty_note, make_note, markdown
 
 CREATED = datetime(2025, 3, 4, 9, 30, tzinfo=timezone.utc)
 
