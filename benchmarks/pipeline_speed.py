@@ -4,7 +4,10 @@ Each model runs in its own child process so its peak RSS is its own. RTF is proc
 time (decode, VAD, speech model, embeddings, clustering, roles, drafting) over audio
 duration; model loading is reported apart, since the capture service loads once.
 
-    python benchmarks/pipeline_speed.py [--file samples/aci_d2n_visit.wav] [--models tiny.en base]
+The default input is a visit of more than five minutes: samples/aci_d2n_visit.wav
+followed by samples/cough_visit.wav (the same two synthesized voices), 5 min 54 s.
+
+    python benchmarks/pipeline_speed.py [--file VISIT.wav] [--models tiny.en base]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,9 +49,18 @@ def child(model: str, file: str) -> None:
     }))
 
 
-def default_file() -> str:
-    wavs = sorted(REPO.glob("samples/*.wav"), key=lambda p: p.stat().st_size)
-    return str(wavs[-1])
+def five_minute_visit(folder: str) -> str:
+    import wave
+
+    path = Path(folder) / "visit_5min.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        for name in ("aci_d2n_visit", "cough_visit"):
+            with wave.open(str(REPO / "samples" / f"{name}.wav")) as part:
+                out.writeframes(part.readframes(part.getnframes()))
+    return str(path)
 
 
 def main() -> None:
@@ -57,17 +70,20 @@ def main() -> None:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/pipeline_speed.json"))
     args = ap.parse_args()
-    file = args.file or default_file()
     if args.child:
-        child(args.models[0], file)
+        child(args.models[0], args.file)
         return
     rows = []
-    for model in args.models:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", "--models", model, "--file", file],
-            capture_output=True, text=True, check=True,
-        )
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        file = args.file or five_minute_visit(tmp)
+        for model in args.models:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", "--models", model, "--file", file],
+                capture_output=True, text=True, check=True,
+            )
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            row["file"] = args.file or "samples/aci_d2n_visit.wav + samples/cough_visit.wav"
+            rows.append(row)
     print(f"{'model':8} {'audio s':>8} {'load s':>7} {'proc s':>7} {'RTF':>7} {'peak MB':>8}  stages")
     for r in rows:
         print(f"{r['model']:8} {r['audio_seconds']:8.1f} {r['load_seconds']:7.2f} {r['process_seconds']:7.2f} "
