@@ -262,3 +262,34 @@ def test_failed_write_leaves_no_partial_results(tmp_path):
     assert r.exit_code == 3
     assert _one_line_error(r)[0].startswith(f"error: {out}: cannot write results for cough_visit.wav")
     assert sorted(p.name for p in out.iterdir()) == ["cough_visit.rttm"]  # nothing else, no staging
+
+
+def test_model_folder_vocabulary_and_device_options(tmp_path):
+    from scribe.models import whisper_model
+
+    folder, _ = whisper_model("tiny.en")
+    terms = tmp_path / "terms.txt"
+    terms.write_text("bronchitis\nantibiotics, wheezing\n")
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--model", folder, "--vocabulary", f"@{terms}")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "cough_visit.transcript.json").read_text())
+    assert doc["options"]["vocabulary"] == "bronchitis, antibiotics, wheezing."
+    speech = next(m for m in doc["models"] if m["kind"] == "speech")
+    assert speech["path"] == str(folder) and speech["version"] == "local"
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--vocabulary", "@" + str(tmp_path / "none.txt"))
+    assert r.exit_code == 2
+    assert _one_line_error(r) == [f"error: {tmp_path / 'none.txt'}: cannot read vocabulary file (No such file or directory)"]
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--device", "cuda")  # no GPU here
+    assert r.exit_code == 4 and len(_one_line_error(r)) == 1 and "cannot load Whisper model" in r.stderr
+
+
+def test_multilingual_base_model(tmp_path):
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--model", "base", "--language", "en")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "cough_visit.transcript.json").read_text())
+    assert doc["language"] == "en" and doc["options"]["model"] == "base"
+    from scribe.scoring import wer
+
+    ref = json.loads((SAMPLES / "cough_visit.json").read_text())
+    text = " ".join(s["text"] for s in doc["segments"])
+    assert wer(" ".join(s["text"] for s in ref["segments"]), text) <= 0.06  # measured 3.9%
