@@ -101,9 +101,9 @@ def transcribe(
 ) -> None:
     """Transcribe recorded visits and draft their notes.
 
-    For each recording writes, into --out: NAME.transcript.json (segments with start, end,
-    speaker, role, text and word times), NAME.rttm, NAME.vtt, NAME.note.md (the draft
-    note) and NAME.fhir.json (a FHIR R4 DocumentReference carrying the note).
+    For each recording NAME, writes into --out: NAME.transcript.json (segments with start, end, speaker, role, text and word times), NAME.rttm, NAME.vtt, NAME.note.md (the draft note, for clinician review) and NAME.fhir.json (a FHIR R4 DocumentReference carrying the note).
+
+    Exit codes: 0 all processed; 1 template or FHIR problem; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model or --language problem; 5 a recording holds no speech. With several failures, the highest.
     """
     from scribe.options import ScribeOptions
 
