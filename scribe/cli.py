@@ -19,7 +19,9 @@ from typing import Annotated, Optional
 import typer
 
 from scribe import __version__
+from scribe.config import load_config
 from scribe.errors import InputError, NoSpeechError, OutputError, ScribeError
+from scribe.visits import VisitFactory, open_store
 
 logger = logging.getLogger("scribe.cli")
 
@@ -98,6 +100,16 @@ def transcribe(
         Optional[str],
         typer.Option(help="Clinical terms to expect (drug names, conditions), comma-separated, or @FILE."),
     ] = None,
+    privacy: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--privacy/--no-privacy",
+            help="Privacy mode (default, or as the config file says): only the note and its FHIR document are written; "
+            "audio and transcript live in encrypted memory and are destroyed after each visit. "
+            "--no-privacy also writes the transcript, RTTM and captions, and keeps the visit encrypted at rest.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Transcribe recorded visits and draft their notes.
 
@@ -109,6 +121,8 @@ def transcribe(
 
     jobs, failures = _expand(inputs)
     try:
+        site = load_config()
+        privacy_on = site.privacy if privacy is None else privacy
         _check_writable(out)
         options = ScribeOptions(
             model=model,
@@ -118,31 +132,57 @@ def transcribe(
             speakers=speakers,
             template=template,
         )
+        visits = VisitFactory.start(privacy_on, site)
         pipeline = _load_pipeline(options) if jobs else None
     except ScribeError as e:
         _fail(e)
         raise typer.Exit(e.exit_code)
     for path, uri in jobs:
         try:
-            _transcribe_one(pipeline, path, uri, out)
+            with visits.open() as visit:
+                result, names = _transcribe_one(pipeline, path, uri, out, visit)
         except ScribeError as e:
-            _fail(e)
-            failures.append(e)
+            failures.append(_discarded(e) if privacy_on else e)
+            _fail(failures[-1])
+            continue
         except Exception as e:  # one broken file must not stop the batch
             logger.debug("unexpected failure", exc_info=True)
             failures.append(InputError(path, f"could not be processed ({type(e).__name__})"))
+            failures[-1] = _discarded(failures[-1]) if privacy_on else failures[-1]
             _fail(failures[-1])
+            continue
+        n = len(result.transcript.segments)
+        if n == 0:
+            failures.append(NoSpeechError(path, f"no speech detected; {out}/{uri}.note.md says nothing was captured"))
+            _fail(failures[-1])
+            continue
+        kept = "privacy mode: nothing else kept" if privacy_on else f"visit {visits.last_id} kept, encrypted"
+        typer.echo(
+            f"{path}: {result.transcript.duration:.1f} s, {len(result.annotation.labels())} speaker(s), "
+            f"{n} line(s) -> {', '.join(str(out / name) for name in names)} ({kept})"
+        )
     if failures:
         total = len(jobs) + sum(1 for f in failures if isinstance(f, InputError) and f.before_processing)
         typer.echo(f"{len(failures)} of {total} input(s) failed", err=True)
         raise typer.Exit(max(f.exit_code for f in failures))
 
 
-def _transcribe_one(pipeline, path: Path, uri: str, out: Path) -> None:
+def _discarded(error: ScribeError) -> ScribeError:
+    """A privacy-mode visit that fails is discarded whole; the user is told so."""
+    error.args = (f"{error}; visit discarded, nothing retained",)
+    return error
+
+
+def _transcribe_one(pipeline, path: Path, uri: str, out: Path, visit) -> list[str]:
+    """Process one recording inside its visit and write what the visit's mode lets out:
+    in privacy mode the exported documents only (note, FHIR), otherwise all five files.
+    Returns the names written."""
+    import hashlib
+
     from scribe import writers
     from scribe.fhir import FhirValidationError, build_document_reference
 
-    result = _process(pipeline, path, uri)
+    result = _process(pipeline, path, uri, visit)
     options = result.options.to_dict()
     markdown = writers.render_note_markdown(
         result.note, result.transcript, uri=uri, options_dict=options, models=result.models
@@ -157,21 +197,44 @@ def _transcribe_one(pipeline, path: Path, uri: str, out: Path) -> None:
         )
     except FhirValidationError as e:
         raise ScribeError(f"{path}: the draft note is not valid FHIR ({e})") from None
-    # Write the five files into a private folder first and move them into place at the
-    # end, so a failure leaves either all of a visit's results or none of them.
+    writes = {
+        ".note.md": lambda p: writers.write_text(markdown, p),
+        ".fhir.json": lambda p: writers.write_fhir(doc, p),
+    }
+    if not visit.privacy:
+        writes.update({
+            ".transcript.json": lambda p: writers.write_transcript_json(
+                result.transcript, p, uri=uri, options_dict=options, models=result.models
+            ),
+            ".rttm": lambda p: writers.write_rttm(result.transcript, p, uri=uri),
+            ".vtt": lambda p: writers.write_webvtt(result.transcript, p),
+        })
+    names = _write_all(out, uri, path, writes)
+    visit.processed(
+        audio_seconds=result.transcript.duration,
+        segments=len(result.transcript.segments),
+        speakers=len(result.annotation.labels()),
+        **_model_fields(result.models),
+        template=result.note.template,
+    )
+    for name in names:
+        if name.endswith((".note.md", ".fhir.json")):
+            digest = hashlib.sha256((out / name).read_bytes()).hexdigest()
+            visit.exported(sha256=digest, format="md" if name.endswith(".md") else "fhir")
+    return result, names
+
+
+def _write_all(out: Path, uri: str, path: Path, writes: dict) -> list[str]:
+    # Write into a private folder first and move the files into place at the end, so a
+    # failure leaves either all of a visit's results or none of them.
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{uri}.", dir=out))
     except OSError as e:
         raise OutputError(out, f"cannot write results ({e.strerror or type(e).__name__})") from None
+    names = [f"{uri}{suffix}" for suffix in OUTPUT_SUFFIXES if suffix in writes]
     try:
-        names = [f"{uri}{ext}" for ext in OUTPUT_SUFFIXES]
-        writers.write_transcript_json(
-            result.transcript, staging / names[0], uri=uri, options_dict=options, models=result.models
-        )
-        writers.write_rttm(result.transcript, staging / names[1], uri=uri)
-        writers.write_webvtt(result.transcript, staging / names[2])
-        writers.write_text(markdown, staging / names[3])
-        writers.write_fhir(doc, staging / names[4])
+        for name, suffix in zip(names, [s for s in OUTPUT_SUFFIXES if s in writes]):
+            writes[suffix](staging / name)
         moved: list[Path] = []
         try:
             for name in names:
@@ -185,20 +248,19 @@ def _transcribe_one(pipeline, path: Path, uri: str, out: Path) -> None:
         raise OutputError(out, f"cannot write results for {path.name} ({e.strerror or type(e).__name__})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    n = len(result.transcript.segments)
-    if n == 0:
-        raise NoSpeechError(path, f"no speech detected; {out}/{uri}.note.md says nothing was captured")
-    typer.echo(
-        f"{path}: {result.transcript.duration:.1f} s, {len(result.annotation.labels())} speaker(s), "
-        f"{n} line(s) -> {out}/{uri}.*"
-    )
+    return names
 
 
-def _process(pipeline, path: Path, uri: str):
+def _model_fields(models) -> dict[str, str]:
+    keys = {"speech": "asr_model", "vad": "vad_model", "speaker-embedding": "diarization_model", "drafter": "drafting_model"}
+    return {keys[m.kind]: f"{m.name}:{m.version}" for m in models if m.kind in keys}
+
+
+def _process(pipeline, path: Path, uri: str, visit):
     # A progress bar only on a terminal: in a log or a pipe it would be noise around the
     # one line each file gets.
     if not sys.stderr.isatty():
-        return pipeline.process(path, uri=uri)
+        return pipeline.process(path, uri=uri, visit=visit)
     with typer.progressbar(length=1000, label=path.name, file=sys.stderr, show_eta=False) as bar:
         done = [0]
 
@@ -207,7 +269,7 @@ def _process(pipeline, path: Path, uri: str):
             bar.update(target - done[0])
             done[0] = target
 
-        result = pipeline.process(path, progress, uri=uri)
+        result = pipeline.process(path, progress, uri=uri, visit=visit)
         bar.update(1000 - done[0])
     return result
 
@@ -280,6 +342,106 @@ def _load_pipeline(options):
 
 def _fail(error: ScribeError) -> None:
     typer.echo(f"error: {error}", err=True)
+
+
+@app.command()
+def audit(
+    verify_only: Annotated[bool, typer.Option("--verify", help="Only check the log's hash chain; exit 1 if broken.")] = False,
+) -> None:
+    """Print the audit log: what happened to each visit (times, durations, models,
+    hashes of exported documents), never what was said. For a compliance review."""
+    from privacy.audit import AuditLog, format_table
+
+    _site_data_dir()
+    log = AuditLog()
+    problems = log.verify()
+    if not verify_only:
+        typer.echo(format_table(log.read(), problems))
+    if problems:
+        for problem in problems:
+            typer.echo(f"error: {log.path}: {problem}", err=True)
+        raise typer.Exit(1)
+    if verify_only:
+        typer.echo(f"{log.path}: intact")
+
+
+@app.command()
+def recover(
+    visit_id: Annotated[Optional[str], typer.Argument(help="The interrupted visit to restore; omit to list them.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the restored audio and transcript.")] = Path("recovered"),
+) -> None:
+    """List visits a crash interrupted (standard mode), or restore one: its audio as
+    VISIT.wav and its transcript lines as VISIT.txt in --out."""
+    from privacy.audit import AuditLog
+
+    try:
+        _site_data_dir()
+        store = open_store()
+        if visit_id is None:
+            found = store.interrupted()
+            for v in found:
+                typer.echo(f"{v.visit_id}  {v.created:%Y-%m-%d %H:%M}  {v.audio_seconds:.1f} s audio, "
+                           f"{v.transcript_records} transcript line(s)")
+            if not found:
+                typer.echo("no interrupted visits")
+            return
+        visit = store.recover(visit_id)
+        _check_writable(out)
+        _write_wav(out / f"{visit_id}.wav", visit.audio)
+        from scribe import writers
+
+        writers.write_text("".join(line + "\n" for line in visit.transcript), out / f"{visit_id}.txt")
+        store.mark_recovered(visit_id)
+        AuditLog().record("visit_recovered", visit_id, audio_seconds=round(visit.audio.size / 16000, 3))
+    except ScribeError as e:
+        _fail(e)
+        raise typer.Exit(e.exit_code)
+    typer.echo(f"restored visit {visit_id}: {visit.audio.size / 16000:.1f} s -> {out}/{visit_id}.wav, {out}/{visit_id}.txt")
+
+
+@app.command()
+def purge(
+    older_than: Annotated[
+        Optional[int], typer.Option("--older-than", min=0, help="Delete kept visits older than this many days (default: the config's retention_days).")
+    ] = None,
+) -> None:
+    """Delete kept visits (standard mode) older than the retention period."""
+    from datetime import timedelta
+
+    from privacy.audit import AuditLog
+
+    try:
+        site = _site_data_dir()
+        days = older_than if older_than is not None else site.retention_days
+        if days is None:
+            raise ScribeError("purge: give --older-than DAYS or set retention_days in the config file")
+        removed = open_store().purge(timedelta(days=days))
+        if removed:
+            AuditLog().record("visits_purged", "*", visits=len(removed), reason="user_request")
+    except ScribeError as e:
+        _fail(e)
+        raise typer.Exit(e.exit_code)
+    typer.echo(f"deleted {len(removed)} visit(s) older than {days} day(s)")
+
+
+def _site_data_dir():
+    site = load_config()
+    if site.data_dir is not None:
+        os.environ.setdefault("SCRIBE_DATA_DIR", str(site.data_dir))
+    return site
+
+
+def _write_wav(path: Path, audio) -> None:
+    import wave
+
+    import numpy as np
+
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.tobytes())
 
 
 if __name__ == "__main__":  # pragma: no cover

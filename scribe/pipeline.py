@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from pyannote.core import Annotation, Timeline
@@ -34,6 +35,16 @@ logger = logging.getLogger("scribe.pipeline")
 _OPEN_SPEECH_MARGIN = 0.5
 
 Progress = Callable[[float, float | None], None]  # (seconds done, seconds total or None)
+
+
+class VisitSink(Protocol):
+    """Where a visit's audio and text are kept while it runs (privacy.visit.Visit)."""
+
+    def store_audio(self, block: np.ndarray, start: float) -> np.ndarray: ...
+
+    def release(self, window: np.ndarray) -> None: ...
+
+    def store_text(self, text: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,10 +89,16 @@ class Pipeline:
         )
 
     def process(
-        self, path: str | os.PathLike, progress: Progress | None = None, uri: str | None = None
+        self,
+        path: str | os.PathLike,
+        progress: Progress | None = None,
+        uri: str | None = None,
+        visit: VisitSink | None = None,
     ) -> VisitResult:
         """Run one recording through every stage. ``uri`` names the visit in the outputs
-        (default: the file's stem)."""
+        (default: the file's stem). ``visit`` keeps the audio and transcript the way its
+        mode says (privacy.visit.Visit); every decoded block goes through it before any
+        stage sees it."""
         info = probe(path)
         timings = {"vad": 0.0, "asr": 0.0, "embed": 0.0}
         segments: list[Segment] = []
@@ -89,7 +106,7 @@ class Pipeline:
         language = self.options.language  # None: the speech model detects it once
         offset = 0.0
         carry = np.zeros(0, dtype=np.float32)
-        blocks = iter_blocks(info, self.options.block_seconds)
+        blocks = _kept(iter_blocks(info, self.options.block_seconds), visit)
         block = next(blocks, None)
         while block is not None:
             following = next(blocks, None)
@@ -112,7 +129,9 @@ class Pipeline:
             segments.extend(recognition.segments)
             if recognition.segments:
                 language = recognition.language
-            carry = block[cut:]
+            carry = block[cut:].copy()
+            if visit is not None:
+                visit.release(block)
             offset += cut / SAMPLE_RATE
             block = following
             if progress:
@@ -126,6 +145,9 @@ class Pipeline:
             language=language or "en",
         )
         transcript = apply_roles(transcript)
+        if visit is not None:
+            for seg in transcript.segments:
+                visit.store_text(seg.text)
         t1 = time.perf_counter()
         note = self.drafter.draft(transcript, self.template)
         t2 = time.perf_counter()
@@ -147,6 +169,15 @@ class Pipeline:
             models=self.models,
             timings=timings,
         )
+
+
+def _kept(blocks: Iterator[np.ndarray], visit: VisitSink | None) -> Iterator[np.ndarray]:
+    """Hand each decoded block to the visit as soon as it exists; yield what it gives back."""
+    start = 0.0
+    for block in blocks:
+        n = block.size
+        yield visit.store_audio(block, start) if visit is not None else block
+        start += n / SAMPLE_RATE
 
 
 def _cut_before_open_speech(speech: Timeline, offset: float, size: int) -> tuple[Timeline, int]:

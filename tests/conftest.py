@@ -13,6 +13,23 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_site(tmp_path_factory):
+    """Audit log, site key, kept visits and config of a throwaway site, never the user's."""
+    root = tmp_path_factory.mktemp("site")
+    saved = {k: os.environ.get(k) for k in ("SCRIBE_DATA_DIR", "SCRIBE_CONFIG", "SCRIBE_AUDIT_LOG", "SCRIBE_SITE_KEY")}
+    os.environ["SCRIBE_DATA_DIR"] = str(root / "data")
+    os.environ["SCRIBE_CONFIG"] = str(root / "config.toml")  # absent: defaults
+    os.environ.pop("SCRIBE_AUDIT_LOG", None)
+    os.environ.pop("SCRIBE_SITE_KEY", None)
+    yield root
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
 def pipeline():
     from scribe.options import ScribeOptions

@@ -49,8 +49,15 @@ def test_version_and_help():
         assert opt in r.output
 
 
-def test_transcribe_sample_writes_every_output(tmp_path):
+def test_privacy_mode_writes_only_the_exported_documents(tmp_path):
     r = _run("transcribe", SAMPLE, "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cough_visit.fhir.json", "cough_visit.note.md"]
+    assert "privacy mode: nothing else kept" in r.stdout
+
+
+def test_transcribe_sample_writes_every_output(tmp_path):
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--no-privacy")
     assert r.exit_code == 0, r.output
     for ext in OUTPUTS:
         assert (tmp_path / f"cough_visit{ext}").stat().st_size > 0
@@ -74,7 +81,7 @@ def test_folder_batch_continues_past_a_bad_file(tmp_path):
     (visits / "b_broken.wav").write_text("not audio at all")
     (visits / "readme.txt").write_text("ignored: not an audio extension")
     out = tmp_path / "out"
-    r = _run("transcribe", visits, "--out", out)
+    r = _run("transcribe", visits, "--out", out, "--no-privacy")
     assert r.exit_code == 2
     assert _one_line_error(r) == [
         f"error: {visits / 'b_broken.wav'}: not a readable audio file (invalid data found when processing input)"
@@ -109,7 +116,7 @@ def test_truncated_recording(tmp_path):
     r = _run("transcribe", path, "--out", tmp_path / "out")
     assert r.exit_code == 2
     assert _one_line_error(r) == [
-        f"error: {path}: truncated: header declares 20.0 s but only 10.0 s could be decoded"
+        f"error: {path}: truncated: header declares 20.0 s but only 10.0 s could be decoded; visit discarded, nothing retained"
     ]
 
 
@@ -133,7 +140,7 @@ def test_unknown_template_and_model(tmp_path):
 def test_silence_gives_empty_transcript_and_says_so(tmp_path, noise):
     rng = np.random.default_rng(0)
     path = write_audio(tmp_path / "quiet.wav", (noise * rng.standard_normal(16000 * 8)).astype(np.float32))
-    r = _run("transcribe", path, "--out", tmp_path)
+    r = _run("transcribe", path, "--out", tmp_path, "--no-privacy")
     assert r.exit_code == 5
     assert _one_line_error(r) == [
         f"error: {path}: no speech detected; {tmp_path}/quiet.note.md says nothing was captured"
@@ -185,8 +192,8 @@ def test_two_hour_recording_streams_in_bounded_memory(tmp_path):
     scribe = [sys.executable, "-m", "scribe.cli", "transcribe"]
     short = _long_wav(tmp_path / "short.wav", 10 * 60, speech)
     long = _long_wav(tmp_path / "long.wav", 2 * 60 * 60, speech)
-    short_mb = _peak_rss_mb(scribe + [str(short), "--out", str(tmp_path / "o1")])
-    long_mb = _peak_rss_mb(scribe + [str(long), "--out", str(tmp_path / "o2")])
+    short_mb = _peak_rss_mb(scribe + [str(short), "--out", str(tmp_path / "o1"), "--no-privacy"])
+    long_mb = _peak_rss_mb(scribe + [str(long), "--out", str(tmp_path / "o2"), "--no-privacy"])
     # The whole 2 h as float32 would be 460 MB on its own; streaming keeps the peak
     # within one block's worth of the 10-minute run.
     assert long_mb - short_mb < 120, (short_mb, long_mb)
@@ -198,7 +205,7 @@ def test_two_hour_recording_streams_in_bounded_memory(tmp_path):
 def test_logs_carry_no_transcript_text(tmp_path):
     """Verbose logging is for IT: file names, durations, counts; never what was said."""
     proc = subprocess.run(
-        [sys.executable, "-m", "scribe.cli", "--verbose", "transcribe", str(SAMPLE), "--out", str(tmp_path)],
+        [sys.executable, "-m", "scribe.cli", "--verbose", "transcribe", str(SAMPLE), "--out", str(tmp_path), "--no-privacy"],
         capture_output=True,
         text=True,
     )
@@ -216,7 +223,7 @@ def test_same_name_inputs_never_overwrite_each_other(tmp_path):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         shutil.copy(SAMPLE, tmp_path / sub / "visit.wav")
-    r = _run("transcribe", tmp_path / "a" / "visit.wav", tmp_path / "b" / "visit.wav", "--out", tmp_path / "out")
+    r = _run("transcribe", tmp_path / "a" / "visit.wav", tmp_path / "b" / "visit.wav", "--out", tmp_path / "out", "--no-privacy")
     assert r.exit_code == 0, r.output
     for uri in ("visit", "visit-2"):
         doc = json.loads((tmp_path / "out" / f"{uri}.transcript.json").read_text())
@@ -234,7 +241,7 @@ def test_fifo_is_not_a_recording(tmp_path):
     fifo = tmp_path / "stream.wav"
     os.mkfifo(fifo)
     r = _run("transcribe", fifo, "--out", tmp_path / "out")
-    assert r.exit_code == 2 and _one_line_error(r) == [f"error: {fifo}: not a regular file"]
+    assert r.exit_code == 2 and _one_line_error(r) == [f"error: {fifo}: not a regular file; visit discarded, nothing retained"]
 
 
 def test_header_only_wav_is_empty(tmp_path):
@@ -244,7 +251,7 @@ def test_header_only_wav_is_empty(tmp_path):
         w.setsampwidth(2)
         w.setframerate(16000)
     r = _run("transcribe", path, "--out", tmp_path / "out")
-    assert r.exit_code == 2 and _one_line_error(r) == [f"error: {path}: file is empty (no audio samples)"]
+    assert r.exit_code == 2 and _one_line_error(r) == [f"error: {path}: file is empty (no audio samples); visit discarded, nothing retained"]
 
 
 def test_unknown_language_is_refused_before_any_file(tmp_path):
@@ -258,7 +265,7 @@ def test_unknown_language_is_refused_before_any_file(tmp_path):
 def test_failed_write_leaves_no_partial_results(tmp_path):
     out = tmp_path / "out"
     (out / "cough_visit.rttm").mkdir(parents=True)  # a folder where a file must go
-    r = _run("transcribe", SAMPLE, "--out", out)
+    r = _run("transcribe", SAMPLE, "--out", out, "--no-privacy")
     assert r.exit_code == 3
     assert _one_line_error(r)[0].startswith(f"error: {out}: cannot write results for cough_visit.wav")
     assert sorted(p.name for p in out.iterdir()) == ["cough_visit.rttm"]  # nothing else, no staging
@@ -270,7 +277,7 @@ def test_model_folder_vocabulary_and_device_options(tmp_path):
     folder, _ = whisper_model("tiny.en")
     terms = tmp_path / "terms.txt"
     terms.write_text("bronchitis\nantibiotics, wheezing\n")
-    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--model", folder, "--vocabulary", f"@{terms}")
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--model", folder, "--vocabulary", f"@{terms}", "--no-privacy")
     assert r.exit_code == 0, r.output
     doc = json.loads((tmp_path / "cough_visit.transcript.json").read_text())
     assert doc["options"]["vocabulary"] == "bronchitis, antibiotics, wheezing."
@@ -284,7 +291,7 @@ def test_model_folder_vocabulary_and_device_options(tmp_path):
 
 
 def test_multilingual_base_model(tmp_path):
-    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--model", "base", "--language", "en")
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--model", "base", "--language", "en", "--no-privacy")
     assert r.exit_code == 0, r.output
     doc = json.loads((tmp_path / "cough_visit.transcript.json").read_text())
     assert doc["language"] == "en" and doc["options"]["model"] == "base"

@@ -1,0 +1,121 @@
+"""One visit's lifecycle: open -> capture/process -> draft -> sign/export -> close.
+
+In privacy mode a visit's audio and transcript live only in encrypted transient buffers
+under a key that exists only in this object; ``close`` destroys the key (so whatever
+ciphertext might remain anywhere is unreadable) and the buffers. Whatever ends the visit
+(normal close, an exception, a discarded draft) ends it this way: the context manager
+discards on error. What leaves a privacy-mode visit is only what the clinician exports.
+
+In standard mode the visit is journaled, encrypted at rest under the site key, to a
+``VisitStore`` so a crash loses at most a second of audio.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from privacy.audit import AuditLog
+from privacy.buffer import AudioBuffer, TextBuffer
+from privacy.keys import VisitKey, zero
+from privacy.policy import ContentRegistry
+
+logger = logging.getLogger("scribe.privacy.visit")
+
+
+@dataclass
+class Visit:
+    """Holds what a visit may keep while it runs. Not shared between visits."""
+
+    privacy: bool = True
+    audit: AuditLog | None = None
+    registry: ContentRegistry | None = None
+    store: object | None = None  # privacy.store.VisitStore, standard mode only
+    visit_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _opened: float = field(default_factory=time.monotonic)
+    _closed: bool = False
+
+    def __post_init__(self) -> None:
+        self._key: VisitKey | None = None
+        self._audio: AudioBuffer | None = None
+        self._text: TextBuffer | None = None
+        self._journal = None
+        if self.privacy:
+            self._key = VisitKey.generate()
+            self._audio = AudioBuffer(self.visit_id, self._key)
+            self._text = TextBuffer(self.visit_id, self._key)
+        elif self.store is not None:
+            self._journal = self.store.open_visit(self.visit_id)
+        self._record("visit_opened", privacy=self.privacy)
+
+    # -- capture ------------------------------------------------------------------------
+
+    def store_audio(self, block: np.ndarray, start: float) -> np.ndarray:
+        """Keep a decoded block the way this visit's mode says, and return the audio the
+        pipeline should work on.
+
+        Privacy mode: the block is sealed into the encrypted buffer and the decoder's
+        plaintext zeroed; the pipeline gets back a window decrypted from the buffer,
+        which it zeroes (``release``) when done with it."""
+        if self._audio is not None:
+            self._audio.append(block)
+            zero(block)
+            return self._audio.read_window(start, start + block.size / 16000)
+        if self._journal is not None:
+            self._journal.append_audio(block)
+        return block
+
+    def release(self, window: np.ndarray) -> None:
+        """The pipeline is done with a window: in privacy mode its plaintext is zeroed."""
+        if self.privacy:
+            zero(window)
+
+    def store_text(self, text: str) -> None:
+        if self.registry is not None:
+            self.registry.add(text)
+        if self._text is not None:
+            self._text.append(text)
+        elif self._journal is not None:
+            self._journal.append_text(text)
+
+    # -- outcome ------------------------------------------------------------------------
+
+    def processed(self, **fields) -> None:
+        self._record("visit_processed", **fields)
+
+    def exported(self, **fields) -> None:
+        self._record("note_exported", **fields)
+
+    def close(self, *, discarded: bool = False, reason: str | None = None) -> None:
+        """End the visit. Idempotent. In privacy mode nothing of it survives this call."""
+        if self._closed:
+            return
+        self._closed = True
+        for buf in (self._audio, self._text):
+            if buf is not None:
+                buf.close()
+        if self._key is not None:
+            self._key.destroy()
+        if self.registry is not None:
+            self.registry.clear()
+        if self._journal is not None and not discarded:
+            self._journal.complete()
+        duration = round(time.monotonic() - self._opened, 3)
+        if discarded:
+            self._record("visit_discarded", reason=reason or "error", duration_seconds=duration)
+        else:
+            self._record("visit_closed", duration_seconds=duration)
+
+    def __enter__(self) -> "Visit":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(discarded=exc_type is not None, reason="error" if exc_type else None)
+
+    def _record(self, event: str, **fields) -> None:
+        if self.audit is not None:
+            self.audit.record(event, self.visit_id, **fields)

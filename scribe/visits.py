@@ -1,0 +1,80 @@
+"""Sets up a process for visits in the mode the site chose, and opens each visit.
+
+Done once per process, before any audio is touched:
+- both modes: transcript text never reaches a log (content filter); no network except
+  loopback (socket audit hook, fails closed); core dumps off; the audit log records
+  metadata only.
+- privacy mode: leftovers of a crashed run's encrypted spill files are removed; each
+  visit gets its own in-memory key (privacy.visit.Visit).
+- standard mode: visits are journaled, encrypted under the site key, to the visit store;
+  expired visits are purged per the configured retention.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+from privacy.audit import AuditLog
+from privacy.buffer import sweep_spill
+from privacy.policy import ContentRegistry, enable_network_guard, harden_process, install_log_filter
+from privacy.visit import Visit
+from scribe.config import SiteConfig
+
+logger = logging.getLogger("scribe.visits")
+
+
+@dataclass
+class VisitFactory:
+    privacy: bool
+    audit: AuditLog
+    registry: ContentRegistry
+    store: object | None = None  # privacy.store.VisitStore in standard mode
+    last_id: str | None = None
+
+    @classmethod
+    def start(cls, privacy: bool, site: SiteConfig = SiteConfig()) -> "VisitFactory":
+        if site.data_dir is not None:
+            os.environ.setdefault("SCRIBE_DATA_DIR", str(site.data_dir))
+        harden_process()
+        # A proxy on loopback would be a way around the network guard.
+        for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            os.environ.pop(var, None)
+        enable_network_guard()
+        registry = _content_registry()
+        audit = AuditLog()
+        store = None
+        if privacy:
+            sweep_spill()  # a crashed run's encrypted spill files (useless without its key)
+        else:
+            store = open_store()
+            if site.retention_days:
+                purged = store.purge(timedelta(days=site.retention_days))
+                if purged:
+                    audit.record("visits_purged", "*", visits=len(purged), reason="retention")
+        return cls(privacy, audit, registry, store)
+
+    def open(self) -> Visit:
+        visit = Visit(privacy=self.privacy, audit=self.audit, registry=self.registry, store=self.store)
+        self.last_id = visit.visit_id
+        return visit
+
+
+_registry: ContentRegistry | None = None
+
+
+def _content_registry() -> ContentRegistry:
+    """One registry and one log filter per process, however many batches it runs."""
+    global _registry
+    if _registry is None:
+        _registry = ContentRegistry()
+        install_log_filter(_registry)
+    return _registry
+
+
+def open_store():
+    from privacy.store import VisitStore, default_visits_root, load_site_key
+
+    return VisitStore(default_visits_root(), load_site_key())
