@@ -18,9 +18,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# Privacy mode (the default): only the note and its FHIR document leave the visit.
+# Then standard mode, with the demo's site data (key, kept visits, audit log) kept in out/.
 demo: install
 	$(BIN)/scribe transcribe $(SAMPLE) --out out/
-	@echo "Draft note: out/$(basename $(notdir $(SAMPLE))).note.md"
+	SCRIBE_DATA_DIR=out/site-data $(BIN)/scribe transcribe $(SAMPLE) --out out/standard/ --no-privacy
+	@echo "Draft note: out/$(basename $(notdir $(SAMPLE))).note.md; all five outputs: out/standard/"
 
 test: install
 	$(BIN)/ruff check scribe privacy tests benchmarks samples

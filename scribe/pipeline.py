@@ -110,7 +110,12 @@ class Pipeline:
         block = next(blocks, None)
         while block is not None:
             following = next(blocks, None)
-            block = np.concatenate([carry, block]) if carry.size else block
+            if carry.size:
+                joined = np.concatenate([carry, block])
+                if visit is not None:  # privacy mode: no stray plaintext copies
+                    visit.release(carry)
+                    visit.release(block)
+                block = joined
             t0 = time.perf_counter()
             speech = self.detector(block, offset)
             # A block boundary must not cut an utterance (a word split in two is two
