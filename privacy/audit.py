@@ -28,6 +28,8 @@ import os
 import re
 import threading
 from pathlib import Path
+
+from privacy.paths import data_dir
 from typing import Any, Iterable
 
 log = logging.getLogger("scribe.privacy.audit")
@@ -107,16 +109,6 @@ def audit_path() -> Path:
     if explicit:
         return Path(explicit)
     return data_dir() / "audit.jsonl"
-
-
-def data_dir() -> Path:
-    """``$SCRIBE_DATA_DIR``, else ``$XDG_DATA_HOME/scribe``, else ``~/.local/share/scribe``."""
-    explicit = os.environ.get("SCRIBE_DATA_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "scribe"
 
 
 def _check_field(key: str, value: Any) -> None:

@@ -249,6 +249,7 @@ _NAME_EVENTS = frozenset(
         "socket.gethostbyname",
         "socket.gethostbyname_ex",
         "socket.gethostbyaddr",
+        "socket.getnameinfo",
     }
 )
 # Names that resolve locally (from /etc/hosts), never through DNS.
@@ -280,6 +281,8 @@ def _socket_target(event: str, args: tuple) -> tuple[bool, str]:
     """(allowed, host-for-the-log) for one audited socket event."""
     if event in _NAME_EVENTS:
         host = args[0] if args else None
+        if event == "socket.getnameinfo" and isinstance(host, tuple):
+            host = host[0] if host else None  # (address, port): a reverse lookup
         if event == "socket.getaddrinfo" and host is None:
             return True, "-"  # no name to resolve: loopback or wildcard, no DNS
         return _is_loopback_host(host), str(host)[:255]

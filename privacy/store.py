@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from privacy.paths import data_dir
+
 import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -70,16 +72,6 @@ class IntegrityError(StoreError):
 
 
 # --- where things live -----------------------------------------------------------------
-
-
-def data_dir() -> Path:
-    """``$SCRIBE_DATA_DIR``, else ``$XDG_DATA_HOME/scribe``, else ``~/.local/share/scribe``.
-    Empty variables count as unset, as the XDG spec asks."""
-    if os.environ.get("SCRIBE_DATA_DIR"):
-        return Path(os.environ["SCRIBE_DATA_DIR"]).expanduser()
-    if os.environ.get("XDG_DATA_HOME"):
-        return Path(os.environ["XDG_DATA_HOME"]).expanduser() / "scribe"
-    return Path.home() / ".local" / "share" / "scribe"
 
 
 def default_key_path() -> Path:

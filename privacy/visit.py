@@ -91,30 +91,41 @@ class Visit:
         self._record("note_exported", **fields)
 
     def close(self, *, discarded: bool = False, reason: str | None = None) -> None:
-        """End the visit. Idempotent. In privacy mode nothing of it survives this call."""
+        """End the visit. Idempotent. In privacy mode nothing of it survives this call:
+        every step runs even if an earlier one fails (a spill file that cannot be
+        removed must not leave the key alive), and the first failure is re-raised."""
         if self._closed:
             return
         self._closed = True
-        for buf in (self._audio, self._text):
-            if buf is not None:
-                buf.close()
+        steps = [buf.close for buf in (self._audio, self._text) if buf is not None]
         if self._key is not None:
-            self._key.destroy()
+            steps.append(self._key.destroy)
         if self.registry is not None:
-            self.registry.clear()
-        if self._journal is not None and not discarded:
-            self._journal.complete()
+            steps.append(self.registry.clear)
+        if self._journal is not None:
+            # A discarded standard-mode visit stays "open" in the store (so `scribe
+            # recover` lists it) but its files are flushed and closed now.
+            steps.append(self._journal.close if discarded else self._journal.complete)
+        failure: BaseException | None = None
+        for step in steps:
+            try:
+                step()
+            except BaseException as e:  # noqa: BLE001 - finish shredding first
+                failure = failure or e
         duration = round(time.monotonic() - self._opened, 3)
-        if discarded:
+        if discarded or failure is not None:
             self._record("visit_discarded", reason=reason or "error", duration_seconds=duration)
         else:
             self._record("visit_closed", duration_seconds=duration)
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> "Visit":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(discarded=exc_type is not None, reason="error" if exc_type else None)
+        reason = "user_stop" if exc_type is KeyboardInterrupt else "error" if exc_type else None
+        self.close(discarded=exc_type is not None, reason=reason)
 
     def _record(self, event: str, **fields) -> None:
         if self.audit is not None:

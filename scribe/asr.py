@@ -95,7 +95,10 @@ class WhisperSpeechModel:
             packed, pieces = _pack(audio, chunk, offset)
             if not pieces:
                 continue
-            segments, language = self._transcribe_packed(packed, pieces, language)
+            try:
+                segments, language = self._transcribe_packed(packed, pieces, language)
+            finally:
+                packed.fill(0.0)  # our copy of the visit's speech; zeroed like the rest
             out.extend(segments)
         return Recognition(tuple(out), language or "en")
 

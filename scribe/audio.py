@@ -119,6 +119,8 @@ def iter_blocks(
         raise InputError(info.path, f"corrupt audio ({_reason(e)})") from None
     if n_pending:
         rest = np.concatenate(pending).astype(np.float32, copy=False)
+        for c in pending:
+            c.fill(0.0)
         total += rest.size
         yield rest
     decoded = total / SAMPLE_RATE
@@ -182,7 +184,10 @@ def _decode(container, stream):
 
 def _take(chunks: list[np.ndarray], n: int) -> tuple[np.ndarray, list[np.ndarray], int]:
     joined = np.concatenate(chunks)
-    head, tail = joined[:n].astype(np.float32, copy=False), joined[n:]
+    for c in chunks:  # decoded frames are joined into the block; leave no copies
+        c.fill(0.0)
+    head, tail = joined[:n], joined[n:].copy()
+    joined[n:] = 0.0
     rest = [tail] if tail.size else []
     return head, rest, tail.size
 

@@ -173,10 +173,10 @@ def _discarded(error: ScribeError) -> ScribeError:
     return error
 
 
-def _transcribe_one(pipeline, path: Path, uri: str, out: Path, visit) -> list[str]:
+def _transcribe_one(pipeline, path: Path, uri: str, out: Path, visit):
     """Process one recording inside its visit and write what the visit's mode lets out:
     in privacy mode the exported documents only (note, FHIR), otherwise all five files.
-    Returns the names written."""
+    Returns the pipeline's result and the names written."""
     import hashlib
 
     from scribe import writers
@@ -185,7 +185,12 @@ def _transcribe_one(pipeline, path: Path, uri: str, out: Path, visit) -> list[st
     result = _process(pipeline, path, uri, visit)
     options = result.options.to_dict()
     markdown = writers.render_note_markdown(
-        result.note, result.transcript, uri=uri, options_dict=options, models=result.models
+        result.note,
+        result.transcript,
+        uri=uri,
+        options_dict=options,
+        models=result.models,
+        transcript_kept=not visit.privacy,
     )
     try:
         doc = build_document_reference(
@@ -209,32 +214,39 @@ def _transcribe_one(pipeline, path: Path, uri: str, out: Path, visit) -> list[st
             ".rttm": lambda p: writers.write_rttm(result.transcript, p, uri=uri),
             ".vtt": lambda p: writers.write_webvtt(result.transcript, p),
         })
-    names = _write_all(out, uri, path, writes)
-    visit.processed(
-        audio_seconds=result.transcript.duration,
-        segments=len(result.transcript.segments),
-        speakers=len(result.annotation.labels()),
-        **_model_fields(result.models),
-        template=result.note.template,
-    )
-    for name in names:
-        if name.endswith((".note.md", ".fhir.json")):
-            digest = hashlib.sha256((out / name).read_bytes()).hexdigest()
-            visit.exported(sha256=digest, format="md" if name.endswith(".md") else "fhir")
-    return result, names
+    def audit(staged: dict[str, Path]) -> None:
+        # Recorded before the files are moved into place: if the audit log refuses or
+        # fails, nothing has been exported and the visit is discarded whole.
+        visit.processed(
+            audio_seconds=result.transcript.duration,
+            segments=len(result.transcript.segments),
+            speakers=len(result.annotation.labels()),
+            **_model_fields(result.models),
+            template=result.note.template,
+        )
+        for name, staged_path in staged.items():
+            if name.endswith((".note.md", ".fhir.json")):
+                digest = hashlib.sha256(staged_path.read_bytes()).hexdigest()
+                visit.exported(sha256=digest, format="md" if name.endswith(".md") else "fhir")
+
+    return result, _write_all(out, uri, path, writes, before_commit=audit)
 
 
-def _write_all(out: Path, uri: str, path: Path, writes: dict) -> list[str]:
+def _write_all(
+    out: Path, uri: str, path: Path, writes: dict, before_commit=None, suffixes=OUTPUT_SUFFIXES
+) -> list[str]:
     # Write into a private folder first and move the files into place at the end, so a
     # failure leaves either all of a visit's results or none of them.
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{uri}.", dir=out))
     except OSError as e:
         raise OutputError(out, f"cannot write results ({e.strerror or type(e).__name__})") from None
-    names = [f"{uri}{suffix}" for suffix in OUTPUT_SUFFIXES if suffix in writes]
+    names = [f"{uri}{suffix}" for suffix in suffixes if suffix in writes]
     try:
-        for name, suffix in zip(names, [s for s in OUTPUT_SUFFIXES if s in writes]):
+        for name, suffix in zip(names, [s for s in suffixes if s in writes]):
             writes[suffix](staging / name)
+        if before_commit is not None:
+            before_commit({name: staging / name for name in names})
         moved: list[Path] = []
         try:
             for name in names:
@@ -252,8 +264,16 @@ def _write_all(out: Path, uri: str, path: Path, writes: dict) -> list[str]:
 
 
 def _model_fields(models) -> dict[str, str]:
+    """Model names for the audit log, made to fit its strict pattern: a local model
+    folder may be called anything ("whisper small ct2")."""
+    import re
+
     keys = {"speech": "asr_model", "vad": "vad_model", "speaker-embedding": "diarization_model", "drafter": "drafting_model"}
-    return {keys[m.kind]: f"{m.name}:{m.version}" for m in models if m.kind in keys}
+    return {
+        keys[m.kind]: re.sub(r"[^A-Za-z0-9._:/+-]", "_", f"{m.name}:{m.version}")[:80]
+        for m in models
+        if m.kind in keys
+    }
 
 
 def _process(pipeline, path: Path, uri: str, visit):
@@ -385,12 +405,18 @@ def recover(
             if not found:
                 typer.echo("no interrupted visits")
             return
+        summary = next((v for v in store.visits() if v.visit_id == visit_id), None)
+        if summary is not None and summary.writer_alive:
+            raise ScribeError(f"visit {visit_id}: still being recorded by a running scribe; not restored")
         visit = store.recover(visit_id)
         _check_writable(out)
-        _write_wav(out / f"{visit_id}.wav", visit.audio)
         from scribe import writers
 
-        writers.write_text("".join(line + "\n" for line in visit.transcript), out / f"{visit_id}.txt")
+        wav = _wav_bytes(visit.audio)
+        _write_all(out, visit_id, Path(visit_id), {
+            ".wav": lambda p: writers.write_bytes(wav, p),
+            ".txt": lambda p: writers.write_text("".join(line + "\n" for line in visit.transcript), p),
+        }, suffixes=(".wav", ".txt"))
         store.mark_recovered(visit_id)
         AuditLog().record("visit_recovered", visit_id, audio_seconds=round(visit.audio.size / 16000, 3))
     except ScribeError as e:
@@ -431,17 +457,20 @@ def _site_data_dir():
     return site
 
 
-def _write_wav(path: Path, audio) -> None:
+def _wav_bytes(audio) -> bytes:
+    import io
     import wave
 
     import numpy as np
 
     pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(16000)
         w.writeframes(pcm.tobytes())
+    return buf.getvalue()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,7 +55,7 @@ def load_config(path: Path | None = None) -> SiteConfig:
     if not isinstance(privacy, bool):
         raise ConfigError(path, "privacy must be true or false")
     retention = data.get("retention_days")
-    if retention is not None and (not isinstance(retention, int) or retention < 1):
+    if retention is not None and (isinstance(retention, bool) or not isinstance(retention, int) or retention < 1):
         raise ConfigError(path, "retention_days must be a whole number of days, at least 1")
     data_dir = data.get("data_dir")
     if data_dir is not None and not isinstance(data_dir, str):

