@@ -29,7 +29,7 @@ import re
 import threading
 from pathlib import Path
 
-from privacy.paths import data_dir
+from privacy.paths import data_dir, fsync_dir
 from typing import Any, Iterable
 
 log = logging.getLogger("scribe.privacy.audit")
@@ -200,21 +200,8 @@ class AuditLog:
         except OSError:
             pass
         if created and self.fsync:
-            self._fsync_dir(parent)
+            fsync_dir(parent)
         return fd
-
-    @staticmethod
-    def _fsync_dir(directory: Path) -> None:
-        try:
-            dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return
-        try:
-            os.fsync(dfd)
-        except OSError:
-            pass
-        finally:
-            os.close(dfd)
 
     def record(self, event: str, visit_id: str, **fields: Any) -> dict[str, Any]:
         """Append one event; return the entry as written (with ``time`` and ``prev``)."""

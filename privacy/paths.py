@@ -14,3 +14,19 @@ def data_dir() -> Path:
     if os.environ.get("XDG_DATA_HOME"):
         return Path(os.environ["XDG_DATA_HOME"]).expanduser() / "scribe"
     return Path.home() / ".local" / "share" / "scribe"
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a new or renamed directory entry durable (a file's own fsync does not).
+    Best effort: not every platform allows it, and a failure here leaves the file no
+    less complete."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

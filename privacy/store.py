@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from privacy.paths import data_dir
+from privacy.paths import data_dir, fsync_dir
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
@@ -145,7 +145,7 @@ def _create_key(path: Path) -> None:
         path.unlink(missing_ok=True)
         raise StoreError(path, f"cannot write site key: {exc.strerror}") from None
     os.close(fd)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     logger.info("created site key at %s", path)
 
 
@@ -276,20 +276,6 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def _fsync_dir(path: Path) -> None:
-    # A new file's directory entry is only durable once its directory is synced.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_meta(folder: Path, meta: dict) -> None:
     """Atomic replace: a crash leaves either the old meta or the new, never half of one."""
     tmp = folder / (_META + ".tmp")
@@ -300,7 +286,7 @@ def _write_meta(folder: Path, meta: dict) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, folder / _META)
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
 
 def _read_meta(folder: Path) -> dict:
@@ -366,7 +352,7 @@ class VisitJournal:
                 _write_all(fd, _MAGIC)
                 os.fsync(fd)
                 self._sizes[stream] = len(_MAGIC)
-            _fsync_dir(folder)
+            fsync_dir(folder)
         except OSError as exc:
             self._close_fds()
             raise StoreError(folder, f"cannot create journal: {exc.strerror}") from None
@@ -524,7 +510,7 @@ class VisitStore:
             raise StoreError(folder, f"visit {visit_id} already exists") from None
         except OSError as exc:
             raise StoreError(folder, f"cannot create visit: {exc.strerror}") from None
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         nonce = os.urandom(NONCE_BYTES)
         check = nonce + self._aead.encrypt(nonce, b"", _key_check_aad(visit_id))
         meta = {
@@ -738,4 +724,4 @@ class VisitStore:
             shutil.rmtree(folder)
         except OSError as exc:
             raise StoreError(folder, f"cannot delete visit: {exc.strerror}") from None
-        _fsync_dir(self.root)
+        fsync_dir(self.root)

@@ -22,6 +22,7 @@ from typing import Any
 
 from pyannote.core import Annotation
 
+from privacy.paths import fsync_dir
 from scribe.types import ModelInfo, Note, Role, Segment, Transcript
 
 logger = logging.getLogger("scribe.writers")
@@ -73,24 +74,9 @@ def _atomic_write(path: str | os.PathLike, data: bytes) -> Path:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     logger.debug("wrote %s (%d bytes)", path, len(data))
     return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform (Windows), and a
-    # failure here does not make the file any less complete.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _json_bytes(obj: Any) -> bytes:
