@@ -1,0 +1,79 @@
+"""Streaming: the batch modules applied one utterance at a time, on real audio."""
+
+from __future__ import annotations
+
+import wave
+
+import numpy as np
+import pytest
+
+from privacy.visit import Visit
+from scribe.scoring import wer
+from scribe.streaming import StreamingSession
+from tests.conftest import SAMPLES
+
+FRAME = 16000 // 5 * 2  # 200 ms of PCM16
+
+
+def _pcm(name: str) -> bytes:
+    with wave.open(str(SAMPLES / f"{name}.wav")) as w:
+        return w.readframes(w.getnframes())
+
+
+def _stream(session: StreamingSession, pcm: bytes):
+    for i in range(0, len(pcm), FRAME):
+        session.feed(pcm[i : i + FRAME])
+    return session.finish()
+
+
+@pytest.fixture(scope="module")
+def streamed(pipeline):
+    session = StreamingSession(pipeline)
+    return session, _stream(session, _pcm("cough_visit"))
+
+
+def test_committed_lines_match_batch(pipeline, streamed):
+    session, result = streamed
+    batch = pipeline.process(SAMPLES / "cough_visit.wav")
+    # Same words up to the streaming window's effect (measured 1.5% apart).
+    assert wer(batch.transcript.text, result.transcript.text) <= 0.04
+    lines = [line.segment for line in session.lines]
+    # Committed lines never change: the final transcript holds exactly their words.
+    committed = [w.text for s in lines for w in s.words]
+    assert committed == [w.text for s in result.transcript.segments for w in s.words]
+    starts = [s.start for s in lines]
+    assert starts == sorted(starts) and all(s.speaker for s in lines)
+
+
+def test_online_speakers_agree_with_the_final_ones(streamed):
+    session, result = streamed
+    final = {w.start: s.speaker for s in result.transcript.segments for w in s.words}
+    pairs = {(line.segment.speaker, final[line.segment.words[0].start]) for line in session.lines}
+    # Two provisional speakers, each the same person as one final speaker (the labels
+    # may differ; the people may not).
+    assert len({a for a, _ in pairs}) == 2 and len(pairs) == 2, pairs
+    assert sorted(r.value for r in result.transcript.speakers.values()) == ["clinician", "patient"]
+
+
+def test_note_evidence_points_at_committed_lines(streamed):
+    _, result = streamed
+    ids = result.transcript.segment_ids()
+    assert result.note.sentences() and all(set(s.evidence) <= ids for s in result.note.sentences())
+
+
+def test_streaming_in_privacy_mode(pipeline):
+    with Visit(privacy=True) as visit:
+        session = StreamingSession(pipeline, visit=visit)
+        result = _stream(session, _pcm("cough_visit")[: 16000 * 2 * 26])
+        assert result.transcript.segments
+        assert visit._audio.duration == pytest.approx(26.0, abs=0.01)
+    assert visit._key.destroyed
+
+
+def test_silence_commits_nothing_and_holds_little(pipeline):
+    session = StreamingSession(pipeline)
+    silence = np.zeros(FRAME // 2, dtype="<i2").tobytes()
+    for _ in range(5 * 30):  # 30 s
+        assert session.feed(silence) == []
+    assert session._tail.size <= 16000 * 6  # the undecided tail stays bounded
+    assert session.finish().transcript.segments == ()
