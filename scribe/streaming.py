@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from pyannote.core import Timeline
 
 from scribe.alignment import attribute_speakers
 from scribe.audio import SAMPLE_RATE
@@ -141,8 +142,6 @@ class StreamingSession:
             if not speech and self._tail.size > SAMPLE_RATE * 5:
                 self._drop_until(tail_end - 1.0)  # long silence: keep only a second
             return new
-        from pyannote.core import Timeline
-
         regions = Timeline(done)
         rec = p.speech_model.transcribe(self._tail, regions, self._tail_start, self._language)
         if rec.segments:
