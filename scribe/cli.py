@@ -120,6 +120,7 @@ def transcribe(
     from scribe.options import ScribeOptions
 
     jobs, failures = _expand(inputs)
+    unreadable = len(failures)  # inputs that never reached the pipeline
     try:
         site = load_config()
         privacy_on = site.privacy if privacy is None else privacy
@@ -147,8 +148,8 @@ def transcribe(
             continue
         except Exception as e:  # one broken file must not stop the batch
             logger.debug("unexpected failure", exc_info=True)
-            failures.append(InputError(path, f"could not be processed ({type(e).__name__})"))
-            failures[-1] = _discarded(failures[-1]) if privacy_on else failures[-1]
+            error = InputError(path, f"could not be processed ({type(e).__name__})")
+            failures.append(_discarded(error) if privacy_on else error)
             _fail(failures[-1])
             continue
         n = len(result.transcript.segments)
@@ -162,8 +163,7 @@ def transcribe(
             f"{n} line(s) -> {', '.join(str(out / name) for name in names)} ({kept})"
         )
     if failures:
-        total = len(jobs) + sum(1 for f in failures if isinstance(f, InputError) and f.before_processing)
-        typer.echo(f"{len(failures)} of {total} input(s) failed", err=True)
+        typer.echo(f"{len(failures)} of {len(jobs) + unreadable} input(s) failed", err=True)
         raise typer.Exit(max(f.exit_code for f in failures))
 
 
@@ -313,12 +313,10 @@ def _expand(inputs: list[Path]) -> tuple[list[tuple[Path, str]], list[ScribeErro
             else:
                 files.append(p)
         except InputError as e:
-            e.before_processing = True
             failures.append(e)
             _fail(e)
         except OSError as e:
             failures.append(InputError(p, f"cannot be read ({e.strerror or type(e).__name__})"))
-            failures[-1].before_processing = True
             _fail(failures[-1])
     jobs: list[tuple[Path, str]] = []
     used: set[str] = set()

@@ -25,7 +25,6 @@ class InputError(PathError):
     """A recording that cannot be processed: missing, empty, not audio, corrupt."""
 
     exit_code = 2
-    before_processing = False  # set when the input never reached the pipeline
 
 
 class OutputError(PathError):
