@@ -154,35 +154,48 @@ class Pipeline:
                 for held in (block, following, carry):
                     if held is not None:
                         visit.release(held)
+        result = self.finalize(segments, windows, offset, language, uri or _uri(info.path), timings)
+        logger.info(
+            "processed %s: %.1f s audio, %d segments, %d speakers",
+            result.uri,
+            offset,
+            len(result.transcript.segments),
+            len(result.annotation.labels()),
+        )
+        return result
+
+    def finalize(
+        self,
+        segments: list[Segment],
+        windows: WindowEmbeddings,
+        duration: float,
+        language: str | None,
+        uri: str,
+        timings: dict[str, float] | None = None,
+    ) -> VisitResult:
+        """The end of a visit, batch or streamed: speakers clustered over all its
+        windows, words given to them, roles, and the draft note."""
         t0 = time.perf_counter()
         annotation = self.diarizer.cluster(windows, self.options.speakers)
-        annotation.uri = uri or _uri(info.path)
-        transcript = Transcript(
-            segments=attribute_speakers(segments, annotation),
-            duration=round(offset, 3),
-            language=language or "en",
+        annotation.uri = uri
+        transcript = apply_roles(
+            Transcript(
+                segments=attribute_speakers(segments, annotation),
+                duration=round(duration, 3),
+                language=language or "en",
+            )
         )
-        transcript = apply_roles(transcript)
         t1 = time.perf_counter()
         note = self.drafter.draft(transcript, self.template)
         t2 = time.perf_counter()
-        timings["cluster_roles"] = t1 - t0
-        timings["draft"] = t2 - t1
-        logger.info(
-            "processed %s: %.1f s audio, %d segments, %d speakers",
-            annotation.uri,
-            offset,
-            len(transcript.segments),
-            len(annotation.labels()),
-        )
         return VisitResult(
-            uri=annotation.uri,
+            uri=uri,
             transcript=transcript,
             annotation=annotation,
             note=note,
             options=self.options,
             models=self.models,
-            timings=timings,
+            timings={**(timings or {}), "cluster_roles": t1 - t0, "draft": t2 - t1},
         )
 
 

@@ -23,12 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from pyannote.core import Timeline
 
-from scribe.alignment import attribute_speakers
 from scribe.audio import SAMPLE_RATE
 from scribe.diarization import WindowEmbeddings
 from scribe.pipeline import Pipeline, VisitResult, VisitSink
-from scribe.roles import apply_roles
-from scribe.types import Segment, Transcript
+from scribe.types import Segment
 
 logger = logging.getLogger("scribe.streaming")
 
@@ -110,20 +108,7 @@ class StreamingSession:
         self._commit(final=True)
         if self.visit is not None:
             self.visit.release(self._tail)
-        p = self.pipeline
-        annotation = p.diarizer.cluster(self._windows, p.options.speakers)
-        transcript = apply_roles(
-            Transcript(
-                segments=attribute_speakers(self._segments, annotation),
-                duration=round(self._received, 3),
-                language=self._language or "en",
-            )
-        )
-        note = p.drafter.draft(transcript, p.template)
-        return VisitResult(
-            uri="stream", transcript=transcript, annotation=annotation, note=note,
-            options=p.options, models=p.models,
-        )
+        return self.pipeline.finalize(self._segments, self._windows, self._received, self._language, "stream")
 
     def _commit(self, final: bool) -> list[CommittedLine]:
         p, params = self.pipeline, self.params
