@@ -82,49 +82,58 @@ def _grams(words: list[str], n: int) -> Iterator[str]:
 
 
 class ContentRegistry:
-    """Phrases that must never reach a log: every transcript segment of the open visit,
+    """Phrases that must never reach a log: every transcript segment of the open visits,
     held in memory only, as lowercase word n-grams (so a partial quote of three or more
-    words matches as well as the whole text). :meth:`clear` at visit close."""
+    words matches as well as the whole text). Phrases are kept per visit (``owner``):
+    the capture service runs several visits at once, and closing one must not unprotect
+    another's. :meth:`clear` at visit close."""
 
     def __init__(self) -> None:
-        self._phrases: set[str] = set()
+        self._phrases: dict[str, set[str]] = {}
         self._short_lengths: set[int] = set()  # word counts of registered short segments
         self._lock = threading.Lock()
         self.redactions = 0
 
-    def add(self, text: str) -> None:
+    def add(self, text: str, owner: str = "") -> None:
         words = _words(text)
         if not words:
             return
         with self._lock:
+            phrases = self._phrases.setdefault(owner, set())
             if len(words) >= NGRAM:
-                self._phrases.update(_grams(words, NGRAM))
+                phrases.update(_grams(words, NGRAM))
             elif len(" ".join(words)) >= _MIN_SHORT_CHARS:
-                self._phrases.add(" ".join(words))
+                phrases.add(" ".join(words))
                 self._short_lengths.add(len(words))
 
-    def add_all(self, texts: Any) -> None:
+    def add_all(self, texts: Any, owner: str = "") -> None:
         for text in texts:
-            self.add(text)
+            self.add(text, owner)
 
-    def clear(self) -> None:
+    def clear(self, owner: str | None = None) -> None:
+        """Forget one visit's phrases (``owner``), or every visit's."""
         with self._lock:
-            self._phrases.clear()
-            self._short_lengths.clear()
+            if owner is None:
+                self._phrases.clear()
+            else:
+                self._phrases.pop(owner, None)
+            if not self._phrases:
+                self._short_lengths.clear()
 
     def __len__(self) -> int:
-        return len(self._phrases)
+        return sum(len(p) for p in self._phrases.values())
 
     def contains_content(self, text: str) -> bool:
         """Whether ``text`` quotes registered content. Cost is linear in ``text``: its
-        n-grams are built once and intersected with the registry set."""
+        n-grams are built once and intersected with each open visit's set."""
         if not self._phrases or not text:
             return False
         words = _words(text)
         with self._lock:
             lengths = {NGRAM} | self._short_lengths
             for n in lengths:
-                if not self._phrases.isdisjoint(_grams(words, n)):
+                grams = set(_grams(words, n))
+                if any(not phrases.isdisjoint(grams) for phrases in self._phrases.values()):
                     return True
         return False
 

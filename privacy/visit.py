@@ -75,12 +75,24 @@ class Visit:
             zero(window)
 
     def store_text(self, text: str) -> None:
-        if self.registry is not None:
-            self.registry.add(text)
+        self.mark_content(text)
         if self._text is not None:
             self._text.append(text)
         elif self._journal is not None:
             self._journal.append_text(text)
+
+    def drop_audio(self) -> None:
+        """The audio is no longer needed (the visit stopped and its note is drafted):
+        destroy it now rather than at close. Privacy mode only; a kept visit keeps it."""
+        if self._audio is not None:
+            self._audio.close()
+            self._audio = None
+
+    def mark_content(self, text: str) -> None:
+        """Visit text that is shown but not kept (a partial line): the log filter must
+        still know it."""
+        if self.registry is not None:
+            self.registry.add(text, self.visit_id)
 
     # -- outcome ------------------------------------------------------------------------
 
@@ -101,7 +113,7 @@ class Visit:
         if self._key is not None:
             steps.append(self._key.destroy)
         if self.registry is not None:
-            steps.append(self.registry.clear)
+            steps.append(lambda: self.registry.clear(self.visit_id))
         if self._journal is not None:
             # A discarded standard-mode visit stays "open" in the store (so `scribe
             # recover` lists it) but its files are flushed and closed now.

@@ -363,6 +363,52 @@ def _fail(error: ScribeError) -> None:
 
 
 @app.command()
+def serve(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 8765,
+    model: Annotated[str, typer.Option(help="Speech model: 'tiny.en', 'base', or a CTranslate2 Whisper folder.")] = "tiny.en",
+    template: Annotated[str, typer.Option(help="Default note template (the recorder page can pick another).")] = "soap",
+    language: Annotated[Optional[str], typer.Option(help="Language code; needed with --model base for non-English.")] = None,
+    vocabulary: Annotated[Optional[str], typer.Option(help="Clinical terms to expect, comma-separated, or @FILE.")] = None,
+    privacy: Annotated[
+        Optional[bool],
+        typer.Option("--privacy/--no-privacy", help="Privacy mode (default, or as the config file says).", show_default=False),
+    ] = None,
+) -> None:
+    """Start the capture service and its recorder page on this machine (127.0.0.1 only).
+
+    Prints the URL to open: it carries this install's access token (kept in a 0600 file
+    in the site data folder). Stop with Ctrl+C: open visits are discarded.
+    """
+    from scribe.access import load_or_create_token
+    from scribe.options import ScribeOptions
+    from scribe.service import CaptureService, bind
+    from scribe.service import serve as run
+
+    try:
+        site = load_config()
+        privacy_on = site.privacy if privacy is None else privacy
+        options = ScribeOptions(model=model, language=language, vocabulary=_vocabulary(vocabulary), template=template)
+        try:
+            sock = bind(port)
+        except OSError as e:
+            raise OutputError(f"127.0.0.1:{port}", f"cannot listen ({e.strerror or type(e).__name__}); try another --port") from None
+        visits = VisitFactory.start(privacy_on, site)
+        token = load_or_create_token()
+        service = CaptureService(_load_pipeline(options), visits, token=token)
+    except ScribeError as e:
+        _fail(e)
+        raise typer.Exit(e.exit_code)
+
+    def ready(url: str) -> None:
+        mode = "privacy mode: nothing of a visit is kept" if privacy_on else "standard mode: visits kept, encrypted"
+        typer.echo(f"Scribe capture service ready ({mode}). Open in a browser on this machine:")
+        typer.echo(f"  {url}?token={token}", nl=True)
+        sys.stdout.flush()
+
+    run(service, sock, ready)
+
+
+@app.command()
 def audit(
     verify_only: Annotated[bool, typer.Option("--verify", help="Only check the log's hash chain; exit 1 if broken.")] = False,
 ) -> None:

@@ -63,6 +63,7 @@ def build_document_reference(
     identifier: str | None = None,
     subject_reference: str | None = None,
     transcript: Transcript | None = None,
+    plain_text: str | None = None,
 ) -> dict[str, Any]:
     """The note as validated FHIR R4 DocumentReference JSON (a dict ready for json.dump).
 
@@ -70,7 +71,8 @@ def build_document_reference(
     not guess the clinic's zone. ``identifier`` (a URI or bare UUID) defaults to a uuid5
     of the note and markdown, so writing the same draft twice yields the same document
     id. ``transcript``, when given, lets an empty note's plain text say whether the
-    recording held no speech at all.
+    recording held no speech at all. ``plain_text`` replaces the text rendered from
+    ``note``: the clinician's edited and signed wording (``note.status`` "final").
     """
     # Imported here so ``scribe.writers`` (which renders the plain text) can be used
     # without pulling in the FHIR models, and vice versa.
@@ -83,7 +85,7 @@ def build_document_reference(
         raise ValueError("created must be timezone-aware (FHIR instants need a zone)")
     when = created.isoformat(timespec="seconds")
     value = _identifier_uri(identifier) if identifier else _content_uuid(note, markdown)
-    text = render_note_text(note, transcript=transcript)
+    text = plain_text if plain_text is not None else render_note_text(note, transcript=transcript)
 
     coding: dict[str, Any] = {"system": LOINC, "code": note.loinc}
     if note.loinc in LOINC_DISPLAYS:

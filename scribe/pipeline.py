@@ -172,9 +172,11 @@ class Pipeline:
         language: str | None,
         uri: str,
         timings: dict[str, float] | None = None,
+        template: Template | None = None,
     ) -> VisitResult:
         """The end of a visit, batch or streamed: speakers clustered over all its
-        windows, words given to them, roles, and the draft note."""
+        windows, words given to them, roles, and the draft note (from ``template``, or
+        the pipeline's)."""
         t0 = time.perf_counter()
         annotation = self.diarizer.cluster(windows, self.options.speakers)
         annotation.uri = uri
@@ -186,7 +188,7 @@ class Pipeline:
             )
         )
         t1 = time.perf_counter()
-        note = self.drafter.draft(transcript, self.template)
+        note = self.drafter.draft(transcript, template or self.template)
         t2 = time.perf_counter()
         return VisitResult(
             uri=uri,

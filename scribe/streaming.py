@@ -102,13 +102,49 @@ class StreamingSession:
         self._tail = tail
         return self._commit(final=False)
 
-    def finish(self) -> VisitResult:
+    @property
+    def received(self) -> float:
+        """Seconds of audio fed so far."""
+        return self._received
+
+    @property
+    def language(self) -> str | None:
+        return self._language
+
+    def flush(self) -> list[CommittedLine]:
+        """Commit the open utterance now (the recorder paused: no more audio is coming
+        for a while)."""
+        return self._commit(final=True)
+
+    def partial(self, min_seconds: float = 1.0) -> Segment | None:
+        """The words of the utterance still being spoken, recognised so far. Shown to the
+        clinician and replaced, never kept: only committed lines reach the transcript."""
+        speech = self.pipeline.detector(self._tail, self._tail_start)
+        regions = list(speech)
+        if not regions:
+            return None
+        tail_end = self._tail_start + self._tail.size / SAMPLE_RATE
+        last = regions[-1]
+        if tail_end - last.end >= self.params.end_silence or last.end - last.start < min_seconds:
+            return None  # nothing open, or about to be committed anyway
+        rec = self.pipeline.speech_model.transcribe(
+            self._tail, Timeline([last]), self._tail_start, self._language
+        )
+        text = " ".join(s.text for s in rec.segments).strip()
+        if not text:
+            return None
+        return Segment("partial", last.start, last.end, text)
+
+    def finish(self, template=None) -> VisitResult:
         """Commit what is left, then finalise as batch does: speakers re-clustered over
-        the whole visit, roles, and the draft note."""
+        the whole visit, roles, and the draft note (``template``: the pipeline's unless
+        given)."""
         self._commit(final=True)
         if self.visit is not None:
             self.visit.release(self._tail)
-        return self.pipeline.finalize(self._segments, self._windows, self._received, self._language, "stream")
+        return self.pipeline.finalize(
+            self._segments, self._windows, self._received, self._language, "stream", template=template
+        )
 
     def _commit(self, final: bool) -> list[CommittedLine]:
         p, params = self.pipeline, self.params

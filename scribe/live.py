@@ -1,0 +1,333 @@
+"""One visit being recorded live: the streaming session, its privacy-mode container, and
+what the clinician does with it (pause, swap roles, stop, edit, sign, export).
+
+Every method returns the events the recorder should see, as JSON-ready dicts (see
+``EVENT_TYPES``). A ``LiveVisit`` is driven from one thread at a time (the capture
+service's compute thread); it holds nothing shared with another visit, so one visit's
+failure is its own.
+
+Lifecycle: recording <-> paused -> stopped (final transcript and draft; the audio is
+destroyed here: the note no longer needs it) -> signed (the note is final; in privacy
+mode the transcript and the visit key are destroyed, only the signed note remains until
+it is exported) or discarded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from privacy.visit import Visit
+from scribe.pipeline import Pipeline, VisitResult
+from scribe.roles import apply_roles
+from scribe.streaming import CommittedLine, StreamingSession, StreamParams
+from scribe.templates import Template, load_template
+from scribe.types import Note, Role, Segment, Transcript
+
+logger = logging.getLogger("scribe.live")
+
+# Server -> recorder events, each a JSON object with "type":
+#   ready    {visit, privacy, state, template}
+#   partial  {start, end, text}           the open utterance so far; replaced, may change
+#   line     {id, start, end, text, speaker, role}   committed: never changes
+#   roles    {roles: {speaker: role}}     provisional roles changed (or were swapped)
+#   note     {final, note, text}          the draft note (note: sections and evidence)
+#   final    {transcript, note, text, roles, privacy}   after stop: re-clustered speakers
+#   state    {state, message}
+#   error    {message}
+EVENT_TYPES = ("ready", "partial", "line", "roles", "note", "final", "state", "error")
+
+
+class State(str, Enum):
+    recording = "recording"
+    paused = "paused"
+    stopped = "stopped"
+    signed = "signed"
+    discarded = "discarded"
+
+
+class VisitStateError(ValueError):
+    """An action the visit's state does not allow (signing while recording, ...)."""
+
+
+_SWAP = {Role.CLINICIAN: Role.PATIENT, Role.PATIENT: Role.CLINICIAN}
+
+# How often the growing draft note is re-drafted while recording: drafting is cheap, but
+# the recorder does not need a new note for every line.
+_NOTE_EVERY = 3.0
+# Partial lines: only for an open utterance at least this long, at most this often.
+_PARTIAL_MIN = 1.0
+_PARTIAL_EVERY = 1.0
+
+
+class LiveVisit:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        visit: Visit,
+        *,
+        template: str | None = None,
+        params: StreamParams = StreamParams(),
+    ):
+        self.pipeline = pipeline
+        self.visit = visit
+        self.id = visit.visit_id
+        self.template: Template = load_template(template) if template else pipeline.template
+        self.session = StreamingSession(pipeline, visit=visit, params=params)
+        self.state = State.recording
+        self.swapped = False
+        self.lock = threading.Lock()
+        self.last_active = time.monotonic()
+        self.result: VisitResult | None = None
+        self.signed_document: dict[str, Any] | None = None
+        self._roles: dict[str, Role] = {}
+        self._note_at = 0.0
+        self._partial_at = 0.0
+        self._partial_shown = False
+
+    @property
+    def privacy(self) -> bool:
+        return self.visit.privacy
+
+    def ready(self) -> dict:
+        return {
+            "type": "ready",
+            "visit": self.id,
+            "privacy": self.privacy,
+            "state": self.state.value,
+            "template": self.template.id,
+            "received": round(self.session.received, 3),
+        }
+
+    # -- capture ------------------------------------------------------------------------
+
+    def feed(self, pcm16: bytes) -> list[dict]:
+        self._require(State.recording, "send audio")
+        self.last_active = time.monotonic()
+        return self._committed(self.session.feed(pcm16))
+
+    def partial(self) -> list[dict]:
+        """The open utterance's words so far, if it is long enough and was not shown
+        recently. Cheap to skip: called when the service has nothing else to do."""
+        if self.state is not State.recording:
+            return []
+        now = time.monotonic()
+        if now - self._partial_at < _PARTIAL_EVERY:
+            return []
+        seg = self.session.partial(min_seconds=_PARTIAL_MIN)
+        if seg is None:
+            return []
+        self._partial_at = now
+        self.visit.mark_content(seg.text)
+        self._partial_shown = True
+        return [{"type": "partial", "start": seg.start, "end": seg.end, "text": seg.text}]
+
+    def pause(self) -> list[dict]:
+        self._require(State.recording, "pause")
+        events = self._committed(self.session.flush())
+        self.state = State.paused
+        return events + [self._state("paused")]
+
+    def resume(self) -> list[dict]:
+        self._require(State.paused, "resume")
+        self.state = State.recording
+        return [self._state("recording")]
+
+    def stop(self) -> list[dict]:
+        """End capture: the last words are committed, speakers re-clustered over the
+        whole visit, roles labelled and the note drafted. The audio is destroyed now."""
+        if self.state not in (State.recording, State.paused):
+            raise VisitStateError(f"visit is {self.state.value}; cannot stop")
+        events = self._committed(self.session.flush())
+        self.result = self.session.finish(template=self.template)
+        self.visit.drop_audio()
+        self.state = State.stopped
+        transcript = self._final_transcript()
+        note = self._final_note(transcript)
+        self.visit.processed(
+            audio_seconds=transcript.duration,
+            segments=len(transcript.segments),
+            speakers=len(self.result.annotation.labels()),
+            template=note.template,
+        )
+        return events + [self._final_event(transcript, note)]
+
+    # -- review -------------------------------------------------------------------------
+
+    def swap_roles(self) -> list[dict]:
+        """Clinician <-> patient, for every speaker: what a click on a role label does."""
+        if self.state in (State.signed, State.discarded):
+            raise VisitStateError(f"visit is {self.state.value}; roles are final")
+        self.swapped = not self.swapped
+        if self.result is not None:
+            transcript = self._final_transcript()
+            return [self._final_event(transcript, self._final_note(transcript))]
+        events = [{"type": "roles", "roles": self._roles_json(self._provisional_roles())}]
+        return events + self._note_event(force=True)
+
+    def sign(self, text: str) -> dict[str, Any]:
+        """The clinician's edited note becomes final; the visit then ends (privacy mode:
+        transcript and key destroyed). Returns the FHIR DocumentReference."""
+        from scribe.fhir import build_document_reference
+
+        self._require(State.stopped, "sign")
+        text = text.strip()
+        if not text:
+            raise VisitStateError("the note is empty; nothing to sign")
+        note = self._final_note(self._final_transcript())
+        doc = build_document_reference(
+            replace(note, status="final"),
+            text + "\n",
+            models=self.pipeline.models,
+            created=datetime.now(timezone.utc),
+            identifier=str(uuid.UUID(self.id)),
+            plain_text=text + "\n",
+        )
+        self.signed_document = doc
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+        self.visit.exported(sha256=digest, format="fhir")
+        self.state = State.signed
+        self._forget()
+        self.visit.close()
+        return doc
+
+    def discard(self, reason: str = "user_discard") -> None:
+        if self.state is State.discarded:
+            return
+        was_signed = self.state is State.signed
+        self.state = State.discarded
+        self.signed_document = None
+        self._forget()
+        if not was_signed:
+            self.visit.close(discarded=True, reason=reason)
+
+    def summary(self) -> dict:
+        return {
+            "visit": self.id,
+            "state": self.state.value,
+            "privacy": self.privacy,
+            "template": self.template.id,
+            "seconds": round(self.session.received, 1) if self.session else None,
+        }
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _require(self, state: State, action: str) -> None:
+        if self.state is not state:
+            raise VisitStateError(f"visit is {self.state.value}; cannot {action}")
+
+    def _state(self, state: str, message: str = "") -> dict:
+        return {"type": "state", "state": state, "message": message}
+
+    def _committed(self, lines: list[CommittedLine]) -> list[dict]:
+        if not lines:
+            return []
+        events: list[dict] = []
+        if self._partial_shown:  # the partial became these lines
+            events.append({"type": "partial", "start": None, "end": None, "text": ""})
+            self._partial_shown = False
+        roles = self._provisional_roles()
+        for line in lines:
+            events.append(_line(line.segment, roles.get(line.segment.speaker, Role.UNKNOWN)))
+        if roles != self._roles:
+            self._roles = roles
+            events.append({"type": "roles", "roles": self._roles_json(roles)})
+        return events + self._note_event()
+
+    def _provisional_roles(self) -> dict[str, Role]:
+        t = apply_roles(self._provisional())
+        return {spk: _SWAP.get(r, r) if self.swapped else r for spk, r in t.speakers.items()}
+
+    def _provisional(self) -> Transcript:
+        return Transcript(
+            segments=tuple(line.segment for line in self.session.lines),
+            duration=self.session.received,
+            language=self.session.language or "en",
+        )
+
+    def _note_event(self, force: bool = False) -> list[dict]:
+        now = time.monotonic()
+        if not force and now - self._note_at < _NOTE_EVERY:
+            return []
+        self._note_at = now
+        roles = self._provisional_roles()
+        t = self._provisional()
+        t = replace(
+            t,
+            segments=tuple(replace(s, role=roles.get(s.speaker, Role.UNKNOWN)) for s in t.segments),
+            speakers=roles,
+        )
+        note = self.pipeline.drafter.draft(t, self.template)
+        return [{"type": "note", "final": False, "note": note.to_dict(), "text": editable_text(note)}]
+
+    def _final_transcript(self) -> Transcript:
+        assert self.result is not None
+        t = self.result.transcript
+        if not self.swapped:
+            return t
+        segments = tuple(replace(s, role=_SWAP.get(s.role, s.role)) for s in t.segments)
+        return replace(t, segments=segments, speakers={k: _SWAP.get(r, r) for k, r in t.speakers.items()})
+
+    def _final_note(self, transcript: Transcript) -> Note:
+        assert self.result is not None
+        if not self.swapped:
+            return self.result.note
+        return self.pipeline.drafter.draft(transcript, self.template)
+
+    def _final_event(self, transcript: Transcript, note: Note) -> dict:
+        return {
+            "type": "final",
+            "privacy": self.privacy,
+            "transcript": [_segment_json(s) for s in transcript.segments],
+            "roles": self._roles_json(transcript.speakers),
+            "note": note.to_dict(),
+            "text": editable_text(note),
+            "duration": transcript.duration,
+        }
+
+    def _roles_json(self, roles: dict[str, Role]) -> dict[str, str]:
+        return {spk: r.value for spk, r in sorted(roles.items())}
+
+    def _forget(self) -> None:
+        # What is dropped here is only referenced from this object: the transcript's
+        # Python strings go with it (they cannot be zeroed, only released).
+        self.result = None
+        self.session = None  # type: ignore[assignment]
+        self._roles = {}
+
+
+def _segment_json(s: Segment) -> dict:
+    return {
+        "id": s.id,
+        "start": round(s.start, 2),
+        "end": round(s.end, 2),
+        "text": s.text,
+        "speaker": s.speaker,
+        "role": s.role.value,
+    }
+
+
+def _line(s: Segment, role: Role) -> dict:
+    return {"type": "line", **_segment_json(replace(s, role=role))}
+
+
+def editable_text(note: Note) -> str:
+    """The note as the clinician edits and signs it: section headings and sentences,
+    without the draft notice and evidence references of the review view."""
+    if note.is_empty:
+        return ""
+    lines: list[str] = []
+    for sec in note.sections:
+        lines += [f"## {sec.title}", ""]
+        lines += [f"- {' '.join(s.text.split())}" for s in sec.sentences] or [sec.empty_text]
+        lines.append("")
+    return "\n".join(lines).strip() + "\n"

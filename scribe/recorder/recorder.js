@@ -1,0 +1,430 @@
+// Scribe recorder page: microphone -> 16 kHz PCM16 frames over a WebSocket to the local
+// capture service; transcript, draft note and signing come back. Plain JS, no build step.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const FRAME_SAMPLES = 1600; // 100 ms at 16 kHz
+
+// The printed URL carries the token once; it is moved to this tab's session storage and
+// taken out of the address bar (and so out of history and any screenshot of it).
+const query = new URLSearchParams(location.search);
+if (query.get("token")) {
+  sessionStorage.setItem("scribe.token", query.get("token"));
+  history.replaceState(null, "", location.pathname);
+}
+const token = sessionStorage.getItem("scribe.token") || "";
+
+const ui = {
+  visit: null, ws: null, privacy: true, state: "idle",
+  audio: null, pending: new Int16Array(0), seconds: 0, timer: null,
+  roles: {}, speakers: [], dirty: false, finalReceived: false,
+};
+
+async function api(method, path, body) {
+  const init = { method, headers: { Authorization: `Bearer ${token}` } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, init);
+  const isJson = (r.headers.get("content-type") || "").includes("json");
+  const data = isJson ? await r.json() : await r.text();
+  if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
+  return data;
+}
+
+function say(text, error = false) {
+  const m = $("message");
+  m.textContent = text;
+  m.hidden = !text;
+  m.classList.toggle("error", error);
+}
+
+function setState(state, label) {
+  ui.state = state;
+  document.body.dataset.state = state;
+  $("state").textContent = label;
+  const live = state === "recording" || state === "paused";
+  $("start").disabled = state !== "idle" && state !== "done";
+  $("pause").disabled = !live;
+  $("pause").firstChild.textContent = state === "paused" ? "Resume " : "Pause ";
+  $("stop").disabled = !live;
+  $("template").disabled = live || state === "finishing";
+  $("discard").disabled = !(live || state === "review");
+  $("sign").disabled = state !== "review";
+  $("export").disabled = state !== "signed";
+  $("editor").readOnly = state === "signed";
+}
+
+// -- microphone -------------------------------------------------------------------------
+
+async function openMicrophone() {
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+  });
+  const ctx = new AudioContext({ sampleRate: 16000 });
+  const source = ctx.createMediaStreamSource(stream);
+  // ScriptProcessor rather than an AudioWorklet: a worklet module is a second script the
+  // page's CSP would have to allow; 2048 samples (128 ms) is well within our latency.
+  const proc = ctx.createScriptProcessor(2048, 1, 1);
+  proc.onaudioprocess = (e) => onAudio(e.inputBuffer.getChannelData(0), ctx.sampleRate);
+  source.connect(proc);
+  proc.connect(ctx.destination);
+  ui.audio = { stream, ctx, proc };
+}
+
+function closeMicrophone() {
+  if (!ui.audio) return;
+  ui.audio.proc.disconnect();
+  ui.audio.stream.getTracks().forEach((t) => t.stop());
+  ui.audio.ctx.close();
+  ui.audio = null;
+  $("level").style.width = "0";
+}
+
+function resample(input, rate) {
+  if (rate === 16000) return input;
+  const ratio = rate / 16000, out = new Float32Array(Math.floor(input.length / ratio));
+  for (let i = 0; i < out.length; i++) {
+    const x = i * ratio, j = Math.floor(x), f = x - j;
+    out[i] = input[j] * (1 - f) + (input[j + 1] || 0) * f;
+  }
+  return out;
+}
+
+function onAudio(samples, rate) {
+  let sum = 0;
+  for (const s of samples) sum += s * s;
+  const rms = Math.sqrt(sum / samples.length);
+  $("level").style.width = `${Math.min(100, Math.round(Math.sqrt(rms) * 220))}%`;
+  if (ui.state !== "recording" || !ui.ws || ui.ws.readyState !== WebSocket.OPEN) return;
+  const mono = resample(samples, rate);
+  const pcm = new Int16Array(ui.pending.length + mono.length);
+  pcm.set(ui.pending);
+  for (let i = 0; i < mono.length; i++) {
+    pcm[ui.pending.length + i] = Math.max(-32768, Math.min(32767, Math.round(mono[i] * 32767)));
+  }
+  let at = 0;
+  for (; at + FRAME_SAMPLES <= pcm.length; at += FRAME_SAMPLES) {
+    ui.ws.send(pcm.slice(at, at + FRAME_SAMPLES).buffer);
+    ui.seconds += FRAME_SAMPLES / 16000;
+  }
+  ui.pending = pcm.slice(at);
+}
+
+// -- visit --------------------------------------------------------------------------------
+
+async function start() {
+  if (ui.state !== "idle" && ui.state !== "done") return;
+  resetPanels();
+  setState("starting", "Starting…");
+  try {
+    const visit = await api("POST", "/api/visits", { template: $("template").value });
+    ui.visit = visit.visit;
+    await openMicrophone();
+    await connect();
+    setState("recording", "Recording");
+    say("");
+    ui.timer = setInterval(() => { $("clock").textContent = clock(ui.seconds); }, 250);
+  } catch (e) {
+    closeMicrophone();
+    setState("idle", "Ready");
+    say(`Could not start: ${e.message}`, true);
+  }
+}
+
+function connect() {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${location.host}/api/visits/${ui.visit}/stream`, ["scribe.v1", `scribe.token.${token}`]);
+    ws.binaryType = "arraybuffer";
+    ws.onmessage = (m) => handle(JSON.parse(m.data), resolve);
+    ws.onerror = () => reject(new Error("the capture service refused the connection"));
+    ws.onclose = (e) => {
+      if (ui.state === "recording" || ui.state === "paused") {
+        say(`Connection to the capture service lost (${e.code}${e.reason ? ": " + e.reason : ""}). Audio so far is safe; reconnecting…`, true);
+        setTimeout(() => connect().then(() => say("Reconnected.")).catch(() => {}), 1000);
+      }
+    };
+    ui.ws = ws;
+  });
+}
+
+function togglePause() {
+  if (ui.state === "recording") {
+    ui.ws.send(JSON.stringify({ type: "pause" }));
+    setState("paused", "Paused");
+  } else if (ui.state === "paused") {
+    ui.ws.send(JSON.stringify({ type: "resume" }));
+    setState("recording", "Recording");
+  }
+}
+
+function stop() {
+  if (ui.state !== "recording" && ui.state !== "paused") return;
+  setState("finishing", "Finishing the note…");
+  // Frames still buffered in the page go out before the stop.
+  if (ui.pending.length && ui.ws.readyState === WebSocket.OPEN) ui.ws.send(ui.pending.slice().buffer);
+  ui.pending = new Int16Array(0);
+  closeMicrophone();
+  clearInterval(ui.timer);
+  ui.ws.send(JSON.stringify({ type: "stop" }));
+}
+
+async function sign() {
+  if (ui.state !== "review") return;
+  const text = $("editor").value;
+  if (!text.trim()) { say("The note is empty: nothing to sign.", true); return; }
+  try {
+    const r = await api("POST", `/api/visits/${ui.visit}/sign`, { text });
+    setState("signed", "Signed");
+    $("note-status").textContent = "signed, final";
+    if (ui.privacy) {
+      $("transcript").replaceChildren();
+      const gone = document.createElement("li");
+      gone.className = "gone";
+      gone.textContent = "Privacy mode: the audio and transcript of this visit have been destroyed.";
+      $("transcript").append(gone);
+    }
+    say(`Note signed. ${r.message}`);
+  } catch (e) {
+    say(`Could not sign: ${e.message}`, true);
+  }
+}
+
+async function exportFhir() {
+  try {
+    const r = await fetch(`/api/visits/${ui.visit}/fhir`, { headers: { Authorization: `Bearer ${token}` } });
+    if (!r.ok) throw new Error((await r.json()).error);
+    const blob = await r.blob();
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = `note-${ui.visit.slice(0, 8)}.fhir.json`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    say("FHIR DocumentReference downloaded. Start a new visit when ready.");
+    setState("done", "Exported");
+  } catch (e) {
+    say(`Could not export: ${e.message}`, true);
+  }
+}
+
+async function discard() {
+  if (!ui.visit || !confirm("Discard this visit? Nothing of it will be kept.")) return;
+  closeMicrophone();
+  clearInterval(ui.timer);
+  try {
+    const r = await api("DELETE", `/api/visits/${ui.visit}`);
+    say(r.message);
+  } catch (e) {
+    say(`Could not discard: ${e.message}`, true);
+  }
+  if (ui.ws) ui.ws.close();
+  resetPanels();
+  setState("idle", "Ready");
+}
+
+async function swapRoles() {
+  if (!ui.visit || ui.state === "signed" || ui.state === "done") return;
+  try {
+    const r = await api("POST", `/api/visits/${ui.visit}/roles/swap`);
+    r.events.forEach((e) => handle(e));
+  } catch (e) {
+    say(`Could not swap roles: ${e.message}`, true);
+  }
+}
+
+// -- events from the service --------------------------------------------------------------
+
+function handle(ev, ready) {
+  switch (ev.type) {
+    case "ready":
+      ui.privacy = ev.privacy;
+      if (ready) ready();
+      break;
+    case "line":
+      addLine(ev);
+      break;
+    case "partial":
+      $("partial").textContent = ev.text ? `${ev.text} …` : "";
+      break;
+    case "roles":
+      ui.roles = ev.roles;
+      relabel();
+      break;
+    case "note":
+      showNote(ev.note, ev.text, false);
+      break;
+    case "final":
+      ui.finalReceived = true;
+      $("partial").textContent = "";
+      $("transcript").replaceChildren();
+      ui.roles = ev.roles;
+      ev.transcript.forEach(addLine);
+      showNote(ev.note, ev.text, true);
+      if (ui.ws) ui.ws.close();
+      setState("review", "Review and sign");
+      say(ui.privacy
+        ? "Recording stopped; the audio is destroyed. Review the draft, edit, then sign: signing destroys the transcript too, keeping only the signed note."
+        : "Recording stopped. Review the draft, edit, then sign.");
+      break;
+    case "state":
+      break;
+    case "error":
+      say(ev.message, true);
+      break;
+  }
+}
+
+function speakerIndex(spk) {
+  if (!ui.speakers.includes(spk)) ui.speakers.push(spk);
+  return ui.speakers.indexOf(spk);
+}
+
+function addLine(ev) {
+  const li = document.createElement("li");
+  li.id = `line-${ev.id}`;
+  li.dataset.speaker = ev.speaker || "";
+  li.className = `spk-${speakerIndex(ev.speaker) % 4}`;
+  const who = document.createElement("div");
+  who.className = "who";
+  const role = document.createElement("button");
+  role.className = "role";
+  role.title = "Swap clinician and patient";
+  role.addEventListener("click", swapRoles);
+  const time = document.createElement("span");
+  time.textContent = `${clock(ev.start)} · ${ev.speaker ? ev.speaker.replace("SPEAKER_", "Speaker ") : "?"}`;
+  who.append(role, time);
+  const text = document.createElement("div");
+  text.className = "text";
+  text.textContent = ev.text;
+  li.append(who, text);
+  $("transcript").append(li);
+  setRole(li, ui.roles[ev.speaker] || ev.role);
+  li.scrollIntoView({ block: "nearest" });
+}
+
+function setRole(li, role) {
+  const b = li.querySelector(".role");
+  b.textContent = role === "unknown" ? "?" : role;
+  b.className = `role ${role}`;
+}
+
+function relabel() {
+  document.querySelectorAll("#transcript li[data-speaker]").forEach((li) => {
+    const r = ui.roles[li.dataset.speaker];
+    if (r) setRole(li, r);
+  });
+}
+
+function showNote(note, text, final) {
+  if (ui.finalReceived && !final) return; // a late growing draft never replaces the final
+  const draft = $("draft");
+  draft.replaceChildren();
+  for (const sec of note.sections) {
+    const h = document.createElement("h3");
+    h.textContent = sec.title;
+    draft.append(h);
+    if (!sec.sentences.length) {
+      const p = document.createElement("p");
+      p.className = "empty";
+      p.textContent = "Not discussed.";
+      draft.append(p);
+    }
+    for (const s of sec.sentences) {
+      const p = document.createElement("p");
+      p.textContent = s.text;
+      p.dataset.evidence = s.evidence.join(" ");
+      p.title = `Evidence: ${s.evidence.join(", ")}`;
+      p.addEventListener("click", () => showEvidence(p));
+      draft.append(p);
+    }
+  }
+  $("note-status").textContent = final ? "AI draft, complete: review before signing" : "AI draft, growing";
+  if (!ui.dirty) $("editor").value = text;
+}
+
+function showEvidence(p) {
+  document.querySelectorAll(".draft p.selected").forEach((x) => x.classList.remove("selected"));
+  document.querySelectorAll("#transcript li.evidence").forEach((x) => x.classList.remove("evidence"));
+  p.classList.add("selected");
+  let first = null;
+  for (const id of p.dataset.evidence.split(" ")) {
+    const li = $(`line-${id}`);
+    if (li) { li.classList.add("evidence"); first = first || li; }
+  }
+  if (first) first.scrollIntoView({ block: "center" });
+}
+
+function resetPanels() {
+  $("transcript").replaceChildren();
+  $("draft").replaceChildren();
+  $("partial").textContent = "";
+  $("editor").value = "";
+  $("clock").textContent = "0:00";
+  $("note-status").textContent = "draft appears as you talk";
+  Object.assign(ui, { visit: null, ws: null, seconds: 0, roles: {}, speakers: [], dirty: false, finalReceived: false, pending: new Int16Array(0) });
+}
+
+function showTab(edit) {
+  $("draft").hidden = edit;
+  $("editor").hidden = !edit;
+  $("tab-draft").setAttribute("aria-selected", String(!edit));
+  $("tab-edit").setAttribute("aria-selected", String(edit));
+  if (edit) $("editor").focus();
+}
+
+function clock(s) {
+  s = Math.max(0, Math.floor(s));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// -- wiring -------------------------------------------------------------------------------
+
+$("start").addEventListener("click", start);
+$("pause").addEventListener("click", togglePause);
+$("stop").addEventListener("click", stop);
+$("sign").addEventListener("click", sign);
+$("export").addEventListener("click", exportFhir);
+$("discard").addEventListener("click", discard);
+$("tab-draft").addEventListener("click", () => showTab(false));
+$("tab-edit").addEventListener("click", () => showTab(true));
+$("editor").addEventListener("input", () => { ui.dirty = true; });
+document.addEventListener("keydown", (e) => {
+  if (e.altKey && e.code === "KeyS") {
+    e.preventDefault();
+    if (ui.state === "recording" || ui.state === "paused") stop(); else start();
+  } else if (e.altKey && e.code === "KeyP") {
+    e.preventDefault();
+    togglePause();
+  } else if (e.ctrlKey && e.key === "Enter") {
+    e.preventDefault();
+    sign();
+  }
+});
+window.addEventListener("beforeunload", (e) => {
+  if (["recording", "paused", "finishing", "review"].includes(ui.state)) e.preventDefault();
+});
+
+(async function init() {
+  setState("idle", "Ready");
+  try {
+    const h = await api("GET", "/api/health");
+    ui.privacy = h.privacy;
+    const badge = $("privacy");
+    badge.textContent = h.privacy ? "Privacy mode: nothing of the visit is kept" : "Standard mode: visits kept, encrypted";
+    badge.className = `badge ${h.privacy ? "privacy" : "standard"}`;
+    for (const t of h.templates) {
+      const o = document.createElement("option");
+      o.value = t;
+      o.textContent = t.toUpperCase();
+      o.selected = t === h.default_template;
+      $("template").append(o);
+    }
+  } catch (e) {
+    setState("offline", "Not connected");
+    $("start").disabled = true;
+    say(`The capture service did not accept this page (${e.message}). Open the URL that \`scribe serve\` printed.`, true);
+  }
+})();
