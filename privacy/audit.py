@@ -42,6 +42,7 @@ EVENTS = frozenset(
         "visit_processed",
         "note_drafted",
         "note_exported",
+        "note_signed",
         "visit_closed",
         "visit_discarded",
         "visit_recovered",
@@ -50,7 +51,7 @@ EVENTS = frozenset(
 )
 
 REASONS = frozenset(
-    {"error", "crash", "user_stop", "user_request", "timeout", "retention", "no_speech"}
+    {"error", "crash", "user_stop", "user_request", "timeout", "retention", "no_speech", "service_stopped"}
 )
 FORMATS = frozenset({"json", "fhir", "md", "txt", "vtt", "srt", "pdf", "docx"})
 

@@ -99,6 +99,9 @@ class Visit:
     def processed(self, **fields) -> None:
         self._record("visit_processed", **fields)
 
+    def signed(self, **fields) -> None:
+        self._record("note_signed", **fields)
+
     def exported(self, **fields) -> None:
         self._record("note_exported", **fields)
 

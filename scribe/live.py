@@ -14,6 +14,8 @@ it is exported) or discarded.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -190,17 +192,23 @@ class LiveVisit:
             plain_text=text + "\n",
         )
         self.signed_document = doc
-        import hashlib
-        import json
-
         digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-        self.visit.exported(sha256=digest, format="fhir")
+        self.visit.signed(sha256=digest)
         self.state = State.signed
         self._forget()
         self.visit.close()
         return doc
 
-    def discard(self, reason: str = "user_discard") -> None:
+    def export(self) -> bytes:
+        """The signed note's FHIR JSON, as downloaded; each export is audited."""
+        if self.signed_document is None:
+            raise VisitStateError("the note is not signed yet")
+        self.last_active = time.monotonic()
+        body = json.dumps(self.signed_document, indent=2, ensure_ascii=False).encode("utf-8")
+        self.visit.exported(sha256=hashlib.sha256(body).hexdigest(), format="fhir")
+        return body
+
+    def discard(self, reason: str = "user_request") -> None:
         if self.state is State.discarded:
             return
         was_signed = self.state is State.signed

@@ -126,7 +126,7 @@ class CaptureService:
             for live in list(self.visits.values()):
                 limit = self.limits.signed_seconds if live.state is State.signed else self.limits.idle_seconds
                 if live.id not in self.connected and now - live.last_active > limit:
-                    await self.run(self.discard, live, "idle")
+                    await self.run(self.discard, live, "timeout")
 
     def shutdown(self) -> None:
         for live in list(self.visits.values()):
@@ -235,10 +235,7 @@ def create_app(service: CaptureService) -> Any:
     @app.get("/api/visits/{visit_id}/fhir")
     async def fhir(visit_id: str):
         live = service.get(visit_id)
-        if live.signed_document is None:
-            raise HTTPException(409, "the note is not signed yet")
-        live.last_active = time.monotonic()
-        body = json.dumps(live.signed_document, indent=2, ensure_ascii=False).encode("utf-8")
+        body = await _act(service, live, live.export)
         return Response(body, media_type="application/fhir+json", headers={
             "content-disposition": f'attachment; filename="note-{visit_id[:8]}.fhir.json"',
         })
@@ -246,7 +243,7 @@ def create_app(service: CaptureService) -> Any:
     @app.delete("/api/visits/{visit_id}")
     async def discard(visit_id: str):
         live = service.get(visit_id)
-        await service.run(service.discard, live, "user_discard")
+        await service.run(service.discard, live, "user_request")
         message = "Visit discarded: nothing of it is retained." if live.privacy else "Visit discarded."
         return {"state": "discarded", "message": message}
 

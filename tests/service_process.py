@@ -1,0 +1,86 @@
+"""`scribe serve` as a real child process, for tests and benchmarks.
+
+Readiness is the URL line the service prints once its socket accepts connections (then
+confirmed by /api/health); nothing waits on a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scribe.client import ServiceClient
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ServiceProcess:
+    def __init__(self, *args: str, env: dict | None = None, startup_timeout: float = 180.0):
+        self.args = ["--port", "0", *args]
+        self.env = {**os.environ, **(env or {})}
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen | None = None
+        self.client: ServiceClient | None = None
+        self.stdout = ""
+        self.stderr = ""
+
+    def __enter__(self) -> "ServiceProcess":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "scribe.cli", "serve", *self.args],
+            cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        url = self._wait_for_url()
+        self.client = ServiceClient.from_url(url)
+        assert self.client.request("GET", "/api/health")["status"] == "ok"
+        return self
+
+    def _wait_for_url(self) -> str:
+        # Raw reads on the pipe's fd: a buffered readline could pull the URL line into
+        # Python's buffer where select() no longer sees it.
+        fd = self.proc.stdout.fileno()
+        sel = selectors.DefaultSelector()
+        sel.register(fd, selectors.EVENT_READ)
+        deadline = time.monotonic() + self.startup_timeout
+        seen = b""
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=deadline - time.monotonic()):
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:  # exited before it was ready
+                break
+            seen += chunk
+            for line in seen.decode(errors="replace").splitlines(keepends=True):
+                if "?token=" in line and line.endswith("\n"):
+                    self.stdout = seen.decode(errors="replace")
+                    return line.strip()
+        self.stop()
+        raise RuntimeError(f"scribe serve did not become ready: {seen.decode(errors='replace')}{self.stderr}")
+
+    @property
+    def port(self) -> int:
+        return int(self.client.base.rsplit(":", 1)[1])
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            out, err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        self.stdout += out or ""
+        self.stderr += err or ""
+        return self.proc.returncode
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
