@@ -177,12 +177,18 @@ def _transcribe_one(pipeline, path: Path, uri: str, out: Path, visit):
     """Process one recording inside its visit and write what the visit's mode lets out:
     in privacy mode the exported documents only (note, FHIR), otherwise all five files.
     Returns the pipeline's result and the names written."""
+    result = _process(pipeline, path, uri, visit)
+    return result, _export(result, path, uri, out, visit)
+
+
+def _export(result, path: Path, uri: str, out: Path, visit) -> list[str]:
+    """Write a finished visit's results: in privacy mode the exported documents only
+    (note, FHIR), otherwise all five files. Returns the names written."""
     import hashlib
 
     from scribe import writers
     from scribe.fhir import FhirValidationError, build_document_reference
 
-    result = _process(pipeline, path, uri, visit)
     options = result.options.to_dict()
     markdown = writers.render_note_markdown(
         result.note,
@@ -229,7 +235,7 @@ def _transcribe_one(pipeline, path: Path, uri: str, out: Path, visit):
                 digest = hashlib.sha256(staged_path.read_bytes()).hexdigest()
                 visit.exported(sha256=digest, format="md" if name.endswith(".md") else "fhir")
 
-    return result, _write_all(out, uri, path, writes, before_commit=audit)
+    return _write_all(out, uri, path, writes, before_commit=audit)
 
 
 def _write_all(
@@ -406,6 +412,72 @@ def serve(
         sys.stdout.flush()
 
     run(service, sock, ready)
+
+
+@app.command()
+def record(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the note (created if missing).")] = Path("out"),
+    device: Annotated[
+        Optional[str], typer.Option(help="Input device: a name (or part of one) or an index from --list-devices. Default: the system's.")
+    ] = None,
+    list_devices: Annotated[bool, typer.Option("--list-devices", help="List input devices and exit.")] = False,
+    name: Annotated[Optional[str], typer.Option(help="Name of the outputs (default: visit-DATE-TIME).")] = None,
+    seconds: Annotated[Optional[float], typer.Option(min=1, help="Stop after this many seconds (default: at Ctrl+C).")] = None,
+    model: Annotated[str, typer.Option(help="Speech model: 'tiny.en', 'base', or a CTranslate2 Whisper folder.")] = "tiny.en",
+    template: Annotated[str, typer.Option(help="Note template: soap, hp, or a .toml file.")] = "soap",
+    language: Annotated[Optional[str], typer.Option(help="Language code; needed with --model base for non-English.")] = None,
+    vocabulary: Annotated[Optional[str], typer.Option(help="Clinical terms to expect, comma-separated, or @FILE.")] = None,
+    privacy: Annotated[
+        Optional[bool],
+        typer.Option("--privacy/--no-privacy", help="Privacy mode (default, or as the config file says).", show_default=False),
+    ] = None,
+) -> None:
+    """Record a visit from this machine's microphone, without a browser.
+
+    Shows the transcript as it is spoken; at Ctrl+C (or after --seconds) drafts the note
+    and writes it into --out as `transcribe` does (privacy mode: NAME.note.md and
+    NAME.fhir.json only). Exit codes as for `transcribe`; 2 also for a missing or busy
+    microphone.
+    """
+    from scribe import microphone
+    from scribe.options import ScribeOptions
+
+    try:
+        if list_devices:
+            for line in microphone.describe_inputs():
+                typer.echo(line)
+            return
+        site = load_config()
+        privacy_on = site.privacy if privacy is None else privacy
+        _check_writable(out)
+        options = ScribeOptions(model=model, language=language, vocabulary=_vocabulary(vocabulary), template=template)
+        uri = name or datetime.now().strftime("visit-%Y%m%d-%H%M%S")
+        mic = microphone.Microphone(device)  # checked before the models load
+        visits = VisitFactory.start(privacy_on, site)
+        pipeline = _load_pipeline(options)
+    except ScribeError as e:
+        _fail(e)
+        raise typer.Exit(e.exit_code)
+    try:
+        with visits.open() as visit:
+            result = microphone.record_visit(pipeline, mic, visit, seconds=seconds, echo=_echo_line)
+            if not result.transcript.segments:
+                raise NoSpeechError(f"microphone {mic.name}", "no speech was captured")
+            names = _export(result, Path(mic.name), uri, out, visit)
+    except ScribeError as e:
+        error = _discarded(e) if privacy_on else e
+        _fail(error)
+        raise typer.Exit(error.exit_code)
+    kept = "privacy mode: audio and transcript destroyed" if privacy_on else f"visit {visits.last_id} kept, encrypted"
+    typer.echo(
+        f"{result.transcript.duration:.1f} s, {len(result.annotation.labels())} speaker(s), "
+        f"{len(result.transcript.segments)} line(s) -> {', '.join(str(out / n) for n in names)} ({kept})",
+        err=True,
+    )
+
+
+def _echo_line(start: float, voice: int, text: str) -> None:
+    typer.echo(f"[{int(start) // 60}:{int(start) % 60:02d}] voice {voice}: {text}")
 
 
 @app.command()

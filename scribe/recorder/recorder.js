@@ -294,7 +294,7 @@ function addLine(ev) {
   role.title = "Swap clinician and patient";
   role.addEventListener("click", swapRoles);
   const time = document.createElement("span");
-  time.textContent = `${clock(ev.start)} · ${ev.speaker ? ev.speaker.replace("SPEAKER_", "Speaker ") : "?"}`;
+  time.textContent = `${clock(ev.start)} · ${ev.speaker ? `Voice ${speakerIndex(ev.speaker) + 1}` : "?"}`;
   who.append(role, time);
   const text = document.createElement("div");
   text.className = "text";
