@@ -5,7 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLE ?= samples/cough_visit.wav
 
-.PHONY: install demo test bench clean
+# What the recorder, `scribe record` and their tests need from the system: a real
+# browser, a sound server with a virtual microphone, PortAudio and its ALSA->pulse bridge.
+SYSTEM_PACKAGES := chromium pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: install system-deps demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,14 +23,23 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# Installs only what is missing, so a second run costs nothing.
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:" $$missing; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
 # Privacy mode (the default): only the note and its FHIR document leave the visit.
 # Then standard mode, with the demo's site data (key, kept visits, audit log) kept in out/.
-demo: install
+demo: install system-deps
 	$(BIN)/scribe transcribe $(SAMPLE) --out out/
 	SCRIBE_DATA_DIR=out/site-data $(BIN)/scribe transcribe $(SAMPLE) --out out/standard/ --no-privacy
 	@echo "Draft note: out/$(basename $(notdir $(SAMPLE))).note.md; all five outputs: out/standard/"
+	@echo "Live recorder: $(BIN)/scribe serve   (then open the URL it prints)"
 
-test: install
+test: install system-deps
 	$(BIN)/ruff check scribe privacy tests benchmarks samples
 	$(BIN)/python -m pytest
 

@@ -37,7 +37,7 @@ logger = logging.getLogger("scribe.live")
 # Server -> recorder events, each a JSON object with "type":
 #   ready    {visit, privacy, state, template}
 #   partial  {start, end, text}           the open utterance so far; replaced, may change
-#   line     {id, start, end, text, speaker, role}   committed: never changes
+#   line     {id, start, end, text, speaker, role, utterance_end}   committed: never changes
 #   roles    {roles: {speaker: role}}     provisional roles changed (or were swapped)
 #   note     {final, note, text}          the draft note (note: sections and evidence)
 #   final    {transcript, note, text, roles, privacy}   after stop: re-clustered speakers
@@ -64,8 +64,8 @@ _SWAP = {Role.CLINICIAN: Role.PATIENT, Role.PATIENT: Role.CLINICIAN}
 # the recorder does not need a new note for every line.
 _NOTE_EVERY = 3.0
 # Partial lines: only for an open utterance at least this long, at most this often.
-_PARTIAL_MIN = 1.0
-_PARTIAL_EVERY = 1.0
+_PARTIAL_MIN = 1.5
+_PARTIAL_EVERY = 1.5
 
 
 class LiveVisit:
@@ -115,9 +115,12 @@ class LiveVisit:
         return self._committed(self.session.feed(pcm16))
 
     def partial(self) -> list[dict]:
-        """The open utterance's words so far, if it is long enough and was not shown
-        recently. Cheap to skip: called when the service has nothing else to do."""
+        """Idle-time work, called when the service has nothing else to do: recognise a
+        paused utterance ahead of its commit; else show the open utterance's words so
+        far, if it is long enough and was not shown recently."""
         if self.state is not State.recording:
+            return []
+        if self.session.prepare():  # a paused utterance: get its commit ready first
             return []
         now = time.monotonic()
         if now - self._partial_at < _PARTIAL_EVERY:
@@ -245,7 +248,9 @@ class LiveVisit:
             self._partial_shown = False
         roles = self._provisional_roles()
         for line in lines:
-            events.append(_line(line.segment, roles.get(line.segment.speaker, Role.UNKNOWN)))
+            event = _line(line.segment, roles.get(line.segment.speaker, Role.UNKNOWN))
+            event["utterance_end"] = round(line.utterance_end, 3)  # where the speech paused
+            events.append(event)
         if roles != self._roles:
             self._roles = roles
             events.append({"type": "roles", "roles": self._roles_json(roles)})
