@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 import uuid
 from dataclasses import replace
@@ -84,7 +83,6 @@ class LiveVisit:
         self.session = StreamingSession(pipeline, visit=visit, params=params)
         self.state = State.recording
         self.swapped = False
-        self.lock = threading.Lock()
         self.last_active = time.monotonic()
         self.result: VisitResult | None = None
         self.signed_document: dict[str, Any] | None = None

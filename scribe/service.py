@@ -208,7 +208,9 @@ def create_app(service: CaptureService) -> Any:
 
     @app.get("/api/visits/{visit_id}")
     async def visit(visit_id: str):
-        return service.get(visit_id).summary()
+        live = service.get(visit_id)
+        live.last_active = time.monotonic()  # the page's keep-alive while a note is reviewed
+        return live.summary()
 
     @app.post("/api/visits/{visit_id}/stop")
     async def stop(visit_id: str):
@@ -344,30 +346,32 @@ async def _stream(service: CaptureService, live: LiveVisit, ws: WebSocket) -> No
     task = asyncio.create_task(reader())
     actions = {"pause": live.pause, "resume": live.resume, "stop": live.stop, "swap_roles": live.swap_roles}
     try:
-        while True:
-            item = await queue.get()
-            if item is None:
-                break
-            kind, payload = item
-            try:
-                if kind == "audio":
-                    chunks = [payload]
-                    while not queue.empty() and queue._queue[0] is not None and queue._queue[0][0] == "audio":  # noqa: SLF001
-                        chunks.append(queue.get_nowait()[1])
-                    events = await service.run(live.feed, b"".join(chunks))
-                elif payload == "ping":
-                    events = [{"type": "pong"}]
-                else:
-                    events = await service.run(actions[payload])
-            except VisitStateError as e:
-                events = [{"type": "error", "message": str(e)}]
-            except Exception as e:
-                await service.run(service.fail, live, e)
-                await _send(ws, [{"type": "error", "message": "the visit failed and was discarded; nothing of it is retained"}])
-                closing.append((WsClose.INTERNAL, "visit failed"))
-                break
-            await _send(ws, events)
-            if queue.empty() and live.state is State.recording:
+        done = False
+        while not done:
+            waiting = [await queue.get()]
+            while not queue.empty():
+                waiting.append(queue.get_nowait())
+            for kind, payload in _merge_audio(waiting):
+                if kind == "end":
+                    done = True
+                    break
+                try:
+                    if kind == "audio":
+                        events = await service.run(live.feed, payload)
+                    elif payload == "ping":
+                        events = [{"type": "pong"}]
+                    else:
+                        events = await service.run(actions[payload])
+                except VisitStateError as e:
+                    events = [{"type": "error", "message": str(e)}]
+                except Exception as e:
+                    await service.run(service.fail, live, e)
+                    await _send(ws, [{"type": "error", "message": "the visit failed and was discarded; nothing of it is retained"}])
+                    closing.append((WsClose.INTERNAL, "visit failed"))
+                    done = True
+                    break
+                await _send(ws, events)
+            if not done and queue.empty() and live.state is State.recording:
                 await _send(ws, await service.run(live.partial))
     finally:
         task.cancel()
@@ -379,6 +383,20 @@ async def _stream(service: CaptureService, live: LiveVisit, ws: WebSocket) -> No
             await ws.close(code=code, reason=reason)
         except Exception:  # the peer may be gone already
             pass
+
+
+def _merge_audio(items: list) -> list[tuple[str, object]]:
+    """Queued messages in order, consecutive audio frames joined into one feed: after a
+    slow step the service catches up in one go instead of falling further behind."""
+    merged: list[tuple[str, object]] = []
+    for item in items:
+        if item is None:
+            merged.append(("end", None))
+        elif item[0] == "audio" and merged and merged[-1][0] == "audio":
+            merged[-1] = ("audio", merged[-1][1] + item[1])
+        else:
+            merged.append(item)
+    return merged
 
 
 async def _send(ws: WebSocket, events: list[dict]) -> None:

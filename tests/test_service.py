@@ -358,9 +358,13 @@ def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit)
     # uuid), into TMPDIR when it loads; anything else would be the visit's.
     leftovers = [p for p in (service.tmp / "tmp").rglob("*") if p.is_file() and p.name != ".ses"]
     assert leftovers == []
+    data = service.tmp / "data"
+    kept = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())
+    assert kept == ["audit.jsonl", "service/token"]  # privacy mode: no visit on disk
+    assert (data / "service" / "token").stat().st_mode & 0o777 == 0o600
     from privacy.audit import AuditLog
 
-    log = AuditLog(service.tmp / "data" / "audit.jsonl")
+    log = AuditLog(data / "audit.jsonl")
     assert log.verify() == []
     events = [(r["event"], r["visit_id"]) for r in log.read()]
     assert ("visit_discarded", visit) in events

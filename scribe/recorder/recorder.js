@@ -382,6 +382,12 @@ function clock(s) {
 
 // -- wiring -------------------------------------------------------------------------------
 
+// A note under review lives only in the service's memory; tell it the page is still
+// there, so the idle timeout (30 min) never discards a note someone is editing.
+setInterval(() => {
+  if (ui.visit && ["paused", "review", "signed"].includes(ui.state)) api("GET", `/api/visits/${ui.visit}`).catch(() => {});
+}, 60_000);
+
 $("start").addEventListener("click", start);
 $("pause").addEventListener("click", togglePause);
 $("stop").addEventListener("click", stop);
