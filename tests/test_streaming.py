@@ -77,3 +77,29 @@ def test_silence_commits_nothing_and_holds_little(pipeline):
         assert session.feed(silence) == []
     assert session._tail.size <= 16000 * 6  # the undecided tail stays bounded
     assert session.finish().transcript.segments == ()
+
+
+def test_partial_line_while_speaking_and_speculation_during_a_pause(pipeline):
+    """Mid-utterance the open words are shown (and not committed); in the pause after it
+    the utterance is recognised ahead, and the commit uses that work."""
+    session = StreamingSession(pipeline)
+    pcm = _pcm("cough_visit")
+    second = 16000 * 2
+    for i in range(0, int(2.5 * second), FRAME // 2):  # "Good morning, I'm Dr. Patel, ..."
+        assert session.feed(pcm[i : i + FRAME // 2]) == []
+    partial = session.partial(min_seconds=1.0)
+    assert partial is not None and "good morning" in partial.text.lower()
+    assert session.lines == []  # shown, not kept
+    pos = int(2.5 * second)
+    prepared = False
+    while not session.lines:
+        session.feed(pcm[pos : pos + FRAME // 2])
+        pos += FRAME // 2
+        prepared = prepared or session.prepare()
+    assert prepared and session.speculation == {"used": 1, "wasted": 0}
+    assert "what brings you in today" in session.lines[0].segment.text.lower()
+    # Committed within end_silence (+ one frame) of the speech's end.
+    heard = pos / second
+    assert heard - session.lines[0].utterance_end <= session.params.end_silence + 0.1 + 0.05
+    # The VAD's end of the speech agrees with the recogniser's last word.
+    assert abs(session.lines[0].utterance_end - session.lines[0].segment.end) < 0.3
