@@ -116,6 +116,8 @@ function onAudio(samples, rate) {
 
 async function start() {
   if (ui.state !== "idle" && ui.state !== "done") return;
+  // The last visit's signed note was exported: the service need not hold it any longer.
+  if (ui.visit && ui.state === "done") api("DELETE", `/api/visits/${ui.visit}`).catch(() => {});
   resetPanels();
   setState("starting", "Starting…");
   try {
