@@ -20,7 +20,7 @@ import typer
 
 from scribe import __version__
 from scribe.config import load_config
-from scribe.errors import InputError, NoSpeechError, OutputError, ScribeError
+from scribe.errors import FhirExportError, InputError, NoSpeechError, OutputError, ScribeError
 from scribe.visits import VisitFactory, open_store
 
 logger = logging.getLogger("scribe.cli")
@@ -478,6 +478,116 @@ def record(
 
 def _echo_line(start: float, voice: int, text: str) -> None:
     typer.echo(f"[{int(start) // 60}:{int(start) % 60:02d}] voice {voice}: {text}")
+
+
+FhirServerOption = Annotated[
+    Optional[str],
+    typer.Option("--fhir-server", help="The EHR's FHIR R4 base URL (default: [fhir] server in the config). Its token: $SCRIBE_FHIR_TOKEN or [fhir] token_file, never an option."),
+]
+PatientOption = Annotated[Optional[str], typer.Option(help="The patient, as Patient/ID on the FHIR server.")]
+PractitionerOption = Annotated[Optional[str], typer.Option(help="The clinician (author; signer of a signed note), as Practitioner/ID (default: the config's).")]
+EncounterOption = Annotated[Optional[str], typer.Option(help="The visit, as Encounter/ID.")]
+OrganizationOption = Annotated[Optional[str], typer.Option(help="The custodian, as Organization/ID (default: the config's).")]
+
+
+@app.command()
+def export(
+    note: Annotated[Path, typer.Argument(help="A note's FHIR document: NAME.fhir.json from transcribe or record, or the recorder's export.", show_default=False)],
+    fhir_server: FhirServerOption = None,
+    patient: PatientOption = None,
+    practitioner: PractitionerOption = None,
+    encounter: EncounterOption = None,
+    organization: OrganizationOption = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Without a server: where to write the transaction (default: NOTE's name + .transaction.json).")] = None,
+) -> None:
+    """Send a note to the EHR's FHIR server as one transaction (DocumentReference, the
+    scribe Device, Provenance), validated first; safe to repeat: a note already there is
+    not filed twice, and a newer version of it (signed, amended) replaces the old one.
+    Without a server, writes the transaction JSON to a file.
+
+    Exit codes: 0 sent or written; 1 the note is not valid FHIR or identity is missing;
+    2 NOTE missing or unreadable; 3 --out not writable; 6 the server refused it or kept failing.
+    """
+    try:
+        site = load_config()
+        doc = _read_fhir_note(note)
+        context = _clinical_context(site, patient, practitioner, encounter, organization)
+        names = _send_or_write(doc, context, site, fhir_server, out or note.with_name(note.name.removesuffix(".fhir.json").removesuffix(".json") + ".transaction.json"), note)
+    except ScribeError as e:
+        _fail(e)
+        raise typer.Exit(e.exit_code)
+    typer.echo(names)
+
+
+def _read_fhir_note(path: Path) -> dict:
+    import json
+
+    from scribe.fhir import FhirValidationError, validate_document_reference
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(path, f"cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})") from None
+    except ValueError:
+        raise InputError(path, "not JSON (expected a FHIR DocumentReference, NAME.fhir.json)") from None
+    try:
+        validate_document_reference(doc)
+    except FhirValidationError as e:
+        raise ScribeError(f"{path}: not a valid note document: {e}") from None
+    return doc
+
+
+def _clinical_context(site, patient, practitioner, encounter, organization):
+    from scribe.fhir_export import ClinicalContext
+
+    return ClinicalContext(
+        patient=patient,
+        practitioner=practitioner or site.fhir.practitioner,
+        encounter=encounter,
+        organization=organization or site.fhir.organization,
+    )
+
+
+def _send_or_write(doc: dict, context, site, server: str | None, out: Path, source) -> str:
+    """File ``doc`` on the FHIR server (or write the transaction to ``out`` when there is
+    none); the audit log records the export. Returns what to tell the user."""
+    import hashlib
+    import json
+
+    from privacy.audit import AuditLog
+    from scribe.fhir import FhirValidationError
+    from scribe.fhir_export import FhirClient, FhirServerError, IdentityError, build_transaction, note_id
+
+    server = server or site.fhir.server
+    try:
+        context.check()
+        if server:
+            client = FhirClient(server, site.fhir.token())
+            response = client.send(doc, context)
+            filed = [e.get("response", {}) for e in response.get("entry", [])
+                     if e.get("response", {}).get("location", "").startswith("DocumentReference/")]
+            where = filed[-1]["location"].split("/_history")[0] if filed else "DocumentReference"
+            status = filed[-1].get("status", "") if filed else ""
+            said = f"{source}: filed on {server} as {where}" + (" (already there; nothing new)" if status.startswith("200") else "")
+            digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+        else:
+            from scribe import writers
+
+            bundle = build_transaction(doc, context)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            writers.write_fhir(bundle, out)
+            said = f"{source}: no FHIR server configured; transaction written to {out}"
+            digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    except (IdentityError, FhirValidationError) as e:
+        raise ScribeError(f"{source}: {e}; nothing was sent") from None
+    except FhirServerError as e:
+        raise FhirExportError(f"{source}: {e}") from None
+    except OSError as e:
+        raise OutputError(out, f"cannot write ({e.strerror or type(e).__name__})") from None
+    AuditLog().record("note_exported", note_id(doc).removeprefix("urn:uuid:")[:64], sha256=digest, format="fhir")
+    return said
 
 
 @app.command()

@@ -6,8 +6,15 @@
     retention_days = 30     # standard mode: visits older than this are purged
     data_dir = "/var/lib/scribe"   # audit log, site key and kept visits
 
+    [fhir]                  # the EHR's FHIR server (scribe export, transcribe --fhir-server)
+    server = "https://ehr.example.org/fhir/R4"
+    token_file = "/etc/scribe/fhir-token"    # 0600; or $SCRIBE_FHIR_TOKEN
+    organization = "Organization/clinic-1"   # custodian of the notes
+    practitioner = "Practitioner/123"        # this machine's clinician, if it has one
+
 Command-line options override it. Secrets never go here or on the command line: the
-standard-mode site key lives in its own 0600 file (``site.key`` in data_dir).
+standard-mode site key lives in its own 0600 file (``site.key`` in data_dir), the FHIR
+server's token in ``token_file`` or the environment.
 """
 
 from __future__ import annotations
@@ -25,10 +32,30 @@ class ConfigError(PathError):
 
 
 @dataclass(frozen=True)
+class FhirConfig:
+    server: str | None = None
+    token_file: Path | None = None
+    organization: str | None = None
+    practitioner: str | None = None
+
+    def token(self) -> str | None:
+        """$SCRIBE_FHIR_TOKEN, else the token file's first line."""
+        if os.environ.get("SCRIBE_FHIR_TOKEN"):
+            return os.environ["SCRIBE_FHIR_TOKEN"].strip()
+        if self.token_file is None:
+            return None
+        try:
+            return self.token_file.read_text(encoding="utf-8").strip() or None
+        except OSError as e:
+            raise ConfigError(self.token_file, f"FHIR token file cannot be read ({e.strerror or type(e).__name__})") from None
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     privacy: bool = True
     retention_days: int | None = None
     data_dir: Path | None = None
+    fhir: FhirConfig = FhirConfig()
 
 
 def config_path() -> Path:
@@ -48,7 +75,7 @@ def load_config(path: Path | None = None) -> SiteConfig:
         raise ConfigError(path, f"cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, f"not valid TOML ({e})") from None
-    unknown = set(data) - {"privacy", "retention_days", "data_dir"}
+    unknown = set(data) - {"privacy", "retention_days", "data_dir", "fhir"}
     if unknown:
         raise ConfigError(path, f"unknown setting(s): {', '.join(sorted(unknown))}")
     privacy = data.get("privacy", True)
@@ -60,4 +87,20 @@ def load_config(path: Path | None = None) -> SiteConfig:
     data_dir = data.get("data_dir")
     if data_dir is not None and not isinstance(data_dir, str):
         raise ConfigError(path, "data_dir must be a path")
-    return SiteConfig(privacy, retention, Path(data_dir).expanduser() if data_dir else None)
+    return SiteConfig(privacy, retention, Path(data_dir).expanduser() if data_dir else None, _fhir(path, data.get("fhir", {})))
+
+
+def _fhir(path: Path, table) -> FhirConfig:
+    keys = {"server", "token_file", "organization", "practitioner"}
+    if not isinstance(table, dict):
+        raise ConfigError(path, "fhir must be a table ([fhir])")
+    unknown = set(table) - keys
+    if unknown:
+        raise ConfigError(path, f"unknown setting(s) in [fhir]: {', '.join(sorted(unknown))}"
+                          + ("; the token goes in token_file or $SCRIBE_FHIR_TOKEN" if "token" in unknown else ""))
+    for key in keys:
+        if key in table and not isinstance(table[key], str):
+            raise ConfigError(path, f"fhir.{key} must be a string")
+    token_file = table.get("token_file")
+    return FhirConfig(table.get("server"), Path(token_file).expanduser() if token_file else None,
+                      table.get("organization"), table.get("practitioner"))

@@ -43,3 +43,9 @@ class ModelError(ScribeError):
     """A speech, VAD or speaker model cannot be found or loaded."""
 
     exit_code = 4
+
+
+class FhirExportError(ScribeError):
+    """The FHIR server refused a note or kept failing."""
+
+    exit_code = 6

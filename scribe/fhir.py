@@ -68,9 +68,9 @@ def build_document_reference(
     """The note as validated FHIR R4 DocumentReference JSON (a dict ready for json.dump).
 
     ``created`` must carry a time zone: FHIR instants without one are invalid and we will
-    not guess the clinic's zone. ``identifier`` (a URI or bare UUID) defaults to a uuid5
-    of the note and markdown, so writing the same draft twice yields the same document
-    id. ``transcript``, when given, lets an empty note's plain text say whether the
+    not guess the clinic's zone. ``identifier`` (a URI or bare UUID: the note, across
+    its versions) defaults to a uuid5 of the note and markdown, so writing the same draft
+    twice yields the same document id; ``masterIdentifier`` is this version's id. ``transcript``, when given, lets an empty note's plain text say whether the
     recording held no speech at all. ``plain_text`` replaces the text rendered from
     ``note``: the clinician's edited and signed wording (``note.status`` "final").
     """
@@ -86,6 +86,9 @@ def build_document_reference(
     when = created.isoformat(timespec="seconds")
     value = _identifier_uri(identifier) if identifier else _content_uuid(note, markdown)
     text = plain_text if plain_text is not None else render_note_text(note, transcript=transcript)
+    # identifier names the note across its versions (draft, signed, amended);
+    # masterIdentifier names this version: the same text and status, the same id.
+    version = f"urn:uuid:{uuid.uuid5(_NAMESPACE, json.dumps([value, note.status, text, markdown]))}"
 
     coding: dict[str, Any] = {"system": LOINC, "code": note.loinc}
     if note.loinc in LOINC_DISPLAYS:
@@ -103,9 +106,7 @@ def build_document_reference(
             ]
         },
         "contained": [_device(models, __version__)],
-        # masterIdentifier is the id of this document version; US Core profiles
-        # ``identifier`` as must-support, so the same URI goes in both.
-        "masterIdentifier": {"system": URI_SYSTEM, "value": value},
+        "masterIdentifier": {"system": URI_SYSTEM, "value": version},
         "identifier": [{"system": URI_SYSTEM, "value": value}],
         "status": "current",
         "docStatus": note.status,

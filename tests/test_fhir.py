@@ -97,7 +97,13 @@ def test_identifier_is_stable_and_overridable():
     )
     assert other["masterIdentifier"] != build()["masterIdentifier"]
     given = "0b4c1c1e-8f7a-4d0e-9b1a-2f1e8c3d4a5b"
-    assert build(identifier=given)["masterIdentifier"]["value"] == f"urn:uuid:{given}"
+    draft = build(identifier=given)
+    assert draft["identifier"][0]["value"] == f"urn:uuid:{given}"
+    # The same note, signed: the same identifier, another version id.
+    signed = build_document_reference(replace(make_note(), status="final"), markdown(), models=MODELS,
+                                      created=CREATED, identifier=given)
+    assert signed["identifier"] == draft["identifier"]
+    assert signed["masterIdentifier"] != draft["masterIdentifier"]
 
 
 def test_subject_only_when_given():

@@ -1,0 +1,216 @@
+"""FHIR export against a real FHIR server: Medplum's engine (tests/fhir_server), started
+on a free port, validating every resource it receives."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import pytest
+
+from scribe.fhir import FhirValidationError, build_document_reference
+from scribe.fhir_export import ClinicalContext, FhirClient, FhirServerError, IdentityError, build_transaction
+from tests.conftest import REPO
+from tests.test_writers import MODELS, make_note, markdown
+
+SERVER_DIR = REPO / "tests" / "fhir_server"
+NODE = SERVER_DIR / "node_modules" / ".bin" / "node"
+TOKEN = "test-fhir-token-0123456789"
+CONTEXT = ClinicalContext(
+    patient="Patient/p1", practitioner="Practitioner/dr-patel", encounter="Encounter/e1",
+    organization="Organization/clinic", period_start="2025-03-04T09:00:00Z", period_end="2025-03-04T09:20:00Z",
+)
+NOTE_ID = "6f0c2b4e-1d7a-4c55-9a2e-3b8f0d6e7a10"
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not NODE.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{NODE} missing: `make test` installs the test FHIR server's npm packages")
+        pytest.skip("test FHIR server not installed (make test installs it)")
+    proc = subprocess.Popen([str(NODE), "server.mjs"], cwd=SERVER_DIR, env={**os.environ, "FHIR_TOKEN": TOKEN},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout.fileno(), selectors.EVENT_READ)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"\n" not in seen and time.monotonic() < deadline and sel.select(deadline - time.monotonic()):
+        chunk = os.read(proc.stdout.fileno(), 256)
+        if not chunk:
+            break
+        seen += chunk
+    if not seen.startswith(b"listening "):
+        proc.kill()
+        pytest.fail(f"FHIR server did not start: {seen!r} {proc.stderr.read()!r}")
+    yield f"http://127.0.0.1:{int(seen.split()[1])}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def client(server) -> FhirClient:
+    return FhirClient(server, TOKEN, timeout=5, retries=3, backoff=0.05)
+
+
+def _doc(status: str = "preliminary", text: str | None = None, note_id: str = NOTE_ID) -> dict:
+    note = replace(make_note(), status=status)
+    body = text or markdown(note)
+    return build_document_reference(note, body, models=MODELS, created=datetime(2025, 3, 4, 9, 30, tzinfo=timezone.utc),
+                                    identifier=note_id, plain_text=text)
+
+
+def _versions(client: FhirClient, note_id: str = NOTE_ID) -> list[dict]:
+    found = client.request("GET", f"DocumentReference?identifier=urn:ietf:rfc:3986|urn:uuid:{note_id}")
+    return [e["resource"] for e in found.get("entry", [])]
+
+
+def test_round_trip(client):
+    doc = _doc(note_id="0d5e3c0a-7a77-4c1f-a3c1-1d2e3f405060")
+    response = client.send(doc, CONTEXT)
+    assert response["type"] == "transaction-response"
+    [stored] = _versions(client, "0d5e3c0a-7a77-4c1f-a3c1-1d2e3f405060")
+    assert stored["docStatus"] == "preliminary" and stored["status"] == "current"
+    assert stored["subject"] == {"reference": "Patient/p1"}
+    assert stored["context"]["encounter"] == [{"reference": "Encounter/e1"}]
+    assert stored["context"]["period"] == {"start": "2025-03-04T09:00:00Z", "end": "2025-03-04T09:20:00Z"}
+    assert stored["custodian"] == {"reference": "Organization/clinic"}
+    assert stored["author"][0] == {"reference": "Practitioner/dr-patel"}
+    assert stored["author"][1]["reference"].startswith("Device/scribe-")
+    assert "authenticator" not in stored  # not signed
+    assert stored["meta"]["security"][0]["code"] == "AIAST"
+    assert [c["attachment"]["data"] for c in stored["content"]] == [c["attachment"]["data"] for c in doc["content"]]
+    assert stored["type"]["coding"][0]["code"] == "11506-3"
+    assert stored["masterIdentifier"] == doc["masterIdentifier"] and stored["identifier"] == doc["identifier"]
+    device = client.request("GET", stored["author"][1]["reference"])
+    assert {"tiny.en", "Scribe"} <= {n["name"] for n in device["deviceName"]}
+    provenance = client.request("GET", f"Provenance?target=DocumentReference/{stored['id']}")["entry"]
+    assert len(provenance) == 1
+    agents = [a["type"]["coding"][0]["code"] for a in provenance[0]["resource"]["agent"]]
+    assert agents == ["author"]
+
+
+def test_replay_files_nothing_twice(client):
+    note_id = "1a2b3c4d-0000-4000-8000-00000000beef"
+    doc = _doc(note_id=note_id)
+    client.send(doc, CONTEXT)
+    client.send(doc, CONTEXT)
+    # A retry of the very same transaction (the answer to the first was lost).
+    bundle = build_transaction(doc, CONTEXT)
+    client.request("POST", "", bundle)
+    [stored] = _versions(client, note_id)
+    assert len(client.request("GET", f"Provenance?target=DocumentReference/{stored['id']}").get("entry", [])) == 1
+
+
+def test_signed_then_amended_replaces(client):
+    note_id = "2b3c4d5e-1111-4111-8111-111111111111"
+    draft = _doc("preliminary", note_id=note_id)
+    client.send(draft, CONTEXT)
+    signed = _doc("final", "## Subjective\n\n- Cough for a week.\n", note_id=note_id)
+    client.send(signed, CONTEXT)
+    amended = _doc("final", "## Subjective\n\n- Cough for a week, worse at night.\n", note_id=note_id)
+    client.send(amended, CONTEXT)
+    versions = {v["masterIdentifier"]["value"]: v for v in _versions(client, note_id)}
+    assert len(versions) == 3
+    old_draft = versions[draft["masterIdentifier"]["value"]]
+    old_signed = versions[signed["masterIdentifier"]["value"]]
+    current = versions[amended["masterIdentifier"]["value"]]
+    assert old_draft["status"] == "superseded" and old_signed["status"] == "superseded"
+    assert old_signed["docStatus"] == "final" and old_signed["authenticator"] == {"reference": "Practitioner/dr-patel"}
+    assert old_signed["relatesTo"] == [{"code": "replaces", "target": {"reference": f"DocumentReference/{old_draft['id']}"}}]
+    assert current["status"] == "current" and current["docStatus"] == "amended"
+    assert current["relatesTo"] == [{"code": "replaces", "target": {"reference": f"DocumentReference/{old_signed['id']}"}}]
+    text = base64.b64decode(current["content"][0]["attachment"]["data"]).decode()
+    assert "worse at night" in text
+    provenance = client.request("GET", f"Provenance?target=DocumentReference/{current['id']}")["entry"][0]["resource"]
+    assert [a["type"]["coding"][0]["code"] for a in provenance["agent"]] == ["author", "verifier"]
+    assert provenance["agent"][1]["who"] == {"reference": "Practitioner/dr-patel"}
+
+
+def _count(client) -> int:
+    return client.request("GET", "DocumentReference?_summary=count").get("total", 0)
+
+
+def test_invalid_notes_never_leave(client):
+    before = _count(client)
+    bad = _doc(note_id="3c4d5e6f-2222-4222-8222-222222222222")
+    bad["docStatus"] = "draft"  # not in the required binding; the R4B model lets it pass
+    with pytest.raises(FhirValidationError, match=r"Bundle.entry\[1\].resource: DocumentReference.docStatus 'draft'"):
+        client.send(bad, CONTEXT)
+    with pytest.raises(IdentityError, match="missing patient, encounter"):
+        client.send(_doc(), replace(CONTEXT, patient=None, encounter=None))
+    with pytest.raises(IdentityError, match="is not a Patient reference"):
+        client.send(_doc(), replace(CONTEXT, patient="Practitioner/x"))
+    assert _count(client) == before
+
+
+def test_server_refusal_is_one_readable_line(client):
+    bundle = build_transaction(_doc(note_id="4d5e6f70-3333-4333-8333-333333333333"), CONTEXT)
+    bundle["entry"][1]["resource"]["colour"] = "blue"  # forced past our checks
+    with pytest.raises(FhirServerError) as e:
+        client.request("POST", "", bundle)
+    assert e.value.status == 400
+    message = str(e.value)
+    assert "\n" not in message and "refused the request (400)" in message and "colour" in message
+
+
+def test_retries_on_5xx_and_timeouts(server, client):
+    def arm(**params):
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        FhirClient(server).request("POST", f"$fail-next?{query}")
+
+    arm(count=2, status=503)
+    client.send(_doc(note_id="5e6f7081-4444-4444-8444-444444444444"), CONTEXT)  # third attempt lands
+    arm(count=1, status=200, delay=7000)  # longer than the client's 5 s timeout
+    client.send(_doc(note_id="6f708192-5555-4555-8555-555555555555"), CONTEXT)
+    assert _versions(client, "6f708192-5555-4555-8555-555555555555")
+    arm(count=20, status=502)
+    with pytest.raises(FhirServerError, match="kept failing after 4 attempts"):
+        client.send(_doc(note_id="708192a3-6666-4666-8666-666666666666"), CONTEXT)
+    FhirClient(server).request("POST", "$fail-next?count=0")
+
+
+def test_wrong_token_is_refused(server):
+    with pytest.raises(FhirServerError) as e:
+        FhirClient(server, "wrong", retries=0).send(_doc(), CONTEXT)
+    assert e.value.status == 401
+
+
+def _scribe(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "scribe.cli", "export", *args], cwd=REPO,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120)
+
+
+def test_export_command(server, tmp_path):
+    note = tmp_path / "visit.fhir.json"
+    note.write_text(json.dumps(_doc(note_id="8192a3b4-7777-4777-8777-777777777777")))
+    ids = ["--patient", "Patient/p1", "--practitioner", "Practitioner/dr-patel", "--encounter", "Encounter/e1",
+           "--organization", "Organization/clinic"]
+    env = {"SCRIBE_FHIR_TOKEN": TOKEN}
+    first = _scribe(str(note), "--fhir-server", server, *ids, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "filed on" in first.stdout and "DocumentReference/" in first.stdout
+    again = _scribe(str(note), "--fhir-server", server, *ids, env=env)
+    assert again.returncode == 0 and "already there" in again.stdout
+    # No server: the transaction is written next to the note.
+    offline = _scribe(str(note), *ids)
+    assert offline.returncode == 0, offline.stderr
+    bundle = json.loads((tmp_path / "visit.transaction.json").read_text())
+    assert bundle["type"] == "transaction" and len(bundle["entry"]) == 3
+    # Identity missing: one line, exit 1, nothing sent.
+    missing = _scribe(str(note), "--fhir-server", server, "--patient", "Patient/p1", env=env)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == [
+        f"error: {note}: missing practitioner, encounter, organization (give --practitioner --encounter "
+        "--organization as Type/id, or set them in the [fhir] table of the config file); nothing was sent"
+    ]
+    refused = _scribe(str(note), "--fhir-server", server, *ids, env={"SCRIBE_FHIR_TOKEN": "wrong"})
+    assert refused.returncode == 6 and len(refused.stderr.strip().splitlines()) == 1
+    assert "(401)" in refused.stderr
