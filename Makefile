@@ -10,7 +10,9 @@ SAMPLE ?= samples/cough_visit.wav
 SYSTEM_PACKAGES := chromium pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install system-deps demo test bench clean
+FHIR_SERVER := tests/fhir_server
+
+.PHONY: install system-deps fhir-server demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +33,15 @@ system-deps:
 		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
+# The tests' FHIR server: Medplum's engine from npm, with its own Node 22 (npm package
+# node@22). Re-installed when its package.json changes.
+$(FHIR_SERVER)/node_modules/.installed: $(FHIR_SERVER)/package.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; }
+	cd $(FHIR_SERVER) && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+fhir-server: $(FHIR_SERVER)/node_modules/.installed
+
 # Privacy mode (the default): only the note and its FHIR document leave the visit.
 # Then standard mode, with the demo's site data (key, kept visits, audit log) kept in out/.
 demo: install system-deps
@@ -39,7 +50,7 @@ demo: install system-deps
 	@echo "Draft note: out/$(basename $(notdir $(SAMPLE))).note.md; all five outputs: out/standard/"
 	@echo "Live recorder: $(BIN)/scribe serve   (then open the URL it prints)"
 
-test: install system-deps
+test: install system-deps fhir-server
 	$(BIN)/ruff check scribe privacy tests benchmarks samples
 	$(BIN)/python -m pytest
 
@@ -50,4 +61,4 @@ bench: install
 	$(BIN)/python benchmarks/aci_bench_notes.py --split valid
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache test-artifacts $(FHIR_SERVER)/node_modules
