@@ -71,6 +71,16 @@ def main(
     )
 
 
+FhirServerOption = Annotated[
+    Optional[str],
+    typer.Option("--fhir-server", help="The EHR's FHIR R4 base URL (default: [fhir] server in the config). Its token: $SCRIBE_FHIR_TOKEN or [fhir] token_file, never an option."),
+]
+PatientOption = Annotated[Optional[str], typer.Option(help="The patient, as Patient/ID on the FHIR server.")]
+PractitionerOption = Annotated[Optional[str], typer.Option(help="The clinician (author; signer of a signed note), as Practitioner/ID (default: the config's).")]
+EncounterOption = Annotated[Optional[str], typer.Option(help="The visit, as Encounter/ID.")]
+OrganizationOption = Annotated[Optional[str], typer.Option(help="The custodian, as Organization/ID (default: the config's).")]
+
+
 @app.command()
 def transcribe(
     inputs: Annotated[
@@ -110,12 +120,19 @@ def transcribe(
             show_default=False,
         ),
     ] = None,
+    fhir_server: FhirServerOption = None,
+    patient: PatientOption = None,
+    practitioner: PractitionerOption = None,
+    encounter: EncounterOption = None,
+    organization: OrganizationOption = None,
 ) -> None:
     """Transcribe recorded visits and draft their notes.
 
     For each recording NAME, writes into --out: NAME.transcript.json (segments with start, end, speaker, role, text and word times), NAME.rttm, NAME.vtt, NAME.note.md (the draft note, for clinician review) and NAME.fhir.json (a FHIR R4 DocumentReference carrying the note).
 
-    Exit codes: 0 all processed; 1 template or FHIR problem; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model or --language problem; 5 a recording holds no speech. With several failures, the highest.
+    With --fhir-server (or [fhir] server in the config), each note is also sent to the EHR as draft (preliminary), for --patient/--encounter (one visit's identity: give one recording at a time).
+
+    Exit codes: 0 all processed; 1 template or FHIR problem, or identity missing; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model or --language problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
     """
     from scribe.options import ScribeOptions
 
@@ -133,6 +150,10 @@ def transcribe(
             speakers=speakers,
             template=template,
         )
+        server = fhir_server or site.fhir.server
+        context = _clinical_context(site, patient, practitioner, encounter, organization)
+        if server:
+            _check_identity(context, len(jobs))  # before hours of processing, not after
         visits = VisitFactory.start(privacy_on, site)
         pipeline = _load_pipeline(options) if jobs else None
     except ScribeError as e:
@@ -141,7 +162,7 @@ def transcribe(
     for path, uri in jobs:
         try:
             with visits.open() as visit:
-                result, names = _transcribe_one(pipeline, path, uri, out, visit)
+                result, names, doc = _transcribe_one(pipeline, path, uri, out, visit)
         except ScribeError as e:
             failures.append(_discarded(e) if privacy_on else e)
             _fail(failures[-1])
@@ -162,6 +183,12 @@ def transcribe(
             f"{path}: {result.transcript.duration:.1f} s, {len(result.annotation.labels())} speaker(s), "
             f"{n} line(s) -> {', '.join(str(out / name) for name in names)} ({kept})"
         )
+        if server:
+            try:
+                typer.echo(_send_or_write(doc, context, site, server, out, path))
+            except ScribeError as e:
+                failures.append(e)
+                _fail(e)
     if failures:
         typer.echo(f"{len(failures)} of {len(jobs) + unreadable} input(s) failed", err=True)
         raise typer.Exit(max(f.exit_code for f in failures))
@@ -178,12 +205,14 @@ def _transcribe_one(pipeline, path: Path, uri: str, out: Path, visit):
     in privacy mode the exported documents only (note, FHIR), otherwise all five files.
     Returns the pipeline's result and the names written."""
     result = _process(pipeline, path, uri, visit)
-    return result, _export(result, path, uri, out, visit)
+    names, doc = _export(result, path, uri, out, visit)
+    return result, names, doc
 
 
-def _export(result, path: Path, uri: str, out: Path, visit) -> list[str]:
+def _export(result, path: Path, uri: str, out: Path, visit) -> tuple[list[str], dict]:
     """Write a finished visit's results: in privacy mode the exported documents only
-    (note, FHIR), otherwise all five files. Returns the names written."""
+    (note, FHIR), otherwise all five files. Returns the names written and the FHIR
+    DocumentReference."""
     import hashlib
 
     from scribe import writers
@@ -235,7 +264,7 @@ def _export(result, path: Path, uri: str, out: Path, visit) -> list[str]:
                 digest = hashlib.sha256(staged_path.read_bytes()).hexdigest()
                 visit.exported(sha256=digest, format="md" if name.endswith(".md") else "fhir")
 
-    return _write_all(out, uri, path, writes, before_commit=audit)
+    return _write_all(out, uri, path, writes, before_commit=audit), doc
 
 
 def _write_all(
@@ -463,7 +492,7 @@ def record(
             result = microphone.record_visit(pipeline, mic, visit, seconds=seconds, echo=_echo_line)
             if not result.transcript.segments:
                 raise NoSpeechError(f"microphone {mic.name}", "no speech was captured")
-            names = _export(result, Path(mic.name), uri, out, visit)
+            names, _ = _export(result, Path(mic.name), uri, out, visit)
     except ScribeError as e:
         error = _discarded(e) if privacy_on else e
         _fail(error)
@@ -478,16 +507,6 @@ def record(
 
 def _echo_line(start: float, voice: int, text: str) -> None:
     typer.echo(f"[{int(start) // 60}:{int(start) % 60:02d}] voice {voice}: {text}")
-
-
-FhirServerOption = Annotated[
-    Optional[str],
-    typer.Option("--fhir-server", help="The EHR's FHIR R4 base URL (default: [fhir] server in the config). Its token: $SCRIBE_FHIR_TOKEN or [fhir] token_file, never an option."),
-]
-PatientOption = Annotated[Optional[str], typer.Option(help="The patient, as Patient/ID on the FHIR server.")]
-PractitionerOption = Annotated[Optional[str], typer.Option(help="The clinician (author; signer of a signed note), as Practitioner/ID (default: the config's).")]
-EncounterOption = Annotated[Optional[str], typer.Option(help="The visit, as Encounter/ID.")]
-OrganizationOption = Annotated[Optional[str], typer.Option(help="The custodian, as Organization/ID (default: the config's).")]
 
 
 @app.command()
@@ -548,6 +567,17 @@ def _clinical_context(site, patient, practitioner, encounter, organization):
         encounter=encounter,
         organization=organization or site.fhir.organization,
     )
+
+
+def _check_identity(context, files: int) -> None:
+    from scribe.fhir_export import IdentityError
+
+    try:
+        context.check()
+    except IdentityError as e:
+        raise ScribeError(f"--fhir-server: {e}") from None
+    if files > 1:
+        raise ScribeError("--fhir-server: --patient and --encounter name one visit; give one recording at a time")
 
 
 def _send_or_write(doc: dict, context, site, server: str | None, out: Path, source) -> str:

@@ -214,3 +214,20 @@ def test_export_command(server, tmp_path):
     refused = _scribe(str(note), "--fhir-server", server, *ids, env={"SCRIBE_FHIR_TOKEN": "wrong"})
     assert refused.returncode == 6 and len(refused.stderr.strip().splitlines()) == 1
     assert "(401)" in refused.stderr
+
+
+def test_transcribe_sends_the_draft(server, client, tmp_path):
+    ids = ["--patient", "Patient/p2", "--practitioner", "Practitioner/dr-patel", "--encounter", "Encounter/e2",
+           "--organization", "Organization/clinic"]
+    wav = str(REPO / "samples" / "cough_visit.wav")
+    r = subprocess.run([sys.executable, "-m", "scribe.cli", "transcribe", wav, "--out", str(tmp_path), "--fhir-server", server, *ids],
+                       cwd=REPO, env={**os.environ, "SCRIBE_FHIR_TOKEN": TOKEN}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "filed on" in r.stdout
+    found = client.request("GET", "DocumentReference?subject=Patient/p2")["entry"]
+    assert len(found) == 1 and found[0]["resource"]["docStatus"] == "preliminary"
+    # Missing identity is found before any processing.
+    r = subprocess.run([sys.executable, "-m", "scribe.cli", "transcribe", wav, "--out", str(tmp_path / "x"), "--fhir-server", server],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and r.stderr.startswith("error: --fhir-server: missing patient, practitioner, encounter, organization")
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
