@@ -518,6 +518,7 @@ def export(
     encounter: EncounterOption = None,
     organization: OrganizationOption = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Without a server: where to write the transaction (default: NOTE's name + .transaction.json).")] = None,
+    bundle: Annotated[bool, typer.Option("--bundle", help="Also file the note as a FHIR document: a Bundle led by a Composition with LOINC-coded sections.")] = False,
 ) -> None:
     """Send a note to the EHR's FHIR server as one transaction (DocumentReference, the
     scribe Device, Provenance), validated first; safe to repeat: a note already there is
@@ -531,7 +532,8 @@ def export(
         site = load_config()
         doc = _read_fhir_note(note)
         context = _clinical_context(site, patient, practitioner, encounter, organization)
-        names = _send_or_write(doc, context, site, fhir_server, out or note.with_name(note.name.removesuffix(".fhir.json").removesuffix(".json") + ".transaction.json"), note)
+        target = out or note.with_name(note.name.removesuffix(".fhir.json").removesuffix(".json") + ".transaction.json")
+        names = _send_or_write(doc, context, site, fhir_server, target, note, document=bundle)
     except ScribeError as e:
         _fail(e)
         raise typer.Exit(e.exit_code)
@@ -580,7 +582,7 @@ def _check_identity(context, files: int) -> None:
         raise ScribeError("--fhir-server: --patient and --encounter name one visit; give one recording at a time")
 
 
-def _send_or_write(doc: dict, context, site, server: str | None, out: Path, source) -> str:
+def _send_or_write(doc: dict, context, site, server: str | None, out: Path, source, document: bool = False) -> str:
     """File ``doc`` on the FHIR server (or write the transaction to ``out`` when there is
     none); the audit log records the export. Returns what to tell the user."""
     import hashlib
@@ -595,7 +597,7 @@ def _send_or_write(doc: dict, context, site, server: str | None, out: Path, sour
         context.check()
         if server:
             client = FhirClient(server, site.fhir.token())
-            response = client.send(doc, context)
+            response = client.send(doc, context, document=document)
             filed = [e.get("response", {}) for e in response.get("entry", [])
                      if e.get("response", {}).get("location", "").startswith("DocumentReference/")]
             where = filed[-1]["location"].split("/_history")[0] if filed else "DocumentReference"
@@ -605,7 +607,7 @@ def _send_or_write(doc: dict, context, site, server: str | None, out: Path, sour
         else:
             from scribe import writers
 
-            bundle = build_transaction(doc, context)
+            bundle = build_transaction(doc, context, document=document)
             out.parent.mkdir(parents=True, exist_ok=True)
             writers.write_fhir(bundle, out)
             said = f"{source}: no FHIR server configured; transaction written to {out}"

@@ -87,11 +87,13 @@ def note_id(doc: dict[str, Any]) -> str:
 
 
 def build_transaction(
-    doc: dict[str, Any], context: ClinicalContext, *, current: dict[str, Any] | None = None
+    doc: dict[str, Any], context: ClinicalContext, *, current: dict[str, Any] | None = None, document: bool = False
 ) -> dict[str, Any]:
     """The transaction that files ``doc`` (a DocumentReference from
     ``scribe.fhir.build_document_reference``) for ``context``. ``current`` is the
-    server's current version of the same note, if any (see ``FhirClient.current``)."""
+    server's current version of the same note, if any (see ``FhirClient.current``).
+    ``document``: also file the note as a FHIR document (a Bundle led by a Composition,
+    ``scribe.fhir_document``)."""
     context.check()
     doc = copy.deepcopy(doc)
     device = next((c for c in doc.pop("contained", []) if c.get("resourceType") == "Device"), None)
@@ -139,6 +141,16 @@ def build_transaction(
             "type": {"coding": [{"system": PARTICIPANT, "code": "verifier", "display": "Verifier"}]},
             "who": {"reference": context.practitioner},
         })
+    if document:
+        from scribe.fhir_document import build_document_bundle
+
+        bundle_doc = build_document_bundle(doc, device, device_ref)
+        ident = bundle_doc["identifier"]
+        # The entry's fullUrl must not be the identifier's value: a server rewrites every
+        # occurrence of a fullUrl in the transaction into the resource's new reference.
+        entry_url = f"urn:uuid:{uuid.uuid5(_NAMESPACE, 'entry:' + ident['value'])}"
+        entries.append(_entry(entry_url, bundle_doc, "POST", "Bundle",
+                              if_none_exist=f"identifier={ident['system']}|{ident['value']}"))
     entries = [
         _entry(f"urn:uuid:{uuid.uuid5(_NAMESPACE, device['id'])}", device, "PUT", device_ref),
         *entries,
@@ -262,9 +274,10 @@ class FhirClient:
         entries = [e["resource"] for e in found.get("entry", []) if e.get("resource", {}).get("resourceType") == "DocumentReference"]
         return entries[0] if entries else None
 
-    def send(self, doc: dict[str, Any], context: ClinicalContext) -> dict[str, Any]:
+    def send(self, doc: dict[str, Any], context: ClinicalContext, *, document: bool = False) -> dict[str, Any]:
         """File ``doc``: look up the note's current version, then one transaction.
         Returns the transaction response."""
         context.check()  # before any request: missing identity never reaches the server
-        bundle = build_transaction(doc, context, current=self.current(note_id(doc)))
+        build_transaction(doc, context, document=document)  # and an invalid note neither
+        bundle = build_transaction(doc, context, current=self.current(note_id(doc)), document=document)
         return self.request("POST", "", bundle)

@@ -231,3 +231,43 @@ def test_transcribe_sends_the_draft(server, client, tmp_path):
                        cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and r.stderr.startswith("error: --fhir-server: missing patient, practitioner, encounter, organization")
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_document_bundle(client):
+    note_id = "92a3b4c5-8888-4888-8888-888888888888"
+    text = "## Subjective\n\n- Cough for a week <worse> at night & no fever.\n\n## Plan\n\n- Fluids and rest.\n"
+    doc = _doc("final", text, note_id=note_id)
+    client.send(doc, CONTEXT, document=True)
+    client.send(doc, CONTEXT, document=True)  # replayed: still one document
+    found = client.request("GET", "Bundle?type=document")["entry"]
+    mine = [e["resource"] for e in found if e["resource"]["entry"][0]["resource"]["identifier"]["value"] == doc["masterIdentifier"]["value"]]
+    assert len(mine) == 1
+    bundle = mine[0]
+    assert bundle["identifier"]["value"].startswith("urn:uuid:") and bundle["timestamp"]
+    assert all(e["fullUrl"] for e in bundle["entry"])
+    comp = bundle["entry"][0]["resource"]
+    assert comp["resourceType"] == "Composition" and comp["status"] == "final"
+    assert comp["attester"][0]["mode"] == "legal" and comp["attester"][0]["party"] == {"reference": "Practitioner/dr-patel"}
+    assert [(s["title"], s["code"]["coding"][0]["code"]) for s in comp["section"]] == [("Subjective", "10164-2"), ("Plan", "18776-5")]
+    div = comp["section"][0]["text"]["div"]
+    assert div == ('<div xmlns="http://www.w3.org/1999/xhtml"><ul><li>Cough for a week &lt;worse&gt; at night '
+                   '&amp; no fever.</li></ul></div>')
+    assert comp["subject"] == {"reference": "Patient/p1"} and comp["encounter"] == {"reference": "Encounter/e1"}
+
+
+def test_document_rules_are_checked():
+    from scribe.fhir_document import validate_document_bundle
+
+    bundle = build_transaction(_doc(note_id="a3b4c5d6-9999-4999-8999-999999999999"), CONTEXT, document=True)
+    document = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Bundle")
+    validate_document_bundle(document)
+    for breakage, message in (
+        (lambda d: d["entry"].reverse(), "starts with its Composition"),
+        (lambda d: d.pop("timestamp"), "Bundle.timestamp"),
+        (lambda d: d["entry"][0]["resource"].update(status="draft"), "Composition.status 'draft'"),
+        (lambda d: d["entry"][0]["resource"]["section"][0]["text"].update(div="<div>unclosed"), "well-formed"),
+    ):
+        broken = json.loads(json.dumps(document))
+        breakage(broken)
+        with pytest.raises(FhirValidationError, match=message):
+            validate_document_bundle(broken)
