@@ -268,6 +268,34 @@ if hasattr(socket, "AF_NETLINK"):
     _LOCAL_FAMILIES.add(socket.AF_NETLINK)  # talks to the kernel, not the network
 
 
+# The one way out the guard opens: the EHR's FHIR server the site configured, to which
+# the clinician's signed note (never audio or transcript) is exported. Host names for
+# resolution, (address, port) pairs for connections.
+_allowed_names: set[str] = set()
+_allowed_addresses: set[tuple[str, int]] = set()
+
+
+def allow_destination(url: str) -> None:
+    """Let connections to ``url``'s host and port through the guard (the configured FHIR
+    server). Its name is resolved now; connections go only to what it resolved to."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    host = parts.hostname.lower()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    with _guard_lock:
+        _allowed_names.add(host)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        infos = []  # unreachable now; connecting later fails on its own
+    with _guard_lock:
+        _allowed_addresses.update((info[4][0], port) for info in infos)
+    log.info("network guard: export destination %s:%d allowed", host, port)
+
+
 def _is_loopback_host(host: Any) -> bool:
     if isinstance(host, (bytes, bytearray)):
         try:
@@ -294,7 +322,8 @@ def _socket_target(event: str, args: tuple) -> tuple[bool, str]:
             host = host[0] if host else None  # (address, port): a reverse lookup
         if event == "socket.getaddrinfo" and host is None:
             return True, "-"  # no name to resolve: loopback or wildcard, no DNS
-        return _is_loopback_host(host), str(host)[:255]
+        allowed = _is_loopback_host(host) or (isinstance(host, str) and host.lower() in _allowed_names)
+        return allowed, str(host)[:255]
     sock, address = (args[0], args[1]) if len(args) >= 2 else (None, None)
     if address is None:
         return True, "-"  # sendmsg on an already-connected socket: checked at connect
@@ -302,7 +331,10 @@ def _socket_target(event: str, args: tuple) -> tuple[bool, str]:
     if family in _LOCAL_FAMILIES or isinstance(address, (str, bytes, bytearray)):
         return True, "unix"
     if isinstance(address, tuple) and address:
-        return _is_loopback_host(address[0]), str(address[0])[:255]
+        allowed = _is_loopback_host(address[0]) or (
+            event == "socket.connect" and len(address) >= 2 and (address[0], address[1]) in _allowed_addresses
+        )
+        return allowed, str(address[0])[:255]
     return False, f"family {family}"
 
 

@@ -155,6 +155,7 @@ def transcribe(
         if server:
             _check_identity(context, len(jobs))  # before hours of processing, not after
         visits = VisitFactory.start(privacy_on, site)
+        _fhir_destination(site, server)
         pipeline = _load_pipeline(options) if jobs else None
     except ScribeError as e:
         _fail(e)
@@ -408,6 +409,7 @@ def serve(
         Optional[bool],
         typer.Option("--privacy/--no-privacy", help="Privacy mode (default, or as the config file says).", show_default=False),
     ] = None,
+    fhir_server: FhirServerOption = None,
 ) -> None:
     """Start the capture service and its recorder page on this machine (127.0.0.1 only).
 
@@ -428,8 +430,9 @@ def serve(
         except OSError as e:
             raise OutputError(f"127.0.0.1:{port}", f"cannot listen ({e.strerror or type(e).__name__}); try another --port") from None
         visits = VisitFactory.start(privacy_on, site)
+        fhir = _fhir_destination(site, fhir_server)
         token = load_or_create_token()
-        service = CaptureService(_load_pipeline(options), visits, token=token)
+        service = CaptureService(_load_pipeline(options), visits, token=token, fhir=fhir)
     except ScribeError as e:
         _fail(e)
         raise typer.Exit(e.exit_code)
@@ -569,6 +572,23 @@ def _clinical_context(site, patient, practitioner, encounter, organization):
         encounter=encounter,
         organization=organization or site.fhir.organization,
     )
+
+
+def _fhir_destination(site, server: str | None):
+    """The site's FHIR settings with ``server`` (option or config), opened in the network
+    guard: the one destination a note may be exported to. None when there is none."""
+    from dataclasses import replace as _replace
+
+    from privacy.policy import allow_destination
+
+    server = server or site.fhir.server
+    if not server:
+        return None
+    try:
+        allow_destination(server)
+    except ValueError as e:
+        raise ScribeError(f"--fhir-server: {e}") from None
+    return _replace(site.fhir, server=server)
 
 
 def _check_identity(context, files: int) -> None:

@@ -209,6 +209,12 @@ class LiveVisit:
         self.visit.exported(sha256=hashlib.sha256(body).hexdigest(), format="fhir")
         return body
 
+    def sent(self, location: str) -> None:
+        """The signed note was filed on the EHR's FHIR server; audited."""
+        self.last_active = time.monotonic()
+        digest = hashlib.sha256(json.dumps(self.signed_document, sort_keys=True).encode()).hexdigest()
+        self.visit.exported(sha256=digest, format="fhir")
+
     def discard(self, reason: str = "user_request") -> None:
         if self.state is State.discarded:
             return

@@ -62,8 +62,10 @@ class WsClose:
 
 
 class CaptureService:
-    def __init__(self, pipeline, visits, *, token: str, limits: Limits = Limits(), stream_params=StreamParams()):
+    def __init__(self, pipeline, visits, *, token: str, limits: Limits = Limits(), stream_params=StreamParams(),
+                 fhir=None):
         self.pipeline = pipeline
+        self.fhir = fhir  # scribe.config.FhirConfig with a server, or None: export is download-only
         self.factory = visits  # scribe.visits.VisitFactory
         self.token = token
         self.limits = limits
@@ -191,6 +193,9 @@ def create_app(service: CaptureService) -> Any:
             "models": [{"kind": m.kind, "name": m.name, "version": m.version} for m in service.pipeline.models],
             "templates": available_templates(),
             "default_template": service.pipeline.template.id,
+            "fhir_server": bool(service.fhir and service.fhir.server),
+            "practitioner": service.fhir.practitioner if service.fhir else None,
+            "organization": service.fhir.organization if service.fhir else None,
         }
 
     @app.get("/api/visits")
@@ -241,6 +246,39 @@ def create_app(service: CaptureService) -> Any:
         return Response(body, media_type="application/fhir+json", headers={
             "content-disposition": f'attachment; filename="note-{visit_id[:8]}.fhir.json"',
         })
+
+    @app.post("/api/visits/{visit_id}/send")
+    async def send(visit_id: str, request: Request):
+        """The signed note to the EHR's FHIR server, for the patient and encounter the
+        page names (the site's practitioner and organisation unless it names others)."""
+        from scribe.fhir_export import ClinicalContext, FhirClient, FhirServerError, IdentityError
+
+        live = service.get(visit_id)
+        if not (service.fhir and service.fhir.server):
+            raise HTTPException(409, "no FHIR server is configured (scribe serve --fhir-server, or [fhir] server in the config)")
+        if live.signed_document is None:
+            raise HTTPException(409, "the note is not signed yet")
+        body = await _json(request)
+        fields = {k: body.get(k) for k in ("patient", "encounter", "practitioner", "organization")}
+        if any(v is not None and not isinstance(v, str) for v in fields.values()):
+            raise HTTPException(400, "patient, encounter, practitioner and organization are Type/id strings")
+        context = ClinicalContext(
+            patient=fields["patient"] or None,
+            encounter=fields["encounter"] or None,
+            practitioner=fields["practitioner"] or service.fhir.practitioner,
+            organization=fields["organization"] or service.fhir.organization,
+        )
+        client = FhirClient(service.fhir.server, service.fhir.token())
+        try:
+            response = await asyncio.to_thread(client.send, live.signed_document, context, document=bool(body.get("bundle")))
+        except IdentityError as e:
+            raise HTTPException(400, str(e)) from None
+        except FhirServerError as e:
+            raise HTTPException(502, str(e)) from None
+        locations = [e.get("response", {}).get("location", "") for e in response.get("entry", [])]
+        where = next((loc.split("/_history")[0] for loc in locations if loc.startswith("DocumentReference/")), "")
+        await service.run(live.sent, where)
+        return {"location": where, "message": f"Sent to the EHR as {where}."}
 
     @app.delete("/api/visits/{visit_id}")
     async def discard(visit_id: str):

@@ -271,3 +271,51 @@ def test_document_rules_are_checked():
         breakage(broken)
         with pytest.raises(FhirValidationError, match=message):
             validate_document_bundle(broken)
+
+
+def test_recorder_sends_the_signed_note(server, client, tmp_path):
+    """The capture service, configured with the FHIR server: a visit recorded, signed,
+    and sent from the recorder's API with the patient and encounter the page names."""
+    import asyncio
+    import wave
+
+    from tests.service_process import ServiceProcess
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[fhir]\nserver = "{server}"\norganization = "Organization/clinic"\n'
+                      'practitioner = "Practitioner/dr-patel"\n')
+    env = {"SCRIBE_CONFIG": str(config), "SCRIBE_FHIR_TOKEN": TOKEN, "TMPDIR": str(tmp_path)}
+    with wave.open(str(REPO / "samples" / "cough_visit.wav")) as w:
+        pcm = w.readframes(16000 * 12)
+    with ServiceProcess(env=env) as svc:
+        api = svc.client
+        health = api.request("GET", "/api/health")
+        assert health["fhir_server"] is True and health["practitioner"] == "Practitioner/dr-patel"
+        visit = api.request("POST", "/api/visits", {})["visit"]
+
+        async def record():
+            async with api.connect(visit) as ws:
+                await ws.recv()
+                for i in range(0, len(pcm), 3200):
+                    await ws.send(pcm[i : i + 3200])
+                await ws.send(json.dumps({"type": "stop"}))
+                while (ev := json.loads(await ws.recv()))["type"] != "final":
+                    pass
+                return ev
+
+        final = asyncio.run(record())
+        from scribe.client import ServiceError
+
+        with pytest.raises(ServiceError) as e:
+            api.request("POST", f"/api/visits/{visit}/send", {"patient": "Patient/p3", "encounter": "Encounter/e3"})
+        assert e.value.status == 409  # not signed yet
+        api.request("POST", f"/api/visits/{visit}/sign", {"text": final["text"]})
+        with pytest.raises(ServiceError) as e:
+            api.request("POST", f"/api/visits/{visit}/send", {"patient": "Patient/p3"})
+        assert e.value.status == 400 and "missing encounter" in e.value.message
+        sent = api.request("POST", f"/api/visits/{visit}/send", {"patient": "Patient/p3", "encounter": "Encounter/e3"})
+        assert sent["location"].startswith("DocumentReference/")
+    stored = client.request("GET", sent["location"])
+    assert stored["docStatus"] == "final" and stored["subject"] == {"reference": "Patient/p3"}
+    assert stored["authenticator"] == {"reference": "Practitioner/dr-patel"}
+    assert stored["custodian"] == {"reference": "Organization/clinic"}

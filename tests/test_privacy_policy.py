@@ -274,3 +274,29 @@ def test_network_guard_can_be_turned_off_and_scoped():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "ok 2"
+
+
+def test_the_export_destination_is_the_only_way_out():
+    import socket
+
+    from privacy.policy import NetworkBlockedError, allow_destination, network_guard
+
+    allow_destination("http://192.0.2.10:8080/fhir")  # TEST-NET-1: nothing answers there
+
+    def attempt(address) -> bool:
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(address)
+        except NetworkBlockedError:
+            return False
+        except OSError:
+            pass  # in progress or unreachable: the guard let it through
+        finally:
+            s.close()
+        return True
+
+    with network_guard():
+        assert attempt(("192.0.2.10", 8080))
+        assert not attempt(("192.0.2.10", 8081))  # another port
+        assert not attempt(("192.0.2.11", 8080))  # another host

@@ -17,7 +17,7 @@ const token = sessionStorage.getItem("scribe.token") || "";
 const ui = {
   visit: null, ws: null, privacy: true, state: "idle",
   audio: null, pending: new Int16Array(0), seconds: 0, timer: null,
-  roles: {}, speakers: [], dirty: false, finalReceived: false,
+  roles: {}, speakers: [], dirty: false, finalReceived: false, fhirServer: false,
 };
 
 async function api(method, path, body) {
@@ -53,6 +53,7 @@ function setState(state, label) {
   $("discard").disabled = !(live || state === "review");
   $("sign").disabled = state !== "review";
   $("export").disabled = state !== "signed";
+  $("send").disabled = !(ui.fhirServer && (state === "signed" || state === "done"));
   $("editor").readOnly = state === "signed";
 }
 
@@ -212,6 +213,16 @@ async function exportFhir() {
   }
 }
 
+async function sendToEhr() {
+  const body = { patient: $("patient").value.trim(), encounter: $("encounter").value.trim(), practitioner: $("practitioner").value.trim() };
+  try {
+    const r = await api("POST", `/api/visits/${ui.visit}/send`, body);
+    say(r.message);
+  } catch (e) {
+    say(`Not sent: ${e.message}`, true);
+  }
+}
+
 async function discard() {
   if (!ui.visit || !confirm("Discard this visit? Nothing of it will be kept.")) return;
   closeMicrophone();
@@ -364,6 +375,8 @@ function resetPanels() {
   $("draft").replaceChildren();
   $("partial").textContent = "";
   $("editor").value = "";
+  $("patient").value = "";
+  $("encounter").value = "";
   $("clock").textContent = "0:00";
   $("note-status").textContent = "draft appears as you talk";
   Object.assign(ui, { visit: null, ws: null, seconds: 0, roles: {}, speakers: [], dirty: false, finalReceived: false, pending: new Int16Array(0) });
@@ -395,6 +408,7 @@ $("pause").addEventListener("click", togglePause);
 $("stop").addEventListener("click", stop);
 $("sign").addEventListener("click", sign);
 $("export").addEventListener("click", exportFhir);
+$("send").addEventListener("click", sendToEhr);
 $("discard").addEventListener("click", discard);
 $("tab-draft").addEventListener("click", () => showTab(false));
 $("tab-edit").addEventListener("click", () => showTab(true));
@@ -420,6 +434,9 @@ window.addEventListener("beforeunload", (e) => {
   try {
     const h = await api("GET", "/api/health");
     ui.privacy = h.privacy;
+    ui.fhirServer = h.fhir_server;
+    if (h.fhir_server) $("send").title = "Send the signed note to the EHR's FHIR server";
+    if (h.practitioner) $("practitioner").value = h.practitioner;
     const badge = $("privacy");
     badge.textContent = h.privacy ? "Privacy mode: nothing of the visit is kept" : "Standard mode: visits kept, encrypted";
     badge.className = `badge ${h.privacy ? "privacy" : "standard"}`;
