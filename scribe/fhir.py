@@ -64,6 +64,7 @@ def build_document_reference(
     subject_reference: str | None = None,
     transcript: Transcript | None = None,
     plain_text: str | None = None,
+    period: tuple[datetime, datetime] | None = None,
 ) -> dict[str, Any]:
     """The note as validated FHIR R4 DocumentReference JSON (a dict ready for json.dump).
 
@@ -128,6 +129,9 @@ def build_document_reference(
     }
     if subject_reference:
         doc["subject"] = {"reference": subject_reference}
+    if period is not None:  # when the visit was recorded, if this process saw it happen
+        doc["context"] = {"period": {"start": period[0].isoformat(timespec="seconds"),
+                                     "end": period[1].isoformat(timespec="seconds")}}
 
     try:
         model = DocumentReference.model_validate(doc)

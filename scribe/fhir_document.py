@@ -34,6 +34,7 @@ SECTION_DISPLAYS = {
     "48765-2": "Allergies and adverse reactions Document",
     "69730-0": "Instructions",
     "51847-2": "Evaluation + Plan note",
+    "42349-1": "Reason for referral (narrative)",
 }
 _REFS = re.compile(r"\s*\[(?:s\d+(?: \d\d:\d\d)?(?:, )?)+\]\s*$")
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:scribe:fhir-document")

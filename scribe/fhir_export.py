@@ -114,6 +114,7 @@ def build_transaction(
     doc["subject"] = {"reference": context.patient}
     doc["custodian"] = {"reference": context.organization}
     period = {k: v for k, v in (("start", context.period_start), ("end", context.period_end)) if v}
+    period = period or doc.get("context", {}).get("period", {})  # the recorder's own times
     doc["context"] = {"encounter": [{"reference": context.encounter}], **({"period": period} if period else {})}
     if signed:
         doc["authenticator"] = {"reference": context.practitioner}

@@ -85,6 +85,8 @@ class LiveVisit:
         self.swapped = False
         self.last_active = time.monotonic()
         self.result: VisitResult | None = None
+        self.started_at = datetime.now(timezone.utc)
+        self.stopped_at: datetime | None = None
         self.signed_document: dict[str, Any] | None = None
         self._roles: dict[str, Role] = {}
         self._note_at = 0.0
@@ -149,6 +151,7 @@ class LiveVisit:
             raise VisitStateError(f"visit is {self.state.value}; cannot stop")
         events = self._committed(self.session.flush())
         self.result = self.session.finish(template=self.template)
+        self.stopped_at = datetime.now(timezone.utc)
         self.visit.drop_audio()
         self.state = State.stopped
         transcript = self._final_transcript()
@@ -191,6 +194,7 @@ class LiveVisit:
             created=datetime.now(timezone.utc),
             identifier=str(uuid.UUID(self.id)),
             plain_text=text + "\n",
+            period=(self.started_at, self.stopped_at or datetime.now(timezone.utc)),
         )
         self.signed_document = doc
         digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

@@ -319,3 +319,5 @@ def test_recorder_sends_the_signed_note(server, client, tmp_path):
     assert stored["docStatus"] == "final" and stored["subject"] == {"reference": "Patient/p3"}
     assert stored["authenticator"] == {"reference": "Practitioner/dr-patel"}
     assert stored["custodian"] == {"reference": "Organization/clinic"}
+    period = stored["context"]["period"]  # when the recorder saw the visit happen
+    assert period["start"] <= period["end"]

@@ -15,6 +15,7 @@ import pytest
 from scribe.fhir import validate_document_reference
 from tests.conftest import REPO, SAMPLES
 from tests.service_process import ServiceProcess
+from tests.test_fhir_export import TOKEN, server  # noqa: F401  (the FHIR server fixture)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts"
@@ -60,8 +61,10 @@ def browser(tmp_path_factory):
         b.close()
 
 
-def test_record_review_sign_and_export_in_the_browser(browser, tmp_path):
-    env = {"TMPDIR": str(tmp_path)}
+def test_record_review_sign_and_export_in_the_browser(browser, server, tmp_path):  # noqa: F811
+    config = tmp_path / "config.toml"
+    config.write_text(f'[fhir]\nserver = "{server}"\norganization = "Organization/clinic"\n')
+    env = {"TMPDIR": str(tmp_path), "SCRIBE_CONFIG": str(config), "SCRIBE_FHIR_TOKEN": TOKEN}
     with ServiceProcess(env=env) as svc:
         url = f"{svc.client.base}/?token={svc.client.token}"
         # bypass_csp: the page's CSP forbids eval, which Playwright's wait_for_function
@@ -129,10 +132,24 @@ def test_record_review_sign_and_export_in_the_browser(browser, tmp_path):
         with page.expect_download() as download:
             page.click("#export")
         doc = json.loads(Path(download.value.path()).read_text())
+
+        # Send to the EHR, for the patient and encounter typed on the page.
+        page.fill("#patient", "Patient/p-browser")
+        page.fill("#encounter", "Encounter/e-browser")
+        page.fill("#practitioner", "Practitioner/dr-patel")
+        page.click("#send")
+        page.wait_for_function("document.getElementById('message').textContent.startsWith('Sent to the EHR')")
+        location = page.inner_text("#message").removeprefix("Sent to the EHR as ").rstrip(".")
         page.screenshot(path=str(ARTIFACTS / "recorder-signed.png"), full_page=True)
         context.close()
     validate_document_reference(doc)
     assert doc["docStatus"] == "final"
+    from scribe.fhir_export import FhirClient
+
+    filed = FhirClient(server, TOKEN).request("GET", location)
+    assert filed["subject"] == {"reference": "Patient/p-browser"} and filed["docStatus"] == "final"
+    assert filed["masterIdentifier"] == doc["masterIdentifier"]
+    assert filed["context"]["period"]["start"] < filed["context"]["period"]["end"]
     plain = base64.b64decode(doc["content"][0]["attachment"]["data"]).decode()
     assert plain == signed_text.strip() + "\n" and "Reviewed and agreed with the patient." in plain
     assert errors == []
@@ -150,7 +167,7 @@ def test_page_runs_under_a_strict_csp(browser, tmp_path):
         csp = response.headers["content-security-policy"]
         assert "script-src 'nonce-" in csp and "unsafe" not in csp and "frame-ancestors 'none'" in csp
         page.wait_for_selector("#privacy.badge.privacy")
-        assert page.locator("#template option").all_inner_texts() == ["HP", "SOAP"]
+        assert page.locator("#template option").all_inner_texts() == ["CONSULT", "HP", "SOAP"]
         assert page.is_enabled("#start") and not page.is_enabled("#sign")
         context.close()
     assert violations == []
