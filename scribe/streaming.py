@@ -44,7 +44,8 @@ class StreamParams:
     # over: it is recognised speculatively (when the service is idle) so that at
     # ``end_silence`` it can be committed at once; speech before ``end_silence`` throws
     # the guess away. Shorter end_silence: faster lines, more of them (measured on the
-    # samples: 0.35 s gives the batch transcript's words within 3%).
+    # samples, streamed vs batch WER: 3.5-6.3% at 0.35 s; 1.5% on cough_visit at 0.6 s,
+    # which costs ~0.25 s more per line).
     pause: float = 0.1
     end_silence: float = 0.35
     max_utterance: float = 20.0  # committed even without a pause, to bound latency
