@@ -133,15 +133,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", nargs="+", default=SAMPLES)
     ap.add_argument("--long-minutes", type=float, default=15.0)
+    ap.add_argument("--order", choices=["privacy-first", "standard-first"], default="privacy-first",
+                    help="which mode runs first (drift of the machine falls on the second)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "streaming_latency.json")
     args = ap.parse_args()
     results = {}
-    for privacy in (True, False):
+    for privacy in ((True, False) if args.order == "privacy-first" else (False, True)):
         results["privacy" if privacy else "standard"] = run_mode(privacy, args.samples, args.long_minutes)
     p, s = results["privacy"], results["standard"]
     report = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "samples": args.samples,
+        "order": args.order,
         "model": "tiny.en (default)",
         "latency_definition": "first line event of an utterance received - (replay start + utterance_end); real-time replay, 100 ms frames",
         **results,

@@ -98,14 +98,29 @@ class LiveVisit:
         return self.visit.privacy
 
     def ready(self) -> dict:
+        """What a recorder that (re)connects needs: the state and the lines so far (a
+        reloaded page or a dropped connection picks up where the visit is)."""
+        roles = self._roles
+        lines = [] if self.session is None else [
+            {**_line(c.segment, roles.get(c.segment.speaker, Role.UNKNOWN)), "utterance_end": round(c.utterance_end, 3)}
+            for c in self.session.lines
+        ]
         return {
             "type": "ready",
             "visit": self.id,
             "privacy": self.privacy,
             "state": self.state.value,
             "template": self.template.id,
-            "received": round(self.session.received, 3),
+            "received": round(self.session.received, 3) if self.session is not None else None,
+            "lines": lines,
         }
+
+    def review(self) -> dict:
+        """The final event again, for a page reloaded while the note is under review."""
+        if self.state is not State.stopped:
+            raise VisitStateError(f"visit is {self.state.value}; nothing to review")
+        transcript = self._final_transcript()
+        return self._final_event(transcript, self._final_note(transcript))
 
     # -- capture ------------------------------------------------------------------------
 

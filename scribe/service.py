@@ -217,6 +217,12 @@ def create_app(service: CaptureService) -> Any:
         live.last_active = time.monotonic()  # the page's keep-alive while a note is reviewed
         return live.summary()
 
+    @app.get("/api/visits/{visit_id}/review")
+    async def review(visit_id: str):
+        live = service.get(visit_id)
+        live.last_active = time.monotonic()
+        return await _act(service, live, live.review)
+
     @app.post("/api/visits/{visit_id}/stop")
     async def stop(visit_id: str):
         live = service.get(visit_id)
@@ -268,7 +274,10 @@ def create_app(service: CaptureService) -> Any:
             practitioner=fields["practitioner"] or service.fhir.practitioner,
             organization=fields["organization"] or service.fhir.organization,
         )
-        client = FhirClient(service.fhir.server, service.fhir.token())
+        try:
+            client = FhirClient(service.fhir.server, service.fhir.token())
+        except ScribeError as e:  # the token file cannot be read: the site's setup, not the page's
+            raise HTTPException(500, str(e)) from None
         try:
             response = await asyncio.to_thread(client.send, live.signed_document, context, document=bool(body.get("bundle")))
         except IdentityError as e:

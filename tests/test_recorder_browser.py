@@ -171,3 +171,33 @@ def test_page_runs_under_a_strict_csp(browser, tmp_path):
         assert page.is_enabled("#start") and not page.is_enabled("#sign")
         context.close()
     assert violations == []
+
+
+def test_a_reloaded_page_picks_the_visit_up_again(browser, tmp_path):
+    """A clinician reloads the tab mid-visit, then again during review: nothing is lost."""
+    with ServiceProcess(env={"TMPDIR": str(tmp_path)}) as svc:
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.on("dialog", lambda d: d.accept())  # "leave the page?" and "discard?": yes
+        page.goto(f"{svc.client.base}/?token={svc.client.token}")
+        page.wait_for_selector("#privacy.badge.privacy")
+        page.click("#start")
+        page.wait_for_function("document.querySelectorAll('#transcript li').length >= 1", timeout=60_000)
+        first = page.locator("#transcript li .text").first.inner_text()
+        page.reload()  # the token survives in the tab's session storage
+        page.wait_for_selector("body[data-state='recording']")
+        assert "interrupted" in page.inner_text("#message")
+        assert page.locator("#transcript li .text").first.inner_text() == first  # lines so far, back
+        page.wait_for_function("document.querySelectorAll('#transcript li').length >= 2", timeout=60_000)
+        page.click("#stop")
+        page.wait_for_selector("body[data-state='review']", timeout=60_000)
+        lines = page.locator("#transcript li .text").all_inner_texts()
+        page.reload()
+        page.wait_for_selector("body[data-state='review']")
+        assert page.locator("#transcript li .text").all_inner_texts() == lines
+        assert page.locator("#draft p").count() >= 1
+        page.click("#discard")
+        page.wait_for_selector("body[data-state='idle']")
+        assert "nothing of it will be kept" in page.inner_text("#message").lower() or "discarded" in page.inner_text("#message").lower()
+        context.close()
+        assert svc.client.request("GET", "/api/visits")["visits"] == []

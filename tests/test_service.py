@@ -84,7 +84,7 @@ def cough_visit(client):
 def test_streamed_visit_transcript_and_note(cough_visit):
     visit, events = cough_visit
     assert events[0] == {"type": "ready", "visit": visit, "privacy": True, "state": "recording",
-                         "template": "soap", "received": 0.0}
+                         "template": "soap", "received": 0.0, "lines": []}
     lines = [e for e in events if e["type"] == "line"]
     final = events[-1]
     assert final["type"] == "final" and final["privacy"] is True
@@ -134,7 +134,11 @@ def test_pause_resume_and_role_swap(client):
 
     async def while_paused():
         async with client.connect(visit) as ws:
-            assert json.loads(await ws.recv())["state"] == "paused"
+            ready = json.loads(await ws.recv())
+            assert ready["state"] == "paused"
+            # A recorder that reconnects (or a reloaded page) gets the lines so far.
+            assert [line["id"] for line in ready["lines"]] == [line["id"] for line in paused_lines]
+            assert [line["text"] for line in ready["lines"]] == [line["text"] for line in paused_lines]
             await ws.send(pcm[:FRAME])
             return json.loads(await ws.recv())
 
@@ -148,6 +152,8 @@ def test_pause_resume_and_role_swap(client):
     assert final["transcript"][0]["role"] == "patient", roles
     swapped = client.request("POST", f"/api/visits/{visit}/roles/swap")["events"][0]
     assert swapped["type"] == "final" and swapped["transcript"][0]["role"] == "clinician"
+    # A page reloaded during review gets the final transcript and note back.
+    assert client.request("GET", f"/api/visits/{visit}/review") == swapped
     assert client.request("DELETE", f"/api/visits/{visit}")["state"] == "discarded"
 
 

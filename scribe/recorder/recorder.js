@@ -124,6 +124,7 @@ async function start() {
   try {
     const visit = await api("POST", "/api/visits", { template: $("template").value });
     ui.visit = visit.visit;
+    sessionStorage.setItem("scribe.visit", ui.visit);
     await openMicrophone();
     await connect();
     setState("recording", "Recording");
@@ -157,6 +158,7 @@ function togglePause() {
     ui.ws.send(JSON.stringify({ type: "pause" }));
     setState("paused", "Paused");
   } else if (ui.state === "paused") {
+    if (!ui.audio) openMicrophone().catch((e) => say(`Microphone: ${e.message}`, true));
     ui.ws.send(JSON.stringify({ type: "resume" }));
     setState("recording", "Recording");
   }
@@ -207,6 +209,7 @@ async function exportFhir() {
     a.remove();
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
     say("FHIR DocumentReference downloaded. Start a new visit when ready.");
+    sessionStorage.removeItem("scribe.visit");
     setState("done", "Exported");
   } catch (e) {
     say(`Could not export: ${e.message}`, true);
@@ -229,6 +232,7 @@ async function discard() {
   clearInterval(ui.timer);
   try {
     const r = await api("DELETE", `/api/visits/${ui.visit}`);
+    sessionStorage.removeItem("scribe.visit");
     say(r.message);
   } catch (e) {
     say(`Could not discard: ${e.message}`, true);
@@ -254,6 +258,7 @@ function handle(ev, ready) {
   switch (ev.type) {
     case "ready":
       ui.privacy = ev.privacy;
+      (ev.lines || []).forEach(addLine); // a reconnect: the lines so far (known ones skipped)
       if (ready) ready();
       break;
     case "line":
@@ -296,6 +301,7 @@ function speakerIndex(spk) {
 }
 
 function addLine(ev) {
+  if ($(`line-${ev.id}`)) return;
   const li = document.createElement("li");
   li.id = `line-${ev.id}`;
   li.dataset.speaker = ev.speaker || "";
@@ -368,6 +374,39 @@ function showEvidence(p) {
     if (li) { li.classList.add("evidence"); first = first || li; }
   }
   if (first) first.scrollIntoView({ block: "center" });
+}
+
+// A page reloaded (or reopened in the same tab) during a visit picks the visit up again:
+// recording resumes, a paused visit stays paused, a note under review comes back.
+async function recover() {
+  const id = sessionStorage.getItem("scribe.visit");
+  if (!id) return;
+  let visit;
+  try {
+    visit = await api("GET", `/api/visits/${id}`);
+  } catch (e) {
+    sessionStorage.removeItem("scribe.visit");
+    return;
+  }
+  ui.visit = id;
+  if (visit.state === "stopped") {
+    handle(await api("GET", `/api/visits/${id}/review`));
+    return;
+  }
+  if (visit.state !== "recording" && visit.state !== "paused") return;
+  try {
+    await connect();
+    if (visit.state === "recording") {
+      await openMicrophone();
+      setState("recording", "Recording");
+      ui.timer = setInterval(() => { $("clock").textContent = clock(ui.seconds); }, 250);
+    } else {
+      setState("paused", "Paused");
+    }
+    say("This visit was interrupted (page reloaded); it goes on from where it was.");
+  } catch (e) {
+    say(`Could not pick the visit up again: ${e.message}`, true);
+  }
 }
 
 function resetPanels() {
@@ -447,6 +486,7 @@ window.addEventListener("beforeunload", (e) => {
       o.selected = t === h.default_template;
       $("template").append(o);
     }
+    await recover();
   } catch (e) {
     setState("offline", "Not connected");
     $("start").disabled = true;
