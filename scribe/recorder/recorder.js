@@ -52,7 +52,7 @@ function setState(state, label) {
   $("template").disabled = live || state === "finishing";
   $("discard").disabled = !(live || state === "review");
   $("sign").disabled = state !== "review";
-  $("export").disabled = state !== "signed";
+  $("export").disabled = !(state === "signed" || (state === "done" && ui.visit));
   $("send").disabled = !(ui.fhirServer && (state === "signed" || state === "done"));
   $("editor").readOnly = state === "signed";
 }
