@@ -131,12 +131,20 @@ class CaptureService:
                     await self.run(self.discard, live, "timeout")
 
     def shutdown(self) -> None:
-        for live in list(self.visits.values()):
-            try:
-                self.discard(live, "service_stopped")
-            except Exception as e:  # every visit must get its chance to be shredded
-                logger.error("visit %s: discard failed (%s)", live.id, type(e).__name__)
-        self.compute.shutdown(wait=True)
+        """Discard every open visit. On the compute thread, after whatever model work is
+        still running there: a visit is never shredded under a feed that is using it."""
+
+        def discard_all() -> None:
+            for live in list(self.visits.values()):
+                try:
+                    self.discard(live, "service_stopped")
+                except Exception as e:  # every visit must get its chance to be shredded
+                    logger.error("visit %s: discard failed (%s)", live.id, type(e).__name__)
+
+        try:
+            self.compute.submit(discard_all).result()
+        finally:
+            self.compute.shutdown(wait=True)
 
 
 def create_app(service: CaptureService) -> Any:
