@@ -88,7 +88,10 @@ class AccessGuard:
         # Metadata only: which check, never the token or query.
         logger.warning("refused %s request: %s", scope["type"], reason)
         if scope["type"] == "http":
-            await _http_error(send, status, reason)
+            if status == 401 and scope["path"] == "/" and "text/html" in headers.get("accept", ""):
+                await _sign_in_page(send)  # a reload, or the bare address typed in
+            else:
+                await _http_error(send, status, reason)
         else:
             await deny_websocket(scope, receive, send, status, reason)
 
@@ -129,6 +132,30 @@ async def _http_error(send, status: int, reason: str) -> None:
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="scribe"'))
     await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _sign_in_page(send) -> None:
+    """Still a 401, and nothing of the service in it: a page that retries with the token
+    this tab already holds (the recorder moves it out of the address bar into the tab's
+    session storage, so a reload arrives without it), or says where to get one."""
+    nonce = secrets.token_urlsafe(16)
+    body = (
+        '<!doctype html><meta charset="utf-8"><title>Scribe</title>'
+        f'<script nonce="{nonce}">'
+        'const t = sessionStorage.getItem("scribe.token");'
+        'if (t) location.replace("/?token=" + encodeURIComponent(t));'
+        '</script>'
+        '<p style="font: 18px system-ui; margin: 3rem">Open the address that <code>scribe serve</code> '
+        'printed: it carries this machine\'s access token.</p>'
+    ).encode()
+    await send({"type": "http.response.start", "status": 401, "headers": [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"www-authenticate", b'Bearer realm="scribe"'),
+        (b"content-security-policy", f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; frame-ancestors 'none'".encode()),
+    ]})
     await send({"type": "http.response.body", "body": body})
 
 

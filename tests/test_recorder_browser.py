@@ -185,7 +185,10 @@ def test_a_reloaded_page_picks_the_visit_up_again(browser, tmp_path):
         page.wait_for_function("document.querySelectorAll('#transcript li').length >= 1", timeout=60_000)
         first = page.locator("#transcript li .text").first.inner_text()
         page.reload()  # the token survives in the tab's session storage
-        page.wait_for_selector("body[data-state='recording']")
+        try:
+            page.wait_for_selector("body[data-state='recording']", timeout=15_000)
+        except Exception:
+            raise AssertionError(f"{page.get_attribute('body', 'data-state')}: {page.inner_text('#message')}") from None
         assert "interrupted" in page.inner_text("#message")
         assert page.locator("#transcript li .text").first.inner_text() == first  # lines so far, back
         page.wait_for_function("document.querySelectorAll('#transcript li').length >= 2", timeout=60_000)

@@ -225,6 +225,15 @@ def test_refuses_requests_without_the_token(service, client):
     here = f"127.0.0.1:{service.port}"
     assert _http(service)[0] == 401
     assert _http(service, "GET", "/")[0] == 401
+    # A browser without the token (a reload, the bare address) gets a 401 page that only
+    # retries with the token its tab holds: nothing of the recorder is in it.
+    conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
+    conn.request("GET", "/", headers={"Accept": "text/html"})
+    r = conn.getresponse()
+    page = r.read().decode()
+    conn.close()
+    assert r.status == 401 and "scribe serve" in page and "sessionStorage" in page
+    assert "api/" not in page and client.token not in page
     assert _http(service, headers={"Authorization": "Bearer " + "x" * 43})[0] == 401
     assert _http(service, headers={"Authorization": f"Bearer {client.token}"})[0] == 200
     assert _http(service, "GET", f"/?token={client.token}")[0] == 200

@@ -395,7 +395,17 @@ async function recover() {
   }
   if (visit.state !== "recording" && visit.state !== "paused") return;
   try {
-    await connect();
+    // The unloaded page's connection may not be closed on the service's side yet (one
+    // recorder per visit): try again for a moment before giving up.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await connect();
+        break;
+      } catch (e) {
+        if (attempt >= 10) throw e;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
     if (visit.state === "recording") {
       await openMicrophone();
       setState("recording", "Recording");
