@@ -226,7 +226,7 @@ def _identifier_uri(identifier: str) -> str:
     return identifier
 
 
-def _one_line(e: Exception) -> str:
+def _one_line(e: Exception, kind: str = "DocumentReference") -> str:
     errors = getattr(e, "errors", None)
     if callable(errors):
         errs = errors()
@@ -235,8 +235,21 @@ def _one_line(e: Exception) -> str:
             loc = ".".join(str(p) for p in first.get("loc", ())) or "(resource)"
             more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
             msg = " ".join(str(first.get("msg", "invalid")).split())
-            return f"DocumentReference.{loc}: {msg}{more}"
+            return f"{kind}.{loc}: {msg}{more}"
     return " ".join(str(e).split()) or type(e).__name__
+
+
+def validate_bundle(bundle: dict[str, Any], bundle_type: str) -> None:
+    """Raise FhirValidationError (one line) unless ``bundle`` passes the R4B Bundle model
+    and is of ``bundle_type``; the caller checks the rules of that type."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    try:
+        Bundle.model_validate(bundle)
+    except Exception as e:
+        raise FhirValidationError(_one_line(e, "Bundle")) from None
+    if bundle.get("type") != bundle_type:
+        raise FhirValidationError(f"Bundle.type {bundle.get('type')!r} is not {bundle_type!r}")
 
 
 def _choices(values: frozenset[str]) -> str:

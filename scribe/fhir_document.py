@@ -17,7 +17,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from scribe.fhir import LOINC, MARKDOWN_TYPE, URI_SYSTEM, FhirValidationError
+from scribe.fhir import LOINC, MARKDOWN_TYPE, URI_SYSTEM, FhirValidationError, validate_bundle
 
 XHTML = "http://www.w3.org/1999/xhtml"
 COMPOSITION_STATUSES = frozenset({"preliminary", "final", "amended", "entered-in-error"})
@@ -129,16 +129,7 @@ def build_document_bundle(transaction_doc: dict[str, Any], device: dict[str, Any
 
 def validate_document_bundle(bundle: dict[str, Any]) -> None:
     """The document rules the R4B models do not check, plus the models themselves."""
-    from fhir.resources.R4B.bundle import Bundle
-
-    try:
-        Bundle.model_validate(bundle)
-    except Exception as e:
-        from scribe.fhir_export import _first_error
-
-        raise FhirValidationError(_first_error("Bundle", e)) from None
-    if bundle.get("type") != "document":
-        raise FhirValidationError(f"Bundle.type {bundle.get('type')!r} is not 'document'")
+    validate_bundle(bundle, "document")
     for field in ("identifier", "timestamp"):
         if not bundle.get(field):
             raise FhirValidationError(f"Bundle.{field}: a document needs one")

@@ -32,7 +32,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from scribe.fhir import URI_SYSTEM, FhirValidationError, validate_document_reference
+from scribe.fhir import URI_SYSTEM, FhirValidationError, validate_bundle, validate_document_reference
 
 logger = logging.getLogger("scribe.fhir_export")
 
@@ -178,14 +178,7 @@ def validate_transaction(bundle: dict[str, Any]) -> None:
     """Raise FhirValidationError (one line, naming the entry and element) unless the
     bundle is a transaction an R4 server accepts and each DocumentReference passes our
     binding checks."""
-    from fhir.resources.R4B.bundle import Bundle
-
-    try:
-        Bundle.model_validate(bundle)
-    except Exception as e:
-        raise FhirValidationError(_first_error("Bundle", e)) from None
-    if bundle.get("type") != "transaction":
-        raise FhirValidationError(f"Bundle.type {bundle.get('type')!r} is not 'transaction'")
+    validate_bundle(bundle, "transaction")
     for i, entry in enumerate(bundle.get("entry", [])):
         where = f"Bundle.entry[{i}]"
         if not entry.get("fullUrl"):
@@ -199,15 +192,6 @@ def validate_transaction(bundle: dict[str, Any]) -> None:
                 validate_document_reference(resource)
             except FhirValidationError as e:
                 raise FhirValidationError(f"{where}.resource: {e}") from None
-
-
-def _first_error(kind: str, e: Exception) -> str:
-    errors = getattr(e, "errors", None)
-    if callable(errors) and errors():
-        first = errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{kind}.{loc}: {' '.join(str(first.get('msg', 'invalid')).split())}"
-    return " ".join(str(e).split())
 
 
 def outcome_line(body: bytes) -> str:
