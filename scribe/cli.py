@@ -398,17 +398,24 @@ def _fail(error: ScribeError) -> None:
     typer.echo(f"error: {error}", err=True)
 
 
+# Options `serve` and `record` share (the live recorders).
+LiveModelOption = Annotated[str, typer.Option(help="Speech model: 'tiny.en', 'base', or a CTranslate2 Whisper folder.")]
+LiveLanguageOption = Annotated[Optional[str], typer.Option(help="Language code; needed with --model base for non-English.")]
+LiveVocabularyOption = Annotated[Optional[str], typer.Option(help="Clinical terms to expect, comma-separated, or @FILE.")]
+LivePrivacyOption = Annotated[
+    Optional[bool],
+    typer.Option("--privacy/--no-privacy", help="Privacy mode (default, or as the config file says).", show_default=False),
+]
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 8765,
-    model: Annotated[str, typer.Option(help="Speech model: 'tiny.en', 'base', or a CTranslate2 Whisper folder.")] = "tiny.en",
+    model: LiveModelOption = "tiny.en",
     template: Annotated[str, typer.Option(help="Default note template (the recorder page can pick another).")] = "soap",
-    language: Annotated[Optional[str], typer.Option(help="Language code; needed with --model base for non-English.")] = None,
-    vocabulary: Annotated[Optional[str], typer.Option(help="Clinical terms to expect, comma-separated, or @FILE.")] = None,
-    privacy: Annotated[
-        Optional[bool],
-        typer.Option("--privacy/--no-privacy", help="Privacy mode (default, or as the config file says).", show_default=False),
-    ] = None,
+    language: LiveLanguageOption = None,
+    vocabulary: LiveVocabularyOption = None,
+    privacy: LivePrivacyOption = None,
     fhir_server: FhirServerOption = None,
 ) -> None:
     """Start the capture service and its recorder page on this machine (127.0.0.1 only).
@@ -455,14 +462,11 @@ def record(
     list_devices: Annotated[bool, typer.Option("--list-devices", help="List input devices and exit.")] = False,
     name: Annotated[Optional[str], typer.Option(help="Name of the outputs (default: visit-DATE-TIME).")] = None,
     seconds: Annotated[Optional[float], typer.Option(min=1, help="Stop after this many seconds (default: at Ctrl+C).")] = None,
-    model: Annotated[str, typer.Option(help="Speech model: 'tiny.en', 'base', or a CTranslate2 Whisper folder.")] = "tiny.en",
+    model: LiveModelOption = "tiny.en",
     template: Annotated[str, typer.Option(help="Note template: soap, hp, or a .toml file.")] = "soap",
-    language: Annotated[Optional[str], typer.Option(help="Language code; needed with --model base for non-English.")] = None,
-    vocabulary: Annotated[Optional[str], typer.Option(help="Clinical terms to expect, comma-separated, or @FILE.")] = None,
-    privacy: Annotated[
-        Optional[bool],
-        typer.Option("--privacy/--no-privacy", help="Privacy mode (default, or as the config file says).", show_default=False),
-    ] = None,
+    language: LiveLanguageOption = None,
+    vocabulary: LiveVocabularyOption = None,
+    privacy: LivePrivacyOption = None,
 ) -> None:
     """Record a visit from this machine's microphone, without a browser.
 
