@@ -101,10 +101,7 @@ class LiveVisit:
         """What a recorder that (re)connects needs: the state and the lines so far (a
         reloaded page or a dropped connection picks up where the visit is)."""
         roles = self._roles
-        lines = [] if self.session is None else [
-            {**_line(c.segment, roles.get(c.segment.speaker, Role.UNKNOWN)), "utterance_end": round(c.utterance_end, 3)}
-            for c in self.session.lines
-        ]
+        lines = [] if self.session is None else [_line(c, roles) for c in self.session.lines]
         return {
             "type": "ready",
             "visit": self.id,
@@ -189,8 +186,8 @@ class LiveVisit:
         if self.result is not None:
             transcript = self._final_transcript()
             return [self._final_event(transcript, self._final_note(transcript))]
-        events = [{"type": "roles", "roles": self._roles_json(self._provisional_roles())}]
-        return events + self._note_event(force=True)
+        roles = self._provisional_roles()
+        return [{"type": "roles", "roles": self._roles_json(roles)}, *self._note_event(roles, force=True)]
 
     def sign(self, text: str) -> dict[str, Any]:
         """The clinician's edited note becomes final; the visit then ends (privacy mode:
@@ -228,7 +225,7 @@ class LiveVisit:
         self.visit.exported(sha256=hashlib.sha256(body).hexdigest(), format="fhir")
         return body
 
-    def sent(self, location: str) -> None:
+    def sent(self) -> None:
         """The signed note was filed on the EHR's FHIR server; audited."""
         self.last_active = time.monotonic()
         digest = hashlib.sha256(json.dumps(self.signed_document, sort_keys=True).encode()).hexdigest()
@@ -270,14 +267,11 @@ class LiveVisit:
             events.append({"type": "partial", "start": None, "end": None, "text": ""})
             self._partial_shown = False
         roles = self._provisional_roles()
-        for line in lines:
-            event = _line(line.segment, roles.get(line.segment.speaker, Role.UNKNOWN))
-            event["utterance_end"] = round(line.utterance_end, 3)  # where the speech paused
-            events.append(event)
+        events += [_line(line, roles) for line in lines]
         if roles != self._roles:
             self._roles = roles
             events.append({"type": "roles", "roles": self._roles_json(roles)})
-        return events + self._note_event()
+        return events + self._note_event(roles)
 
     def _provisional_roles(self) -> dict[str, Role]:
         t = apply_roles(self._provisional())
@@ -290,12 +284,13 @@ class LiveVisit:
             language=self.session.language or "en",
         )
 
-    def _note_event(self, force: bool = False) -> list[dict]:
+    def _note_event(self, roles: dict[str, Role], force: bool = False) -> list[dict]:
+        """The growing draft, from the provisional transcript with ``roles`` (the caller
+        has just labelled them)."""
         now = time.monotonic()
         if not force and now - self._note_at < _NOTE_EVERY:
             return []
         self._note_at = now
-        roles = self._provisional_roles()
         t = self._provisional()
         t = replace(
             t,
@@ -352,8 +347,13 @@ def _segment_json(s: Segment) -> dict:
     }
 
 
-def _line(s: Segment, role: Role) -> dict:
-    return {"type": "line", **_segment_json(replace(s, role=role))}
+def _line(line: CommittedLine, roles: dict[str, Role]) -> dict:
+    s = line.segment
+    return {
+        "type": "line",
+        **_segment_json(replace(s, role=roles.get(s.speaker, Role.UNKNOWN))),
+        "utterance_end": round(line.utterance_end, 3),  # where the speech paused
+    }
 
 
 def editable_text(note: Note) -> str:

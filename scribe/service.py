@@ -294,7 +294,7 @@ def create_app(service: CaptureService) -> Any:
             raise HTTPException(502, str(e)) from None
         locations = [e.get("response", {}).get("location", "") for e in response.get("entry", [])]
         where = next((loc.split("/_history")[0] for loc in locations if loc.startswith("DocumentReference/")), "")
-        await service.run(live.sent, where)
+        await service.run(live.sent)
         return {"location": where, "message": f"Sent to the EHR as {where}."}
 
     @app.delete("/api/visits/{visit_id}")

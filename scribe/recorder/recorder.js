@@ -129,7 +129,7 @@ async function start() {
     await connect();
     setState("recording", "Recording");
     say("");
-    ui.timer = setInterval(() => { $("clock").textContent = clock(ui.seconds); }, 250);
+    startClock();
   } catch (e) {
     closeMicrophone();
     setState("idle", "Ready");
@@ -409,7 +409,7 @@ async function recover() {
     if (visit.state === "recording") {
       await openMicrophone();
       setState("recording", "Recording");
-      ui.timer = setInterval(() => { $("clock").textContent = clock(ui.seconds); }, 250);
+      startClock();
     } else {
       setState("paused", "Paused");
     }
@@ -437,6 +437,11 @@ function showTab(edit) {
   $("tab-draft").setAttribute("aria-selected", String(!edit));
   $("tab-edit").setAttribute("aria-selected", String(edit));
   if (edit) $("editor").focus();
+}
+
+function startClock() {
+  clearInterval(ui.timer);
+  ui.timer = setInterval(() => { $("clock").textContent = clock(ui.seconds); }, 250);
 }
 
 function clock(s) {
