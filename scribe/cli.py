@@ -614,7 +614,7 @@ def _send_or_write(doc: dict, context, site, server: str | None, out: Path, sour
 
     from privacy.audit import AuditLog
     from scribe.fhir import FhirValidationError
-    from scribe.fhir_export import FhirClient, FhirServerError, IdentityError, build_transaction, note_id
+    from scribe.fhir_export import FhirClient, FhirServerError, IdentityError, build_transaction, filed_note, note_id
 
     server = server or site.fhir.server
     try:
@@ -622,11 +622,8 @@ def _send_or_write(doc: dict, context, site, server: str | None, out: Path, sour
         if server:
             client = FhirClient(server, site.fhir.token())
             response = client.send(doc, context, document=document)
-            filed = [e.get("response", {}) for e in response.get("entry", [])
-                     if e.get("response", {}).get("location", "").startswith("DocumentReference/")]
-            where = filed[-1]["location"].split("/_history")[0] if filed else "DocumentReference"
-            status = filed[-1].get("status", "") if filed else ""
-            said = f"{source}: filed on {server} as {where}" + (" (already there; nothing new)" if status.startswith("200") else "")
+            where, existed = filed_note(response)
+            said = f"{source}: filed on {server} as {where}" + (" (already there; nothing new)" if existed else "")
             digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
         else:
             from scribe import writers

@@ -263,6 +263,18 @@ class FhirClient:
         """File ``doc``: look up the note's current version, then one transaction.
         Returns the transaction response."""
         context.check()  # before any request: missing identity never reaches the server
-        build_transaction(doc, context, document=document)  # and an invalid note neither
+        # An invalid note is refused by build_transaction, before the POST: only the
+        # lookup of its identifier has gone out by then.
         bundle = build_transaction(doc, context, current=self.current(note_id(doc)), document=document)
         return self.request("POST", "", bundle)
+
+
+def filed_note(response: dict[str, Any]) -> tuple[str, bool]:
+    """From a transaction response: where the note's DocumentReference is
+    (DocumentReference/ID) and whether it was there already (a replay). The note is the
+    last DocumentReference entry; a superseded version, if any, comes before it."""
+    filed = [e.get("response", {}) for e in response.get("entry", [])
+             if e.get("response", {}).get("location", "").startswith("DocumentReference/")]
+    if not filed:
+        return "DocumentReference", False
+    return filed[-1]["location"].split("/_history")[0], filed[-1].get("status", "").startswith("200")

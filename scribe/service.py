@@ -265,7 +265,7 @@ def create_app(service: CaptureService) -> Any:
     async def send(visit_id: str, request: Request):
         """The signed note to the EHR's FHIR server, for the patient and encounter the
         page names (the site's practitioner and organisation unless it names others)."""
-        from scribe.fhir_export import ClinicalContext, FhirClient, FhirServerError, IdentityError
+        from scribe.fhir_export import ClinicalContext, FhirClient, FhirServerError, IdentityError, filed_note
 
         live = service.get(visit_id)
         if not (service.fhir and service.fhir.server):
@@ -292,8 +292,7 @@ def create_app(service: CaptureService) -> Any:
             raise HTTPException(400, str(e)) from None
         except FhirServerError as e:
             raise HTTPException(502, str(e)) from None
-        locations = [e.get("response", {}).get("location", "") for e in response.get("entry", [])]
-        where = next((loc.split("/_history")[0] for loc in locations if loc.startswith("DocumentReference/")), "")
+        where, _ = filed_note(response)
         await service.run(live.sent)
         return {"location": where, "message": f"Sent to the EHR as {where}."}
 
