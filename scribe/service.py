@@ -31,7 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
 from scribe import __version__
-from scribe.access import SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX, AccessGuard
+from scribe.access import SUBPROTOCOL, AccessGuard
 from scribe.errors import ScribeError
 from scribe.live import LiveVisit, State, VisitStateError
 from scribe.streaming import StreamParams
@@ -517,8 +517,3 @@ def recorder_page(nonce: str) -> str:
     html = html.replace('<link rel="stylesheet" href="recorder.css">', f'<style nonce="{nonce}">\n{css}</style>')
     html = html.replace('<script src="recorder.js"></script>', f'<script nonce="{nonce}">\n{js}</script>')
     return html
-
-
-# Re-exported for clients (tests, benchmarks, scribe record): how to offer the token.
-def websocket_protocols(token: str) -> list[str]:
-    return [SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX + token]

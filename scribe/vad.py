@@ -140,7 +140,3 @@ class StreamingSpeechDetector:
             if end - start >= p.min_speech_ms / 1000 or silence_from is None:
                 found.append((start, end))
         return found
-
-    def reset(self) -> None:
-        self._model.reset_states()
-        self._pending = np.zeros(0, dtype=np.float32)
