@@ -246,7 +246,8 @@ class FhirClient:
                 failure = f"no answer ({type(reason).__name__ if not isinstance(reason, str) else reason})"
                 status = None
             if attempt < self.retries:
-                logger.warning("FHIR server %s: %s; retrying in %.1f s", self.base, failure, delay)
+                # Status only in the log: a server's error body may echo the note.
+                logger.warning("FHIR server %s: %s; retrying in %.1f s", self.base, status or "no answer", delay)
                 time.sleep(delay)
                 delay *= 2
         raise FhirServerError(f"{self.base} kept failing after {self.retries + 1} attempts ({failure})", status)
