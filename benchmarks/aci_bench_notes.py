@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable with
 
 from rouge_score import rouge_scorer  # noqa: E402
 
-from scribe.drafting import ExtractiveDrafter  # noqa: E402
-from scribe.roles import label_roles  # noqa: E402
+from scribe.notes.extractive import ExtractiveDrafter  # noqa: E402
+from scribe.speakers.roles import label_roles  # noqa: E402
 from scribe.scoring import shared_data  # noqa: E402
-from scribe.templates import load_template  # noqa: E402
+from scribe.notes.templates import load_template  # noqa: E402
 from scribe.types import Note, Role, Segment, Transcript  # noqa: E402
 
 DATA = shared_data() / "aci-bench"

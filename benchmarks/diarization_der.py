@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scribe.audio import decode_audio
-from scribe.diarization import EmbeddingDiarizer
+from scribe.audio.decode import decode_audio
+from scribe.speakers.embedding import EmbeddingDiarizer
 from scribe.options import ScribeOptions
 from scribe.scoring import der, load_rttm, load_uem, shared_data
-from scribe.vad import SpeechDetector
+from scribe.audio.vad import SpeechDetector
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,16 +18,16 @@ from typing import Protocol
 import numpy as np
 from pyannote.core import Annotation, Timeline
 
-from scribe.alignment import attribute_speakers
-from scribe.asr import SpeechModel, WhisperSpeechModel
-from scribe.audio import SAMPLE_RATE, iter_blocks, probe
-from scribe.diarization import Diarizer, EmbeddingDiarizer, WindowEmbeddings
-from scribe.drafting import Drafter, ExtractiveDrafter
+from scribe.speakers.alignment import attribute_speakers
+from scribe.speech.whisper import SpeechModel, WhisperSpeechModel
+from scribe.audio.decode import SAMPLE_RATE, iter_blocks, probe
+from scribe.speakers.embedding import Diarizer, EmbeddingDiarizer, WindowEmbeddings
+from scribe.notes.extractive import Drafter, ExtractiveDrafter
 from scribe.options import ScribeOptions
-from scribe.roles import apply_roles
-from scribe.templates import Template, load_template
+from scribe.speakers.roles import apply_roles
+from scribe.notes.templates import Template, load_template
 from scribe.types import ModelInfo, Note, Segment, Transcript
-from scribe.vad import SpeechDetector
+from scribe.audio.vad import SpeechDetector
 
 logger = logging.getLogger("scribe.pipeline")
 

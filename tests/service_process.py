@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from scribe.client import ServiceClient
+from scribe.service.client import ServiceClient
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyannote.core import Annotation
 from pyannote.core import Segment as Span
 
-from scribe.alignment import attribute_speakers
+from scribe.speakers.alignment import attribute_speakers
 from scribe.types import Segment, Word
 
 

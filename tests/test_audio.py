@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scribe.audio import SAMPLE_RATE, decode_audio, iter_blocks
+from scribe.audio.decode import SAMPLE_RATE, decode_audio, iter_blocks
 from scribe.errors import InputError
 from tests.audio_tools import tone, write_audio
 
@@ -108,7 +108,7 @@ def test_very_short_opus_is_not_truncation(tmp_path):
 
 
 def test_truncated_wav_fails_before_decoding(tmp_path):
-    from scribe.audio import probe
+    from scribe.audio.decode import probe
 
     p = write_audio(tmp_path / "cut.wav", tone(10.0))
     p.write_bytes(p.read_bytes()[:50_000])

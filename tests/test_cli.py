@@ -190,7 +190,7 @@ def _peak_rss_mb(args: list[str]) -> tuple[float, str]:
 def test_two_hour_recording_streams_in_bounded_memory(tmp_path):
     """In the default privacy mode: the visit's audio goes into the encrypted buffer
     (spilling sealed chunks to disk past 64 MB), and memory still stays flat."""
-    from scribe.audio import decode_audio
+    from scribe.audio.decode import decode_audio
 
     speech = decode_audio(SAMPLE)
     scribe = [sys.executable, "-m", "scribe.cli", "transcribe"]

@@ -2,9 +2,9 @@ import re
 
 import pytest
 
-from scribe.drafting import LEAD_IN_WORDS, Drafter, ExtractiveDrafter
-from scribe.roles import apply_roles
-from scribe.templates import available_templates, load_template
+from scribe.notes.extractive import LEAD_IN_WORDS, Drafter, ExtractiveDrafter
+from scribe.speakers.roles import apply_roles
+from scribe.notes.templates import available_templates, load_template
 from scribe.types import Note, Transcript
 
 from tests.dialogues import DICTATION, THREE_SPEAKERS, TWO_SPEAKERS, transcript

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B.documentreference import DocumentReference
 
-from scribe import writers
-from scribe.fhir import FhirValidationError, build_document_reference, validate_document_reference
+from scribe.batch import outputs as writers
+from scribe.fhir.document_reference import FhirValidationError, build_document_reference, validate_document_reference
 from scribe.types import Transcript
 from tests.test_writers import MODELS, empty_note, make_note, markdown
 

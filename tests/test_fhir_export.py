@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from scribe.fhir import FhirValidationError, build_document_reference
-from scribe.fhir_export import ClinicalContext, FhirClient, FhirServerError, IdentityError, build_transaction
+from scribe.fhir.document_reference import FhirValidationError, build_document_reference
+from scribe.fhir.client import ClinicalContext, FhirClient, FhirServerError, IdentityError, build_transaction
 from tests.conftest import REPO
 from tests.test_writers import MODELS, make_note, markdown
 
@@ -256,7 +256,7 @@ def test_document_bundle(client):
 
 
 def test_document_rules_are_checked():
-    from scribe.fhir_document import validate_document_bundle
+    from scribe.fhir.bundle import validate_document_bundle
 
     bundle = build_transaction(_doc(note_id="a3b4c5d6-9999-4999-8999-999999999999"), CONTEXT, document=True)
     document = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Bundle")
@@ -304,7 +304,7 @@ def test_recorder_sends_the_signed_note(server, client, tmp_path):
                 return ev
 
         final = asyncio.run(record())
-        from scribe.client import ServiceError
+        from scribe.service.client import ServiceError
 
         with pytest.raises(ServiceError) as e:
             api.request("POST", f"/api/visits/{visit}/send", {"patient": "Patient/p3", "encounter": "Encounter/e3"})

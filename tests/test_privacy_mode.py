@@ -204,7 +204,7 @@ def _standard_site(tmp_path: Path) -> Site:
 
 
 def test_standard_mode_recovers_a_killed_visit(tmp_path):
-    from scribe.audio import decode_audio
+    from scribe.audio.decode import decode_audio
 
     site = _standard_site(tmp_path)
     original = SAMPLES / "knee_followup.wav"

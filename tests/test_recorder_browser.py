@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scribe.fhir import validate_document_reference
+from scribe.fhir.document_reference import validate_document_reference
 from tests.conftest import REPO, SAMPLES
 from tests.service_process import ServiceProcess
 from tests.test_fhir_export import TOKEN, server  # noqa: F401  (the FHIR server fixture)
@@ -144,7 +144,7 @@ def test_record_review_sign_and_export_in_the_browser(browser, server, tmp_path)
         context.close()
     validate_document_reference(doc)
     assert doc["docStatus"] == "final"
-    from scribe.fhir_export import FhirClient
+    from scribe.fhir.client import FhirClient
 
     filed = FhirClient(server, TOKEN).request("GET", location)
     assert filed["subject"] == {"reference": "Patient/p-browser"} and filed["docStatus"] == "final"

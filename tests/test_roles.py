@@ -1,4 +1,4 @@
-from scribe.roles import RoleParams, apply_roles, label_roles
+from scribe.speakers.roles import RoleParams, apply_roles, label_roles
 from scribe.types import Role, Segment
 
 from tests.dialogues import DICTATION, THREE_SPEAKERS, TWO_SPEAKERS, VOICE_MEMO, transcript

@@ -13,8 +13,8 @@ import wave
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from scribe.client import ServiceClient, ServiceError
-from scribe.fhir import validate_document_reference
+from scribe.service.client import ServiceClient, ServiceError
+from scribe.fhir.document_reference import validate_document_reference
 from scribe.scoring import wer
 from tests.conftest import SAMPLES
 from tests.service_process import ServiceProcess

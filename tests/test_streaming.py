@@ -9,7 +9,7 @@ import pytest
 
 from privacy.visit import Visit
 from scribe.scoring import wer
-from scribe.streaming import StreamingSession
+from scribe.live.streaming import StreamingSession
 from tests.conftest import SAMPLES
 
 FRAME = 16000 // 5 * 2  # 200 ms of PCM16

@@ -1,6 +1,6 @@
 import pytest
 
-from scribe.templates import Template, TemplateError, available_templates, load_template, templates_dir
+from scribe.notes.templates import Template, TemplateError, available_templates, load_template, templates_dir
 from scribe.types import Role
 
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from scribe.audio import decode_audio
+from scribe.audio.decode import decode_audio
 from scribe.scoring import der, load_rttm, load_uem, wer
 from scribe.types import Role
 from tests.conftest import SAMPLES

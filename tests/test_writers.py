@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scribe import writers
+from scribe.batch import outputs as writers
 from scribe.options import ScribeOptions
 from scribe.types import ModelInfo, Note, NoteSection, NoteSentence, Role, Segment, Transcript, Word
 

@@ -20,12 +20,12 @@ import numpy as np
 from pyannote.core import Annotation, Timeline
 from pyannote.core import Segment as Span
 
-from scribe.audio import SAMPLE_RATE
+from scribe.audio.decode import SAMPLE_RATE
 from scribe.models import speaker_encoder
 from scribe.options import DiarizationParams
 from scribe.types import ModelInfo
 
-logger = logging.getLogger("scribe.diarization")
+logger = logging.getLogger("scribe.speakers.embedding")
 
 _FRAMES_PER_SECOND = 100  # resemblyzer's mel hop is 10 ms
 _MIN_WINDOWS_TO_COUNT = 8  # ~2 s of speech: too little to tell voices apart

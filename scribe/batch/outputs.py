@@ -25,7 +25,7 @@ from pyannote.core import Annotation
 from privacy.paths import fsync_dir
 from scribe.types import ModelInfo, Note, Role, Segment, Transcript
 
-logger = logging.getLogger("scribe.writers")
+logger = logging.getLogger("scribe.batch.outputs")
 
 DRAFT_NOTICE = "AI-generated DRAFT for clinician review: verify every statement against the recording before signing."
 NO_SPEECH = "Nothing was captured: no speech was detected in this recording."

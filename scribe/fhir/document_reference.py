@@ -21,7 +21,7 @@ from typing import Any
 
 from scribe.types import ModelInfo, Note, Transcript
 
-logger = logging.getLogger("scribe.fhir")
+logger = logging.getLogger("scribe.fhir.document_reference")
 
 LOINC = "http://loinc.org"
 # LOINC displays for the note types our templates use; an unknown code goes out without
@@ -75,12 +75,12 @@ def build_document_reference(
     recording held no speech at all. ``plain_text`` replaces the text rendered from
     ``note``: the clinician's edited and signed wording (``note.status`` "final").
     """
-    # Imported here so ``scribe.writers`` (which renders the plain text) can be used
+    # Imported here so ``scribe.batch.outputs`` (which renders the plain text) can be used
     # without pulling in the FHIR models, and vice versa.
     from fhir.resources.R4B.documentreference import DocumentReference
 
     from scribe import __version__
-    from scribe.writers import render_note_text
+    from scribe.batch.outputs import render_note_text
 
     if created.tzinfo is None or created.utcoffset() is None:
         raise ValueError("created must be timezone-aware (FHIR instants need a zone)")

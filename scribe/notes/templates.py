@@ -19,7 +19,7 @@ from typing import Any
 from scribe.types import Role
 from scribe.errors import PathError
 
-logger = logging.getLogger("scribe.templates")
+logger = logging.getLogger("scribe.notes.templates")
 
 ENV_DIR = "SCRIBE_TEMPLATES_DIR"
 
@@ -64,7 +64,7 @@ def templates_dir() -> Path:
     override = os.environ.get(ENV_DIR)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "templates"
+    return Path(__file__).resolve().parents[2] / "templates"
 
 
 def available_templates() -> list[str]:

@@ -13,12 +13,12 @@ import numpy as np
 from pyannote.core import Segment as Span
 from pyannote.core import Timeline
 
-from scribe.audio import SAMPLE_RATE
+from scribe.audio.decode import SAMPLE_RATE
 from scribe.models import vad_model
 from scribe.options import VadParams
 from scribe.types import ModelInfo
 
-logger = logging.getLogger("scribe.vad")
+logger = logging.getLogger("scribe.audio.vad")
 
 # Digital silence (a muted mic, padding) is skipped without running the network, which
 # keeps long silent stretches of a recording nearly free.

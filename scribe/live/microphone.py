@@ -20,9 +20,9 @@ import numpy as np
 
 from scribe.errors import InputError
 from scribe.pipeline import Pipeline, VisitResult
-from scribe.streaming import StreamingSession
+from scribe.live.streaming import StreamingSession
 
-logger = logging.getLogger("scribe.microphone")
+logger = logging.getLogger("scribe.live.microphone")
 
 RATE = 16000
 

@@ -26,12 +26,12 @@ from typing import Any
 
 from privacy.visit import Visit
 from scribe.pipeline import Pipeline, VisitResult
-from scribe.roles import apply_roles
-from scribe.streaming import CommittedLine, StreamingSession, StreamParams
-from scribe.templates import Template, load_template
+from scribe.speakers.roles import apply_roles
+from scribe.live.streaming import CommittedLine, StreamingSession, StreamParams
+from scribe.notes.templates import Template, load_template
 from scribe.types import Note, Role, Segment, Transcript
 
-logger = logging.getLogger("scribe.live")
+logger = logging.getLogger("scribe.live.visit")
 
 # Server -> recorder events, each a JSON object with "type":
 #   ready    {visit, privacy, state, template}
@@ -192,7 +192,7 @@ class LiveVisit:
     def sign(self, text: str) -> dict[str, Any]:
         """The clinician's edited note becomes final; the visit then ends (privacy mode:
         transcript and key destroyed). Returns the FHIR DocumentReference."""
-        from scribe.fhir import build_document_reference
+        from scribe.fhir.document_reference import build_document_reference
 
         self._require(State.stopped, "sign")
         text = text.strip()

@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from scribe.access import SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX
+from scribe.service.access import SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX
 
 
 class ServiceError(RuntimeError):

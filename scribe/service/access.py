@@ -30,7 +30,7 @@ from urllib.parse import parse_qs
 
 from privacy.paths import data_dir
 
-logger = logging.getLogger("scribe.access")
+logger = logging.getLogger("scribe.service.access")
 
 TOKEN_PROTOCOL_PREFIX = "scribe.token."
 SUBPROTOCOL = "scribe.v1"

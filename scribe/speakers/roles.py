@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 from scribe.types import Role, Segment, Transcript
 
-logger = logging.getLogger("scribe.roles")
+logger = logging.getLogger("scribe.speakers.roles")
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from scribe.roles import apply_roles, count_questions
-from scribe.templates import Template, TemplateSection
+from scribe.speakers.roles import apply_roles, count_questions
+from scribe.notes.templates import Template, TemplateSection
 from scribe.types import Note, NoteSection, NoteSentence, Role, Segment, Transcript
 
-logger = logging.getLogger("scribe.drafting")
+logger = logging.getLogger("scribe.notes.extractive")
 
 
 class Drafter(Protocol):

@@ -216,8 +216,8 @@ def _export(result, path: Path, uri: str, out: Path, visit) -> tuple[list[str], 
     DocumentReference."""
     import hashlib
 
-    from scribe import writers
-    from scribe.fhir import FhirValidationError, build_document_reference
+    from scribe.batch import outputs as writers
+    from scribe.fhir.document_reference import FhirValidationError, build_document_reference
 
     options = result.options.to_dict()
     markdown = writers.render_note_markdown(
@@ -423,10 +423,10 @@ def serve(
     Prints the URL to open: it carries this install's access token (kept in a 0600 file
     in the site data folder). Stop with Ctrl+C: open visits are discarded.
     """
-    from scribe.access import load_or_create_token
+    from scribe.service.access import load_or_create_token
     from scribe.options import ScribeOptions
-    from scribe.service import CaptureService, bind
-    from scribe.service import serve as run
+    from scribe.service.app import CaptureService, bind
+    from scribe.service.app import serve as run
 
     try:
         site = load_config()
@@ -475,7 +475,7 @@ def record(
     NAME.fhir.json only). Exit codes as for `transcribe`; 2 also for a missing or busy
     microphone.
     """
-    from scribe import microphone
+    from scribe.live import microphone
     from scribe.options import ScribeOptions
 
     try:
@@ -550,7 +550,7 @@ def export(
 def _read_fhir_note(path: Path) -> dict:
     import json
 
-    from scribe.fhir import FhirValidationError, validate_document_reference
+    from scribe.fhir.document_reference import FhirValidationError, validate_document_reference
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -568,7 +568,7 @@ def _read_fhir_note(path: Path) -> dict:
 
 
 def _clinical_context(site, patient, practitioner, encounter, organization):
-    from scribe.fhir_export import ClinicalContext
+    from scribe.fhir.client import ClinicalContext
 
     return ClinicalContext(
         patient=patient,
@@ -596,7 +596,7 @@ def _fhir_destination(site, server: str | None):
 
 
 def _check_identity(context, files: int) -> None:
-    from scribe.fhir_export import IdentityError
+    from scribe.fhir.client import IdentityError
 
     try:
         context.check()
@@ -613,8 +613,8 @@ def _send_or_write(doc: dict, context, site, server: str | None, out: Path, sour
     import json
 
     from privacy.audit import AuditLog
-    from scribe.fhir import FhirValidationError
-    from scribe.fhir_export import FhirClient, FhirServerError, IdentityError, build_transaction, filed_note, note_id
+    from scribe.fhir.document_reference import FhirValidationError
+    from scribe.fhir.client import FhirClient, FhirServerError, IdentityError, build_transaction, filed_note, note_id
 
     server = server or site.fhir.server
     try:
@@ -626,7 +626,7 @@ def _send_or_write(doc: dict, context, site, server: str | None, out: Path, sour
             said = f"{source}: filed on {server} as {where}" + (" (already there; nothing new)" if existed else "")
             digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
         else:
-            from scribe import writers
+            from scribe.batch import outputs as writers
 
             bundle = build_transaction(doc, context, document=document)
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -689,7 +689,7 @@ def recover(
             raise ScribeError(f"visit {visit_id}: still being recorded by a running scribe; not restored")
         visit = store.recover(visit_id)
         _check_writable(out)
-        from scribe import writers
+        from scribe.batch import outputs as writers
 
         wav = _wav_bytes(visit.audio)
         _write_all(out, visit_id, Path(visit_id), {

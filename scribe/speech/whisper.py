@@ -14,13 +14,13 @@ from typing import Protocol
 import numpy as np
 from pyannote.core import Timeline
 
-from scribe.audio import SAMPLE_RATE
+from scribe.audio.decode import SAMPLE_RATE
 from scribe.errors import ModelError
 from scribe.models import whisper_model
 from scribe.options import ScribeOptions
 from scribe.types import ModelInfo, Segment, Word
 
-logger = logging.getLogger("scribe.asr")
+logger = logging.getLogger("scribe.speech.whisper")
 
 # Silence put between concatenated speech regions: without it Whisper runs the last word
 # of one region into the first of the next.
@@ -58,7 +58,7 @@ class _Piece:
 class WhisperSpeechModel:
     """Whisper via faster-whisper on our own VAD regions.
 
-    VAD runs once (scribe.vad) and both this model and the diarizer use its regions:
+    VAD runs once (scribe.audio.vad) and both this model and the diarizer use its regions:
     the speech is packed into one array so Whisper's 30 s windows are full of speech and
     it never sees long silence, where Whisper base was measured inventing repeated text.
     """

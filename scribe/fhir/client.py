@@ -1,6 +1,6 @@
 """Sending a note to the EHR: one FHIR R4 transaction, safe to retry.
 
-What goes to the server, built from the DocumentReference that ``scribe.fhir`` makes:
+What goes to the server, built from the DocumentReference that ``scribe.fhir.document_reference`` makes:
 
 - **Device** (the scribe, naming its models and versions), PUT to an id derived from them.
 - **DocumentReference**, POSTed with ``If-None-Exist`` on its version id
@@ -32,9 +32,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from scribe.fhir import URI_SYSTEM, FhirValidationError, validate_bundle, validate_document_reference
+from scribe.fhir.document_reference import URI_SYSTEM, FhirValidationError, validate_bundle, validate_document_reference
 
-logger = logging.getLogger("scribe.fhir_export")
+logger = logging.getLogger("scribe.fhir.client")
 
 PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:scribe:fhir-export")
@@ -90,10 +90,10 @@ def build_transaction(
     doc: dict[str, Any], context: ClinicalContext, *, current: dict[str, Any] | None = None, document: bool = False
 ) -> dict[str, Any]:
     """The transaction that files ``doc`` (a DocumentReference from
-    ``scribe.fhir.build_document_reference``) for ``context``. ``current`` is the
+    ``scribe.fhir.document_reference.build_document_reference``) for ``context``. ``current`` is the
     server's current version of the same note, if any (see ``FhirClient.current``).
     ``document``: also file the note as a FHIR document (a Bundle led by a Composition,
-    ``scribe.fhir_document``)."""
+    ``scribe.fhir.bundle``)."""
     context.check()
     doc = copy.deepcopy(doc)
     device = next((c for c in doc.pop("contained", []) if c.get("resourceType") == "Device"), None)
@@ -143,7 +143,7 @@ def build_transaction(
             "who": {"reference": context.practitioner},
         })
     if document:
-        from scribe.fhir_document import build_document_bundle
+        from scribe.fhir.bundle import build_document_bundle
 
         bundle_doc = build_document_bundle(doc, device, device_ref)
         ident = bundle_doc["identifier"]

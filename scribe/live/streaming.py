@@ -26,13 +26,13 @@ import numpy as np
 from pyannote.core import Segment as Span
 from pyannote.core import Timeline
 
-from scribe.audio import SAMPLE_RATE
-from scribe.diarization import WindowEmbeddings
+from scribe.audio.decode import SAMPLE_RATE
+from scribe.speakers.embedding import WindowEmbeddings
 from scribe.pipeline import Pipeline, VisitResult, VisitSink
 from scribe.types import Segment
-from scribe.vad import StreamingSpeechDetector
+from scribe.audio.vad import StreamingSpeechDetector
 
-logger = logging.getLogger("scribe.streaming")
+logger = logging.getLogger("scribe.live.streaming")
 
 # One thread for voice embeddings, shared by all sessions (the caller serialises them).
 _EMBEDDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scribe-embed")

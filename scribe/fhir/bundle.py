@@ -17,7 +17,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from scribe.fhir import LOINC, MARKDOWN_TYPE, URI_SYSTEM, FhirValidationError, validate_bundle
+from scribe.fhir.document_reference import LOINC, MARKDOWN_TYPE, URI_SYSTEM, FhirValidationError, validate_bundle
 
 XHTML = "http://www.w3.org/1999/xhtml"
 COMPOSITION_STATUSES = frozenset({"preliminary", "final", "amended", "entered-in-error"})
@@ -42,7 +42,7 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:scribe:fhir-document")
 
 def section_codes() -> dict[str, str]:
     """Section title (lower case) -> LOINC code, from every template."""
-    from scribe.templates import available_templates, load_template
+    from scribe.notes.templates import available_templates, load_template
 
     codes: dict[str, str] = {}
     for name in available_templates():
@@ -77,7 +77,7 @@ def _narrative(lines: list[str]) -> str:
 
 def build_document_bundle(transaction_doc: dict[str, Any], device: dict[str, Any], device_ref: str) -> dict[str, Any]:
     """The document Bundle for a DocumentReference already completed for the EHR
-    (subject, encounter, author, custodian set: see ``scribe.fhir_export``)."""
+    (subject, encounter, author, custodian set: see ``scribe.fhir.client``)."""
     markdown = next(
         base64.b64decode(c["attachment"]["data"]).decode("utf-8")
         for c in transaction_doc["content"]

@@ -21,7 +21,7 @@ import numpy as np
 from scribe.errors import InputError
 
 SAMPLE_RATE = 16000
-logger = logging.getLogger("scribe.audio")
+logger = logging.getLogger("scribe.audio.decode")
 
 # A file whose decodable audio is this much shorter than its header declares is treated
 # as truncated: silently transcribing half a visit would mislead the clinician.

@@ -4,10 +4,10 @@
   compute thread, so two exam rooms share the two cores in turn instead of fighting for
   them; the event loop stays free for audio frames, pages and refusals.
 - A visit is a ``LiveVisit``; its recorder streams 16 kHz mono PCM16 frames over a
-  WebSocket and gets events back (``scribe.live.EVENT_TYPES``). A dropped connection does
+  WebSocket and gets events back (``scribe.live.visit.EVENT_TYPES``). A dropped connection does
   not end the visit: the recorder reconnects and goes on. A visit that fails is
   discarded on its own; the others never notice.
-- Every request passes ``scribe.access.AccessGuard`` (Host, Origin, token). Limits (open
+- Every request passes ``scribe.service.access.AccessGuard`` (Host, Origin, token). Limits (open
   visits, connections, frame and body sizes) refuse floods before they cost anything.
 
 The service logs metadata only (visit ids, states, counts, refusals), never request
@@ -31,13 +31,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
 from scribe import __version__
-from scribe.access import SUBPROTOCOL, AccessGuard
+from scribe.service.access import SUBPROTOCOL, AccessGuard
 from scribe.errors import ScribeError
-from scribe.live import LiveVisit, State, VisitStateError
-from scribe.streaming import StreamParams
-from scribe.templates import available_templates
+from scribe.live.visit import LiveVisit, State, VisitStateError
+from scribe.live.streaming import StreamParams
+from scribe.notes.templates import available_templates
 
-logger = logging.getLogger("scribe.service")
+logger = logging.getLogger("scribe.service.app")
 
 SAMPLE_RATE = 16000
 
@@ -265,7 +265,7 @@ def create_app(service: CaptureService) -> Any:
     async def send(visit_id: str, request: Request):
         """The signed note to the EHR's FHIR server, for the patient and encounter the
         page names (the site's practitioner and organisation unless it names others)."""
-        from scribe.fhir_export import ClinicalContext, FhirClient, FhirServerError, IdentityError, filed_note
+        from scribe.fhir.client import ClinicalContext, FhirClient, FhirServerError, IdentityError, filed_note
 
         live = service.get(visit_id)
         if not (service.fhir and service.fhir.server):
@@ -510,7 +510,7 @@ def serve(service: CaptureService, sock, on_ready) -> None:
 def recorder_page(nonce: str) -> str:
     """index.html with its stylesheet and script inlined under the response's CSP nonce:
     one authenticated request fetches the whole page, and no other asset needs the token."""
-    folder = resources.files("scribe") / "recorder"
+    folder = resources.files("scribe.service") / "recorder"
     html = (folder / "index.html").read_text(encoding="utf-8")
     css = (folder / "recorder.css").read_text(encoding="utf-8")
     js = (folder / "recorder.js").read_text(encoding="utf-8")
