@@ -7,7 +7,7 @@ index. Protected against:
     folder, but it holds only nonces and ciphertext, useless once the key is destroyed;
   * tampering with stored chunks: a flipped bit, a dropped, reordered or swapped chunk, or
     a chunk pasted from another visit or another kind fails authentication
-    (``IntegrityError``) and no plaintext is returned;
+    (``ChunkIntegrityError``) and no plaintext is returned;
   * crash leftovers: spill files carry their process id, and ``sweep_spill`` removes those
     whose process is gone (they are unreadable anyway; this reclaims space and leaves no
     trace that a visit happened).
@@ -36,13 +36,14 @@ from pathlib import Path
 import numpy as np
 from cryptography.exceptions import InvalidTag
 
+from privacy import SAMPLE_RATE
+from privacy.errors import IntegrityError
 from privacy.keys import KeyDestroyedError, VisitKey, zero
 
 log = logging.getLogger("scribe.privacy.buffer")
 
 NONCE_BYTES = 12  # 96-bit GCM nonce, random per chunk
 TAG_BYTES = 16
-SAMPLE_RATE = 16_000
 _SAMPLE_BYTES = 4  # float32
 DEFAULT_MEMORY_LIMIT = 64 * 2**20
 
@@ -51,8 +52,9 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 _SPILL_NAME = re.compile(r"(\d+)-.*\.sealed\Z", re.ASCII)
 
 
-class IntegrityError(Exception):
-    """A chunk failed authentication or is missing; no data from it is returned."""
+class ChunkIntegrityError(IntegrityError):
+    """A chunk of a buffer failed authentication or is missing; no data from it is
+    returned. ``visit_id``, ``kind`` and ``index`` name the chunk, ``reason`` says why."""
 
     def __init__(self, visit_id: str, kind: str, index: int, reason: str):
         self.visit_id, self.kind, self.index, self.reason = visit_id, kind, index, reason
@@ -271,9 +273,9 @@ class EncryptedBuffer:
     def _aad(self, index: int) -> bytes:
         return f"scribe/{self.kind}/{self.visit_id}/{index}".encode("utf-8", "surrogatepass")
 
-    def _integrity(self, index: int, reason: str) -> IntegrityError:
+    def _integrity(self, index: int, reason: str) -> ChunkIntegrityError:
         log.warning("visit %s: %s buffer chunk %d failed integrity check", self.visit_id, self.kind, index)
-        return IntegrityError(self.visit_id, self.kind, index, reason)
+        return ChunkIntegrityError(self.visit_id, self.kind, index, reason)
 
     def _load(self, index: int) -> bytearray:
         if not isinstance(index, int) or isinstance(index, bool):

@@ -32,17 +32,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from privacy.paths import data_dir, fsync_dir
-
 import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from scribe.errors import PathError
+from privacy import SAMPLE_RATE
+from privacy.errors import IntegrityError, PathError
+from privacy.paths import data_dir, fsync_dir
 
 logger = logging.getLogger("scribe.privacy.store")
 
-SAMPLE_RATE = 16_000
 KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
@@ -64,11 +63,13 @@ _VISIT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class StoreError(PathError):
-    """The visit store cannot do what was asked: renders as ``<path>: <reason>``."""
+    """The visit store cannot do what was asked: renders as ``<path>: <reason>``. A
+    ``ScribeError`` (exit code 1): the CLI reports it as one line."""
 
 
-class IntegrityError(StoreError):
-    """A stored record failed authentication: corrupt, tampered with, or a different key."""
+class RecordIntegrityError(StoreError, IntegrityError):
+    """A stored record failed authentication: corrupt, tampered with, or a different key.
+    Both a ``StoreError`` (reported as one line) and a ``privacy.errors.IntegrityError``."""
 
 
 # --- where things live -----------------------------------------------------------------
@@ -186,7 +187,7 @@ def _scan(path: Path) -> _Scan:
         if magic != _MAGIC:
             if _MAGIC.startswith(magic):  # crash while creating the file
                 return _Scan([], len(magic))
-            raise IntegrityError(path, "not a Scribe journal (bad header)")
+            raise RecordIntegrityError(path, "not a Scribe journal (bad header)")
         frames: list[tuple[int, int]] = []
         pos = len(_MAGIC)
         while pos < size:
@@ -198,9 +199,9 @@ def _scan(path: Path) -> _Scan:
                 if _all_zero(f, header):
                     # A power cut can extend the file before its data lands: zeros.
                     return _Scan(frames, size - pos)
-                raise IntegrityError(path, f"record {len(frames)}: corrupt frame header")
+                raise RecordIntegrityError(path, f"record {len(frames)}: corrupt frame header")
             if not NONCE_BYTES + TAG_BYTES <= length <= _MAX_PAYLOAD:
-                raise IntegrityError(path, f"record {len(frames)}: bad frame length {length}")
+                raise RecordIntegrityError(path, f"record {len(frames)}: bad frame length {length}")
             start = pos + _HEADER.size
             if start + length > size:
                 return _Scan(frames, size - pos)
@@ -551,7 +552,7 @@ class VisitStore:
 
     def recover(self, visit_id: str) -> RecoveredVisit:
         """Every intact record of a visit. A torn final frame is ignored; a record that
-        fails authentication raises IntegrityError naming the visit and record."""
+        fails authentication raises RecordIntegrityError naming the visit and record."""
         folder = self._existing(visit_id)
         meta = _read_meta(folder)
         self._verify_key(folder, visit_id, meta)
@@ -561,13 +562,13 @@ class VisitStore:
         audio_scan = self._scan(audio_path, visit_id, "audio", expected)
         total = sum(length - NONCE_BYTES - TAG_BYTES for _, length in audio_scan.frames)
         if total % AUDIO_DTYPE.itemsize:
-            raise IntegrityError(audio_path, f"visit {visit_id}: audio records are not whole samples")
+            raise RecordIntegrityError(audio_path, f"visit {visit_id}: audio records are not whole samples")
         audio = np.empty(total // AUDIO_DTYPE.itemsize, dtype=np.float32)
         at = 0
         for index, plain in self._records(audio_path, visit_id, "audio", audio_scan):
             n = len(plain) // AUDIO_DTYPE.itemsize
             if n * AUDIO_DTYPE.itemsize != len(plain):
-                raise IntegrityError(audio_path, f"visit {visit_id}: audio record {index} is not whole samples")
+                raise RecordIntegrityError(audio_path, f"visit {visit_id}: audio record {index} is not whole samples")
             audio[at : at + n] = np.frombuffer(plain, dtype=AUDIO_DTYPE)
             at += n
 
@@ -578,7 +579,7 @@ class VisitStore:
             try:
                 transcript.append(plain.decode("utf-8"))
             except UnicodeDecodeError:
-                raise IntegrityError(text_path, f"visit {visit_id}: transcript record {index} is not UTF-8") from None
+                raise RecordIntegrityError(text_path, f"visit {visit_id}: transcript record {index} is not UTF-8") from None
 
         torn = bool(audio_scan.torn or text_scan.torn)
         logger.info(
@@ -683,20 +684,20 @@ class VisitStore:
         except (KeyError, TypeError, ValueError):
             raise StoreError(folder / _META, f"visit {visit_id}: key check missing or malformed") from None
         except InvalidTag:
-            raise IntegrityError(
+            raise RecordIntegrityError(
                 folder, f"visit {visit_id}: site key does not match the key it was recorded with"
             ) from None
 
     def _scan(self, path: Path, visit_id: str, stream: str, expected: dict | None) -> _Scan:
         try:
             scan = _scan(path)
-        except IntegrityError as exc:
-            raise IntegrityError(path, f"visit {visit_id}: {stream} {exc.reason}") from None
+        except RecordIntegrityError as exc:
+            raise RecordIntegrityError(path, f"visit {visit_id}: {stream} {exc.reason}") from None
         if expected is not None:
             # A finished visit has no excuse for a torn tail or missing records.
             want = expected.get(stream)
             if scan.torn or (isinstance(want, int) and len(scan.frames) != want):
-                raise IntegrityError(
+                raise RecordIntegrityError(
                     path, f"visit {visit_id}: {stream} journal holds {len(scan.frames)} of {want} records"
                 )
         if scan.torn:
@@ -714,7 +715,7 @@ class VisitStore:
                         payload[:NONCE_BYTES], payload[NONCE_BYTES:], _aad(visit_id, stream, index)
                     )
                 except InvalidTag:
-                    raise IntegrityError(
+                    raise RecordIntegrityError(
                         path, f"visit {visit_id}: {stream} record {index} failed authentication"
                     ) from None
                 yield index, plain

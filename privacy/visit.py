@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from privacy import SAMPLE_RATE
 from privacy.audit import AuditLog
 from privacy.buffer import AudioBuffer, TextBuffer
 from privacy.keys import VisitKey, zero
 from privacy.policy import ContentRegistry
+from privacy.store import VisitStore
 
 logger = logging.getLogger("scribe.privacy.visit")
 
@@ -34,7 +36,7 @@ class Visit:
     privacy: bool = True
     audit: AuditLog | None = None
     registry: ContentRegistry | None = None
-    store: object | None = None  # privacy.store.VisitStore, standard mode only
+    store: VisitStore | None = None  # standard mode only: where the visit is journaled
     visit_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _opened: float = field(default_factory=time.monotonic)
     _closed: bool = False
@@ -64,7 +66,7 @@ class Visit:
         if self._audio is not None:
             self._audio.append(block)
             zero(block)
-            return self._audio.read_window(start, start + block.size / 16000)
+            return self._audio.read_window(start, start + block.size / SAMPLE_RATE)
         if self._journal is not None:
             self._journal.append_audio(block)
         return block

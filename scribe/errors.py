@@ -3,22 +3,14 @@ the CLI prints that line and exits non-zero, never a traceback."""
 
 from __future__ import annotations
 
-import os
+# The base and the path error live in the bottom layer, so that privacy's own errors (the
+# visit store's) are ScribeErrors too without privacy importing scribe: every caller that
+# reports ScribeError as one line reports those the same way.
+from privacy.errors import PathError, ScribeError
 
-
-class ScribeError(Exception):
-    """Base for errors reported to the user as one line."""
-
-    exit_code = 1
-
-
-class PathError(ScribeError):
-    """An error about one file or folder: renders as ``<path>: <reason>``."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+__all__ = [
+    "ScribeError", "PathError", "InputError", "OutputError", "NoSpeechError", "ModelError", "FhirExportError",
+]
 
 
 class InputError(PathError):

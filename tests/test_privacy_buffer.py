@@ -19,7 +19,7 @@ from privacy.buffer import (
     AudioBuffer,
     BufferClosedError,
     EncryptedBuffer,
-    IntegrityError,
+    ChunkIntegrityError as IntegrityError,
     TextBuffer,
     spill_root,
     sweep_spill,

@@ -19,7 +19,7 @@ import pytest
 
 from privacy.store import (
     SAMPLE_RATE,
-    IntegrityError,
+    RecordIntegrityError as IntegrityError,
     StoreError,
     VisitStore,
     data_dir,
