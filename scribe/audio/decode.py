@@ -18,9 +18,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from privacy import SAMPLE_RATE  # 16 kHz, defined once in the bottom layer
 from scribe.errors import InputError
 
-SAMPLE_RATE = 16000
 logger = logging.getLogger("scribe.audio.decode")
 
 # A file whose decodable audio is this much shorter than its header declares is treated
