@@ -18,13 +18,12 @@ from math import gcd
 
 import numpy as np
 
+from scribe.audio.decode import SAMPLE_RATE
 from scribe.errors import InputError
 from scribe.pipeline import Pipeline, VisitResult
 from scribe.live.streaming import StreamingSession
 
 logger = logging.getLogger("scribe.live.microphone")
-
-RATE = 16000
 
 
 class MicrophoneError(InputError):
@@ -74,8 +73,8 @@ class Microphone:
         self.index = next((i for i, d in inputs if d["name"] == info["name"]), wanted)
         self.name = info["name"]
         try:
-            sd.check_input_settings(self.index, channels=1, dtype="int16", samplerate=RATE)
-            self.rate = RATE
+            sd.check_input_settings(self.index, channels=1, dtype="int16", samplerate=SAMPLE_RATE)
+            self.rate = SAMPLE_RATE
         except (ValueError, sd.PortAudioError):
             self.rate = int(info["default_samplerate"])
         logger.info("microphone %s at %d Hz", self.name, self.rate)
@@ -103,13 +102,13 @@ class Microphone:
 
 
 def _to_16k(pcm: bytearray, rate: int) -> bytearray:
-    if rate == RATE:
+    if rate == SAMPLE_RATE:
         return pcm
     from scipy.signal import resample_poly
 
-    g = gcd(rate, RATE)
+    g = gcd(rate, SAMPLE_RATE)
     x = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-    y = resample_poly(x, RATE // g, rate // g)
+    y = resample_poly(x, SAMPLE_RATE // g, rate // g)
     out = bytearray(np.clip(np.round(y), -32768, 32767).astype("<i2").tobytes())
     x[:] = 0
     y[:] = 0
