@@ -14,6 +14,7 @@ import pytest
 from fhir.resources.R4B.documentreference import DocumentReference
 
 from scribe.batch import outputs as writers
+from scribe.notes import render
 from scribe.fhir.document_reference import FhirValidationError, build_document_reference, validate_document_reference
 from scribe.types import Transcript
 from tests.test_writers import MODELS, empty_note, make_note, markdown
@@ -70,7 +71,7 @@ def test_attachments_carry_the_note():
     ]
     text = attachment(doc, "text/plain; charset=utf-8")
     md = attachment(doc, "text/markdown; charset=utf-8")
-    assert base64.b64decode(text["data"]).decode("utf-8") == writers.render_note_text(make_note())
+    assert base64.b64decode(text["data"]).decode("utf-8") == render.render_note_text(make_note())
     assert base64.b64decode(md["data"]).decode("utf-8") == markdown()
     raw = base64.b64decode(md["data"])
     assert md["size"] == len(raw)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scribe.batch import outputs as writers
+from scribe.notes import render
 from scribe.options import ScribeOptions
 from scribe.types import ModelInfo, Note, NoteSection, NoteSentence, Role, Segment, Transcript, Word
 
@@ -64,7 +65,7 @@ def empty_note() -> Note:
 
 
 def markdown(note: Note | None = None, transcript: Transcript | None = None) -> str:
-    return writers.render_note_markdown(
+    return render.render_note_markdown(
         note or make_note(), transcript or make_transcript(),
         uri="visit1", options_dict=ScribeOptions().to_dict(), models=MODELS,
     )
@@ -194,7 +195,7 @@ def test_empty_note_says_nothing_was_captured(tmp_path: Path):
     path = writers.write_note_markdown(
         empty_note(), silent, tmp_path / "n.md", uri="visit1", options_dict={}, models=MODELS
     )
-    assert path.read_text(encoding="utf-8") == writers.render_note_markdown(
+    assert path.read_text(encoding="utf-8") == render.render_note_markdown(
         empty_note(), silent, uri="visit1", options_dict={}, models=MODELS
     )
 
@@ -206,13 +207,13 @@ def test_empty_note_with_speech_does_not_claim_silence():
 
 
 def test_note_text_is_plain():
-    text = writers.render_note_text(make_note())
+    text = render.render_note_text(make_note())
     assert text.startswith("SOAP progress note\n")
     assert "DRAFT" in text
     assert "Subjective:" in text and "  - Start an inhaler." in text
     assert "No exam findings were captured." in text
     assert "[s1" not in text and "##" not in text
-    empty = writers.render_note_text(empty_note(), transcript=Transcript((), 1.0, "en"))
+    empty = render.render_note_text(empty_note(), transcript=Transcript((), 1.0, "en"))
     assert "Nothing was captured: no speech was detected in this recording." in empty
 
 

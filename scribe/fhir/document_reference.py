@@ -75,12 +75,11 @@ def build_document_reference(
     recording held no speech at all. ``plain_text`` replaces the text rendered from
     ``note``: the clinician's edited and signed wording (``note.status`` "final").
     """
-    # Imported here so ``scribe.batch.outputs`` (which renders the plain text) can be used
-    # without pulling in the FHIR models, and vice versa.
+    # Imported here so that importing this module does not pull in the FHIR models.
     from fhir.resources.R4B.documentreference import DocumentReference
 
     from scribe import __version__
-    from scribe.batch.outputs import render_note_text
+    from scribe.notes.render import render_note_text
 
     if created.tzinfo is None or created.utcoffset() is None:
         raise ValueError("created must be timezone-aware (FHIR instants need a zone)")
