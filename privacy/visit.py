@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +77,26 @@ class Visit:
         """The pipeline is done with a window: in privacy mode its plaintext is zeroed."""
         if self.privacy:
             zero(window)
+
+    @contextmanager
+    def keep_audio(self, block: np.ndarray, start: float) -> Iterator[np.ndarray]:
+        """``store_audio`` as a context: keep ``block`` ((n,) float32 at 16 kHz, ``start``
+        seconds into the visit) and yield the window to work on, zeroed on exit in
+        privacy mode (on failure too), so no plaintext copy outlives its use."""
+        window = self.store_audio(block, start)
+        try:
+            yield window
+        finally:
+            self.release(window)
+
+    @contextmanager
+    def held(self, array: np.ndarray) -> Iterator[np.ndarray]:
+        """A plaintext copy derived from the visit's audio (a join, a carried-over tail):
+        yielded back, zeroed on exit in privacy mode (on failure too)."""
+        try:
+            yield array
+        finally:
+            self.release(array)
 
     def store_text(self, text: str) -> None:
         self.mark_content(text)
