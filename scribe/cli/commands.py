@@ -425,8 +425,9 @@ def serve(
     """
     from scribe.service.access import load_or_create_token
     from scribe.options import ScribeOptions
-    from scribe.service.app import CaptureService, bind
-    from scribe.service.app import serve as run
+    from scribe.service.capture import CaptureService
+    from scribe.service.server import bind
+    from scribe.service.server import serve as run
 
     try:
         site = load_config()

@@ -1,10 +1,10 @@
 """One visit being recorded live: the streaming session, its privacy-mode container, and
 what the clinician does with it (pause, swap roles, stop, edit, sign, export).
 
-Every method returns the events the recorder should see, as JSON-ready dicts (see
-``EVENT_TYPES``). A ``LiveVisit`` is driven from one thread at a time (the capture
-service's compute thread); it holds nothing shared with another visit, so one visit's
-failure is its own.
+Every method returns the events the recorder should see (``scribe.live.events``: frozen
+dataclasses the service serialises with ``to_json()``). A ``LiveVisit`` is driven from
+one thread at a time (the capture service's compute thread); it holds nothing shared
+with another visit, so one visit's failure is its own.
 
 Lifecycle: recording <-> paused -> stopped (final transcript and draft; the audio is
 destroyed here: the note no longer needs it) -> signed (the note is final; in privacy
@@ -27,22 +27,21 @@ from typing import Any
 from privacy.visit import Visit
 from scribe.pipeline import Pipeline, VisitResult
 from scribe.speakers.roles import apply_roles
+from scribe.live.events import (
+    Event,
+    FinalEvent,
+    LineEvent,
+    NoteEvent,
+    PartialEvent,
+    ReadyEvent,
+    RolesEvent,
+    StateEvent,
+)
 from scribe.live.streaming import CommittedLine, StreamingSession, StreamParams
 from scribe.notes.templates import Template, load_template
-from scribe.types import Note, Role, Segment, Transcript
+from scribe.types import Note, Role, Transcript
 
 logger = logging.getLogger("scribe.live.visit")
-
-# Server -> recorder events, each a JSON object with "type":
-#   ready    {visit, privacy, state, template}
-#   partial  {start, end, text}           the open utterance so far; replaced, may change
-#   line     {id, start, end, text, speaker, role, utterance_end}   committed: never changes
-#   roles    {roles: {speaker: role}}     provisional roles changed (or were swapped)
-#   note     {final, note, text}          the draft note (note: sections and evidence)
-#   final    {transcript, note, text, roles, privacy}   after stop: re-clustered speakers
-#   state    {state, message}
-#   error    {message}
-EVENT_TYPES = ("ready", "partial", "line", "roles", "note", "final", "state", "error")
 
 
 class State(str, Enum):
@@ -97,22 +96,21 @@ class LiveVisit:
     def privacy(self) -> bool:
         return self.visit.privacy
 
-    def ready(self) -> dict:
+    def ready(self) -> ReadyEvent:
         """What a recorder that (re)connects needs: the state and the lines so far (a
         reloaded page or a dropped connection picks up where the visit is)."""
         roles = self._roles
-        lines = [] if self.session is None else [_line(c, roles) for c in self.session.lines]
-        return {
-            "type": "ready",
-            "visit": self.id,
-            "privacy": self.privacy,
-            "state": self.state.value,
-            "template": self.template.id,
-            "received": round(self.session.received, 3) if self.session is not None else None,
-            "lines": lines,
-        }
+        lines = () if self.session is None else tuple(_line(c, roles) for c in self.session.lines)
+        return ReadyEvent(
+            visit=self.id,
+            privacy=self.privacy,
+            state=self.state.value,
+            template=self.template.id,
+            received=self.session.received if self.session is not None else None,
+            lines=lines,
+        )
 
-    def review(self) -> dict:
+    def review(self) -> FinalEvent:
         """The final event again, for a page reloaded while the note is under review."""
         if self.state is not State.stopped:
             raise VisitStateError(f"visit is {self.state.value}; nothing to review")
@@ -121,12 +119,15 @@ class LiveVisit:
 
     # -- capture ------------------------------------------------------------------------
 
-    def feed(self, pcm16: bytes) -> list[dict]:
+    def feed(self, pcm16: bytes) -> list[Event]:
+        """Take audio (16 kHz mono PCM16, little-endian; any whole number of samples) and
+        return the lines it committed with their roles and note updates. Raises
+        ``VisitStateError`` unless recording."""
         self._require(State.recording, "send audio")
         self.last_active = time.monotonic()
         return self._committed(self.session.feed(pcm16))
 
-    def partial(self) -> list[dict]:
+    def partial(self) -> list[Event]:
         """Idle-time work, called when the service has nothing else to do: recognise a
         paused utterance ahead of its commit; else show the open utterance's words so
         far, if it is long enough and was not shown recently."""
@@ -143,20 +144,20 @@ class LiveVisit:
         self._partial_at = now
         self.visit.mark_content(seg.text)
         self._partial_shown = True
-        return [{"type": "partial", "start": seg.start, "end": seg.end, "text": seg.text}]
+        return [PartialEvent(seg.start, seg.end, seg.text)]
 
-    def pause(self) -> list[dict]:
+    def pause(self) -> list[Event]:
         self._require(State.recording, "pause")
         events = self._committed(self.session.flush())
         self.state = State.paused
         return events + [self._state("paused")]
 
-    def resume(self) -> list[dict]:
+    def resume(self) -> list[Event]:
         self._require(State.paused, "resume")
         self.state = State.recording
         return [self._state("recording")]
 
-    def stop(self) -> list[dict]:
+    def stop(self) -> list[Event]:
         """End capture: the last words are committed, speakers re-clustered over the
         whole visit, roles labelled and the note drafted. The audio is destroyed now."""
         if self.state not in (State.recording, State.paused):
@@ -178,7 +179,7 @@ class LiveVisit:
 
     # -- review -------------------------------------------------------------------------
 
-    def swap_roles(self) -> list[dict]:
+    def swap_roles(self) -> list[Event]:
         """Clinician <-> patient, for every speaker: what a click on a role label does."""
         if self.state in (State.signed, State.discarded):
             raise VisitStateError(f"visit is {self.state.value}; roles are final")
@@ -187,7 +188,7 @@ class LiveVisit:
             transcript = self._final_transcript()
             return [self._final_event(transcript, self._final_note(transcript))]
         roles = self._provisional_roles()
-        return [{"type": "roles", "roles": self._roles_json(roles)}, *self._note_event(roles, force=True)]
+        return [RolesEvent(roles), *self._note_event(roles, force=True)]
 
     def sign(self, text: str) -> dict[str, Any]:
         """The clinician's edited note becomes final; the visit then ends (privacy mode:
@@ -256,21 +257,21 @@ class LiveVisit:
         if self.state is not state:
             raise VisitStateError(f"visit is {self.state.value}; cannot {action}")
 
-    def _state(self, state: str, message: str = "") -> dict:
-        return {"type": "state", "state": state, "message": message}
+    def _state(self, state: str, message: str = "") -> StateEvent:
+        return StateEvent(state, message)
 
-    def _committed(self, lines: list[CommittedLine]) -> list[dict]:
+    def _committed(self, lines: list[CommittedLine]) -> list[Event]:
         if not lines:
             return []
-        events: list[dict] = []
+        events: list[Event] = []
         if self._partial_shown:  # the partial became these lines
-            events.append({"type": "partial", "start": None, "end": None, "text": ""})
+            events.append(PartialEvent.cleared())
             self._partial_shown = False
         roles = self._provisional_roles()
         events += [_line(line, roles) for line in lines]
         if roles != self._roles:
             self._roles = roles
-            events.append({"type": "roles", "roles": self._roles_json(roles)})
+            events.append(RolesEvent(roles))
         return events + self._note_event(roles)
 
     def _provisional_roles(self) -> dict[str, Role]:
@@ -284,7 +285,7 @@ class LiveVisit:
             language=self.session.language or "en",
         )
 
-    def _note_event(self, roles: dict[str, Role], force: bool = False) -> list[dict]:
+    def _note_event(self, roles: dict[str, Role], force: bool = False) -> list[Event]:
         """The growing draft, from the provisional transcript with ``roles`` (the caller
         has just labelled them)."""
         now = time.monotonic()
@@ -298,7 +299,7 @@ class LiveVisit:
             speakers=roles,
         )
         note = self.pipeline.drafter.draft(t, self.template)
-        return [{"type": "note", "final": False, "note": note.to_dict(), "text": editable_text(note)}]
+        return [NoteEvent(note, editable_text(note))]
 
     def _final_transcript(self) -> Transcript:
         assert self.result is not None
@@ -314,19 +315,8 @@ class LiveVisit:
             return self.result.note
         return self.pipeline.drafter.draft(transcript, self.template)
 
-    def _final_event(self, transcript: Transcript, note: Note) -> dict:
-        return {
-            "type": "final",
-            "privacy": self.privacy,
-            "transcript": [_segment_json(s) for s in transcript.segments],
-            "roles": self._roles_json(transcript.speakers),
-            "note": note.to_dict(),
-            "text": editable_text(note),
-            "duration": transcript.duration,
-        }
-
-    def _roles_json(self, roles: dict[str, Role]) -> dict[str, str]:
-        return {spk: r.value for spk, r in sorted(roles.items())}
+    def _final_event(self, transcript: Transcript, note: Note) -> FinalEvent:
+        return FinalEvent(self.privacy, transcript, note, editable_text(note))
 
     def _forget(self) -> None:
         # What is dropped here is only referenced from this object: the transcript's
@@ -336,24 +326,10 @@ class LiveVisit:
         self._roles = {}
 
 
-def _segment_json(s: Segment) -> dict:
-    return {
-        "id": s.id,
-        "start": round(s.start, 2),
-        "end": round(s.end, 2),
-        "text": s.text,
-        "speaker": s.speaker,
-        "role": s.role.value,
-    }
-
-
-def _line(line: CommittedLine, roles: dict[str, Role]) -> dict:
+def _line(line: CommittedLine, roles: dict[str, Role]) -> LineEvent:
+    """A committed line with its speaker's provisional role."""
     s = line.segment
-    return {
-        "type": "line",
-        **_segment_json(replace(s, role=roles.get(s.speaker, Role.UNKNOWN))),
-        "utterance_end": round(line.utterance_end, 3),  # where the speech paused
-    }
+    return LineEvent(replace(s, role=roles.get(s.speaker, Role.UNKNOWN)), line.utterance_end)
 
 
 def editable_text(note: Note) -> str:

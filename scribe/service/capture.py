@@ -1,0 +1,154 @@
+"""The capture service's state: the open visits, the one compute thread, and the limits.
+
+- One ``Pipeline`` (models loaded once) serves every visit. Model work runs on one
+  compute thread, so two exam rooms share the two cores in turn instead of fighting for
+  them; the event loop stays free for audio frames, pages and refusals.
+- A visit is a ``LiveVisit``. A visit that fails is discarded on its own; the others
+  never notice. Visits left behind (nobody streaming, untouched) are discarded on a timer.
+
+The service logs metadata only (visit ids, states, counts), never content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from fastapi import HTTPException
+
+from scribe.audio.decode import SAMPLE_RATE
+from scribe.config import FhirConfig
+from scribe.live.streaming import StreamParams
+from scribe.live.visit import LiveVisit, State
+from scribe.notes.templates import available_templates
+from scribe.pipeline import Pipeline
+from scribe.visits import VisitFactory
+
+logger = logging.getLogger("scribe.service.capture")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the service accepts before it refuses: floods cost nothing beyond the check."""
+
+    max_visits: int = 8  # open at once (exam rooms on one machine)
+    max_streams: int = 16  # WebSocket connections at once
+    max_frame_bytes: int = 2 * SAMPLE_RATE * 2  # 2 s of PCM16 in one message
+    max_control_bytes: int = 4096  # a JSON control message
+    max_body_bytes: int = 256 * 1024  # a signed note is a few KB
+    idle_seconds: float = 30 * 60  # a visit nobody streams to or touches is discarded
+    signed_seconds: float = 60 * 60  # a signed note waits this long to be exported
+
+
+class CaptureService:
+    """The open visits of one ``scribe serve`` process and the thread their model work
+    runs on.
+
+    ``pipeline`` serves every visit; ``visits`` opens each one in the site's mode;
+    ``token`` is the install's access token (``scribe.service.access``); ``fhir`` the
+    site's FHIR destination, or None: export is then download-only. ``port`` is set once
+    the socket is bound (the access guard checks Host against it)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        visits: VisitFactory,
+        *,
+        token: str,
+        limits: Limits = Limits(),
+        stream_params: StreamParams = StreamParams(),
+        fhir: FhirConfig | None = None,
+    ):
+        self.pipeline = pipeline
+        self.fhir = fhir
+        self.factory = visits
+        self.token = token
+        self.limits = limits
+        self.stream_params = stream_params
+        self.port = 0
+        self.visits: dict[str, LiveVisit] = {}
+        self.connected: set[str] = set()  # visits with a recorder connected now
+        self.streams = 0  # WebSocket connections open now
+        self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scribe-compute")
+
+    @property
+    def privacy(self) -> bool:
+        return self.factory.privacy
+
+    async def run(self, fn: Callable[..., T], *args) -> T:
+        """``fn(*args)`` on the compute thread, awaited from the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.compute, fn, *args)
+
+    # -- visits -------------------------------------------------------------------------
+
+    def open_visit(self, template: str | None) -> LiveVisit:
+        """A new visit, drafting with ``template`` (None: the pipeline's). Runs on the
+        compute thread. Raises HTTPException 429 when ``max_visits`` are open, 400 for
+        an unknown template."""
+        if len(self.visits) >= self.limits.max_visits:
+            raise HTTPException(429, f"{len(self.visits)} visits are open; stop or discard one first")
+        if template is not None and template not in available_templates():
+            raise HTTPException(400, f"template {template!r} not found (available: {', '.join(available_templates())})")
+        visit = self.factory.open()
+        try:
+            live = LiveVisit(self.pipeline, visit, template=template, params=self.stream_params)
+        except BaseException:
+            visit.close(discarded=True, reason="error")
+            raise
+        self.visits[live.id] = live
+        logger.info("visit %s opened (privacy=%s, template=%s)", live.id, live.privacy, live.template.id)
+        return live
+
+    def get(self, visit_id: str) -> LiveVisit:
+        """The open visit ``visit_id``; HTTPException 404 if there is none."""
+        live = self.visits.get(visit_id)
+        if live is None:
+            raise HTTPException(404, "no such visit")
+        return live
+
+    def discard(self, live: LiveVisit, reason: str) -> None:
+        """Runs on the compute thread (it may be mid-feed otherwise)."""
+        try:
+            live.discard(reason)
+        finally:
+            self.visits.pop(live.id, None)
+            logger.info("visit %s ended (%s)", live.id, reason)
+
+    def fail(self, live: LiveVisit, error: BaseException) -> None:
+        # Type only: an exception message could quote the visit.
+        logger.error("visit %s failed (%s); discarded", live.id, type(error).__name__)
+        self.discard(live, "error")
+
+    async def reap(self) -> None:
+        """Discard visits left behind: nobody streaming and untouched for idle_seconds;
+        signed notes not exported within signed_seconds."""
+        while True:
+            await asyncio.sleep(30)
+            now = time.monotonic()
+            for live in list(self.visits.values()):
+                limit = self.limits.signed_seconds if live.state is State.signed else self.limits.idle_seconds
+                if live.id not in self.connected and now - live.last_active > limit:
+                    await self.run(self.discard, live, "timeout")
+
+    def shutdown(self) -> None:
+        """Discard every open visit. On the compute thread, after whatever model work is
+        still running there: a visit is never shredded under a feed that is using it."""
+
+        def discard_all() -> None:
+            for live in list(self.visits.values()):
+                try:
+                    self.discard(live, "service_stopped")
+                except Exception as e:  # every visit must get its chance to be shredded
+                    logger.error("visit %s: discard failed (%s)", live.id, type(e).__name__)
+
+        try:
+            self.compute.submit(discard_all).result()
+        finally:
+            self.compute.shutdown(wait=True)

@@ -1,0 +1,51 @@
+"""Running the capture service: the loopback socket and the uvicorn server around the app."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from scribe.service.app import create_app
+from scribe.service.capture import CaptureService
+
+
+def bind(port: int) -> socket.socket:
+    """A listening-ready socket on 127.0.0.1:port (0: any free port), bound before the
+    server starts so its address is known and a port in use is a clear error. Raises
+    OSError when the port cannot be bound."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve(service: CaptureService, sock: socket.socket, on_ready: Callable[[str], None]) -> None:
+    """Run until SIGINT/SIGTERM; ``on_ready(url)`` once the socket accepts connections.
+    Open visits are discarded on the way out."""
+    import uvicorn
+
+    service.port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(service),
+        log_config=None,
+        access_log=False,  # request lines can carry the token
+        server_header=False,
+        ws="websockets-sansio",
+        ws_max_size=4 * service.limits.max_frame_bytes,
+        ws_per_message_deflate=False,
+        limit_concurrency=64,
+        timeout_keep_alive=5,
+        lifespan="on",
+    )
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            if self.started:
+                on_ready(f"http://127.0.0.1:{service.port}/")
+
+    Server(config).run(sockets=[sock])

@@ -1,0 +1,68 @@
+"""The recorder's wire format: each event's JSON, key for key, with today's rounding.
+The recorder page (scribe/service/recorder/recorder.js) reads exactly these."""
+
+from __future__ import annotations
+
+import json
+
+from scribe.live.events import (
+    ErrorEvent,
+    FinalEvent,
+    LineEvent,
+    NoteEvent,
+    PartialEvent,
+    PongEvent,
+    ReadyEvent,
+    RolesEvent,
+    StateEvent,
+)
+from scribe.types import Note, NoteSection, NoteSentence, Role, Segment, Transcript, Word
+
+SEG = Segment("s0", 1.23456, 4.56789, "chest pain since Monday", (Word(1.2, 1.5, "chest"),), "SPEAKER_1", Role.PATIENT)
+NOTE = Note("soap", "SOAP note", "11506-3", (NoteSection("s", "Subjective", (NoteSentence("Chest pain.", ("s0",)),)),))
+
+
+def wire(event) -> str:
+    return json.dumps(event.to_json(), ensure_ascii=False)
+
+
+def test_line_rounds_times_and_drops_words():
+    line = {"type": "line", "id": "s0", "start": 1.23, "end": 4.57, "text": "chest pain since Monday",
+            "speaker": "SPEAKER_1", "role": "patient", "utterance_end": 4.568}
+    assert wire(LineEvent(SEG, 4.56789)) == json.dumps(line, ensure_ascii=False)
+
+
+def test_ready_with_lines_and_after_the_visit():
+    event = ReadyEvent("v1", True, "recording", "soap", 12.34567, (LineEvent(SEG, 4.56789),))
+    assert list(event.to_json()) == ["type", "visit", "privacy", "state", "template", "received", "lines"]
+    assert event.to_json()["received"] == 12.346 and event.to_json()["lines"] == [LineEvent(SEG, 4.56789).to_json()]
+    assert ReadyEvent("v1", False, "signed", "soap", None).to_json()["received"] is None
+
+
+def test_partial_keeps_exact_times_and_clears():
+    assert wire(PartialEvent(1.23456, 2.5, "so the")) == '{"type": "partial", "start": 1.23456, "end": 2.5, "text": "so the"}'
+    assert wire(PartialEvent.cleared()) == '{"type": "partial", "start": null, "end": null, "text": ""}'
+
+
+def test_roles_sorted_by_speaker():
+    event = RolesEvent({"SPEAKER_2": Role.CLINICIAN, "SPEAKER_1": Role.PATIENT})
+    assert wire(event) == '{"type": "roles", "roles": {"SPEAKER_1": "patient", "SPEAKER_2": "clinician"}}'
+
+
+def test_note_and_final():
+    assert NoteEvent(NOTE, "## Subjective\n").to_json() == {
+        "type": "note", "final": False, "note": NOTE.to_dict(), "text": "## Subjective\n",
+    }
+    transcript = Transcript((SEG,), 61.98765, "en", {"SPEAKER_1": Role.PATIENT})
+    final = FinalEvent(True, transcript, NOTE, "## Subjective\n").to_json()
+    assert list(final) == ["type", "privacy", "transcript", "roles", "note", "text", "duration"]
+    assert final["transcript"] == [{"id": "s0", "start": 1.23, "end": 4.57, "text": "chest pain since Monday",
+                                    "speaker": "SPEAKER_1", "role": "patient"}]
+    assert final["roles"] == {"SPEAKER_1": "patient"} and final["duration"] == 61.98765
+    assert final["note"] == NOTE.to_dict() and final["privacy"] is True
+
+
+def test_state_error_pong():
+    assert wire(StateEvent("paused")) == '{"type": "state", "state": "paused", "message": ""}'
+    assert wire(ErrorEvent("visit is stopped; cannot pause")) == '{"type": "error", "message": "visit is stopped; cannot pause"}'
+    assert wire(PongEvent()) == '{"type": "pong"}'
