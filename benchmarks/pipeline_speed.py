@@ -52,11 +52,13 @@ def child(model: str, file: str) -> None:
 def five_minute_visit(folder: str) -> str:
     import wave
 
+    from privacy import SAMPLE_RATE
+
     path = Path(folder) / "visit_5min.wav"
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
-        out.setframerate(16000)
+        out.setframerate(SAMPLE_RATE)
         for name in ("aci_d2n_visit", "cough_visit"):
             with wave.open(str(REPO / "samples" / f"{name}.wav")) as part:
                 out.writeframes(part.readframes(part.getnframes()))

@@ -40,9 +40,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from privacy import SAMPLE_RATE  # the samples are at the rate Scribe works at
+
 HERE = Path(__file__).resolve().parent
 DIALOGUES = HERE / "dialogues"
-SAMPLE_RATE = 16000
 
 # Role -> (engine, voice). rms is a low-pitched US male, slt a US female: different
 # gender and pitch, so the two speakers are easy to tell apart by ear and by a diarizer.
