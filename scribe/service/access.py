@@ -25,7 +25,9 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 from privacy.paths import data_dir
@@ -65,12 +67,16 @@ def load_or_create_token(path: Path | None = None) -> str:
 
 
 class AccessGuard:
-    """ASGI middleware applying the three checks to every HTTP and WebSocket request."""
+    """ASGI middleware applying the three checks to every HTTP and WebSocket request.
 
-    def __init__(self, app, *, token: str, port_ref):
+    ``app`` is the ASGI app behind it; ``token`` the install's token; ``port_ref()`` the
+    service's port, asked per request (it is known only once the socket is bound).
+    Refusals are answered here (403/401) and counted in ``refused``."""
+
+    def __init__(self, app: Any, *, token: str, port_ref: Callable[[], int]):
         self.app = app
         self._token = token.encode("ascii")
-        self._port_ref = port_ref  # callable: the port is known only once bound
+        self._port_ref = port_ref
         self.refused = 0
 
     def allowed_hosts(self) -> set[str]:
@@ -96,6 +102,8 @@ class AccessGuard:
             await deny_websocket(scope, receive, send, status, reason)
 
     def check(self, scope, headers: dict[str, str]) -> tuple[int | None, str]:
+        """``(None, "")`` when the request may pass, else ``(status, reason)``: 403 for Host,
+        Origin or a cross-site fetch, 401 for a missing or wrong token."""
         hosts = self.allowed_hosts()
         if headers.get("host", "").lower() not in hosts:
             return 403, "Host is not this service's loopback address"

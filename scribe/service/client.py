@@ -13,6 +13,8 @@ from scribe.service.access import SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX
 
 
 class ServiceError(RuntimeError):
+    """The service answered an HTTP error: ``status`` and its ``{"error": ...}`` message."""
+
     def __init__(self, status: int, message: str):
         super().__init__(f"{status}: {message}")
         self.status = status
@@ -30,7 +32,9 @@ class ServiceClient:
         base, _, query = url.partition("/?token=")
         return cls(base.rstrip("/"), query.strip())
 
-    def request(self, method: str, path: str, body: Any = None, headers: dict | None = None) -> Any:
+    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        """``method path`` with ``body`` as JSON; the decoded JSON answer (None if empty).
+        Raises ``ServiceError`` on an HTTP error status."""
         data = json.dumps(body).encode() if body is not None else (b"" if method in ("POST", "PUT") else None)
         req = urllib.request.Request(self.base + path, data=data, method=method)
         req.add_header("Authorization", f"Bearer {self.token}")
