@@ -67,6 +67,14 @@ _PARTIAL_EVERY = 1.5
 
 
 class LiveVisit:
+    """One visit recorded live, from the first frame to signed (or discarded).
+
+    ``pipeline`` supplies the models (shared by every visit of the service, whose one
+    compute thread drives them all); ``visit`` is this visit's privacy container, which
+    ``LiveVisit`` closes; ``template`` names the note template (None: the pipeline's);
+    ``params`` tune the streaming session. Actions the current ``state`` does not allow
+    raise ``VisitStateError``."""
+
     def __init__(
         self,
         pipeline: Pipeline,
@@ -147,6 +155,7 @@ class LiveVisit:
         return [PartialEvent(seg.start, seg.end, seg.text)]
 
     def pause(self) -> list[Event]:
+        """Commit what was said so far and stop taking audio until ``resume``."""
         self._require(State.recording, "pause")
         events = self._committed(self.session.flush())
         self.state = State.paused
@@ -233,6 +242,8 @@ class LiveVisit:
         self.visit.exported(sha256=digest, format="fhir")
 
     def discard(self, reason: str = "user_request") -> None:
+        """End the visit now; nothing of it is kept (privacy mode) and the audit log
+        records ``reason``. Idempotent; a signed visit is already closed."""
         if self.state is State.discarded:
             return
         was_signed = self.state is State.signed
@@ -242,7 +253,9 @@ class LiveVisit:
         if not was_signed:
             self.visit.close(discarded=True, reason=reason)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
+        """The visit as the service lists it: id, state, privacy, template and the
+        seconds of audio received (to 0.1 s; None once it ended)."""
         return {
             "visit": self.id,
             "state": self.state.value,
