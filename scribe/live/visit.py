@@ -14,7 +14,6 @@ it is exported) or discarded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -25,6 +24,7 @@ from enum import Enum
 from typing import Any
 
 from privacy.visit import Visit
+from scribe.batch.export import audit_document
 from scribe.pipeline import Pipeline, VisitResult
 from scribe.speakers.roles import apply_roles
 from scribe.live.events import (
@@ -38,6 +38,7 @@ from scribe.live.events import (
     StateEvent,
 )
 from scribe.live.streaming import CommittedLine, StreamingSession, StreamParams
+from scribe.notes.render import editable_text
 from scribe.notes.templates import Template, load_template
 from scribe.types import Note, Role, Transcript
 
@@ -219,8 +220,7 @@ class LiveVisit:
             period=(self.started_at, self.stopped_at or datetime.now(timezone.utc)),
         )
         self.signed_document = doc
-        digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-        self.visit.signed(sha256=digest)
+        audit_document(self.visit.signed, doc)
         self.state = State.signed
         self._forget()
         self.visit.close()
@@ -232,14 +232,13 @@ class LiveVisit:
             raise VisitStateError("the note is not signed yet")
         self.last_active = time.monotonic()
         body = json.dumps(self.signed_document, indent=2, ensure_ascii=False).encode("utf-8")
-        self.visit.exported(sha256=hashlib.sha256(body).hexdigest(), format="fhir")
+        audit_document(self.visit.exported, body, format="fhir")
         return body
 
     def sent(self) -> None:
         """The signed note was filed on the EHR's FHIR server; audited."""
         self.last_active = time.monotonic()
-        digest = hashlib.sha256(json.dumps(self.signed_document, sort_keys=True).encode()).hexdigest()
-        self.visit.exported(sha256=digest, format="fhir")
+        audit_document(self.visit.exported, self.signed_document, format="fhir")
 
     def discard(self, reason: str = "user_request") -> None:
         """End the visit now; nothing of it is kept (privacy mode) and the audit log
@@ -343,16 +342,3 @@ def _line(line: CommittedLine, roles: dict[str, Role]) -> LineEvent:
     """A committed line with its speaker's provisional role."""
     s = line.segment
     return LineEvent(replace(s, role=roles.get(s.speaker, Role.UNKNOWN)), line.utterance_end)
-
-
-def editable_text(note: Note) -> str:
-    """The note as the clinician edits and signs it: section headings and sentences,
-    without the draft notice and evidence references of the review view."""
-    if note.is_empty:
-        return ""
-    lines: list[str] = []
-    for sec in note.sections:
-        lines += [f"## {sec.title}", ""]
-        lines += [f"- {' '.join(s.text.split())}" for s in sec.sentences] or [sec.empty_text]
-        lines.append("")
-    return "\n".join(lines).strip() + "\n"

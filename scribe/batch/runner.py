@@ -1,0 +1,146 @@
+"""Running many recordings on this machine, one visit each, one after another.
+
+``expand_inputs`` turns the command line's files and folders into jobs with distinct
+output names; ``run_local`` processes them with ``process_recording`` and yields one
+``RecordingOutcome`` per job as it finishes. A failed recording is one error (its visit
+discarded whole) and never stops the others. A runner that spreads recordings over
+machines takes the same jobs, calls the same ``process_recording`` per job and yields
+the same outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scribe.batch.export import FhirExport
+from scribe.batch.visit import VisitOutputs, process_recording
+from scribe.errors import InputError, NoSpeechError, ScribeError
+
+if TYPE_CHECKING:
+    from scribe.pipeline import Pipeline, Progress
+    from scribe.visits import VisitFactory
+
+logger = logging.getLogger("scribe.batch.runner")
+
+AUDIO_EXTENSIONS = frozenset({
+    ".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm",
+    ".mp4", ".mkv", ".mov", ".wma", ".amr", ".3gp",
+})
+
+ProgressFor = Callable[[Path], AbstractContextManager["Progress | None"]]
+"""For one recording, a context that yields its progress callback (or None) and closes
+whatever shows it when the recording is done."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One recording to process: its path and its output name (unique in the batch)."""
+
+    path: Path
+    uri: str
+
+
+@dataclass(frozen=True)
+class RecordingOutcome:
+    """What became of one job.
+
+    ``outputs``: the visit's results (None when the visit failed and was discarded).
+    ``errors``: one-line errors, in the order they happened: the visit's failure; or no
+    speech (its empty results are still written, exit code 5); or a failed export (the
+    files stay). Empty when all went well. ``visit_id``: the visit it ran in.
+    """
+
+    job: Job
+    visit_id: str | None
+    outputs: VisitOutputs | None
+    errors: tuple[ScribeError, ...] = ()
+
+
+def expand_inputs(inputs: Iterable[Path]) -> tuple[list[Job], list[ScribeError]]:
+    """Files to process, each with a distinct output name, and the inputs that failed
+    (``InputError``: missing, unreadable, a folder without audio files; in input order).
+
+    A folder gives its audio files (by extension, ``AUDIO_EXTENSIONS``), sorted. Two
+    inputs with the same stem (a/visit.wav, b/visit.wav; visit.wav, visit.mp3) get visit,
+    visit-2, ...: one visit's results must never overwrite another's."""
+    files: list[Path] = []
+    failures: list[ScribeError] = []
+    for p in inputs:
+        try:
+            if p.is_dir():
+                found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+                if not found:
+                    raise InputError(p, "folder holds no audio files")
+                files.extend(found)
+            elif not p.exists():
+                raise InputError(p, "file not found")
+            else:
+                files.append(p)
+        except InputError as e:
+            failures.append(e)
+        except OSError as e:
+            failures.append(InputError(p, f"cannot be read ({e.strerror or type(e).__name__})"))
+    jobs: list[Job] = []
+    used: set[str] = set()
+    for f in files:
+        uri, n = f.stem, 1
+        while uri in used:
+            n += 1
+            uri = f"{f.stem}-{n}"
+        used.add(uri)
+        jobs.append(Job(f, uri))
+    return jobs, failures
+
+
+def discarded(error: ScribeError) -> ScribeError:
+    """A privacy-mode visit that fails is discarded whole; the user is told so (the
+    error's message gains "; visit discarded, nothing retained")."""
+    error.args = (f"{error}; visit discarded, nothing retained",)
+    return error
+
+
+def run_local(
+    pipeline: Pipeline,
+    jobs: Sequence[Job],
+    *,
+    out: Path,
+    visits: VisitFactory,
+    export: FhirExport | None = None,
+    progress: ProgressFor | None = None,
+) -> Iterator[RecordingOutcome]:
+    """Process ``jobs`` in order, each in a visit of its own from ``visits``, writing
+    into ``out`` (an existing, writable folder) and, with ``export``, filing each note.
+    Yields one outcome per job as soon as it is done; never raises for one recording
+    (an unexpected exception becomes an ``InputError`` "could not be processed")."""
+    for job in jobs:
+        visit_id = None
+        try:
+            with visits.open() as visit, (progress or _no_progress)(job.path) as report:
+                visit_id = visit.visit_id
+                outputs = process_recording(
+                    pipeline, job.path, uri=job.uri, out=out, visit=visit, progress=report, export=export
+                )
+        except ScribeError as e:
+            yield RecordingOutcome(job, visit_id, None, (discarded(e) if visits.privacy else e,))
+            continue
+        except Exception as e:  # one broken file must not stop the batch
+            logger.debug("unexpected failure", exc_info=True)
+            error = InputError(job.path, f"could not be processed ({type(e).__name__})")
+            yield RecordingOutcome(job, visit_id, None, (discarded(error) if visits.privacy else error,))
+            continue
+        errors: tuple[ScribeError, ...] = ()
+        if not outputs.has_speech:
+            note = f"{out}/{job.uri}.note.md"
+            errors = (NoSpeechError(job.path, f"no speech detected; {note} says nothing was captured"),)
+        elif outputs.export_error is not None:
+            errors = (outputs.export_error,)
+        yield RecordingOutcome(job, visit_id, outputs, errors)
+
+
+def _no_progress(path: Path) -> AbstractContextManager[Progress | None]:
+    return nullcontext(None)
