@@ -20,7 +20,7 @@ from datetime import timedelta
 from privacy.audit import AuditLog
 from privacy.buffer import sweep_spill
 from privacy.policy import ContentRegistry, enable_network_guard, harden_process, install_log_filter
-from privacy.store import default_visits_root
+from privacy.store import VisitStore, default_visits_root
 from privacy.visit import Visit
 from scribe.config import SiteConfig
 
@@ -29,14 +29,27 @@ logger = logging.getLogger("scribe.visits")
 
 @dataclass
 class VisitFactory:
+    """Opens the visits of one process, all in the mode it was started in.
+
+    ``privacy``: privacy mode (nothing of a visit outlives it) or standard mode.
+    ``audit``: the audit log every visit records to. ``registry``: the visit text the
+    log filter keeps out of logs. ``store``: the encrypted visit store, standard mode
+    only. ``last_id``: the id of the visit opened last.
+    """
+
     privacy: bool
     audit: AuditLog
     registry: ContentRegistry
-    store: object | None = None  # privacy.store.VisitStore in standard mode
+    store: VisitStore | None = None
     last_id: str | None = None
 
     @classmethod
     def start(cls, privacy: bool, site: SiteConfig = SiteConfig()) -> "VisitFactory":
+        """Harden the process for visits (see the module docstring) and purge kept
+        visits past ``site.retention_days``. Call once, before any audio is read.
+
+        Raises ``privacy.store.StoreError`` (a one-line error, exit code 1) when the site
+        key or visit store cannot be opened (standard mode)."""
         if site.data_dir is not None:
             os.environ.setdefault("SCRIBE_DATA_DIR", str(site.data_dir))
         harden_process()
@@ -60,6 +73,8 @@ class VisitFactory:
         return cls(privacy, audit, registry, store)
 
     def open(self) -> Visit:
+        """A new visit in this process's mode; use it as a context manager (an exception
+        discards it whole)."""
         visit = Visit(privacy=self.privacy, audit=self.audit, registry=self.registry, store=self.store)
         self.last_id = visit.visit_id
         return visit
@@ -77,7 +92,9 @@ def _content_registry() -> ContentRegistry:
     return _registry
 
 
-def open_store():
-    from privacy.store import VisitStore, load_site_key
+def open_store() -> VisitStore:
+    """The site's encrypted visit store (standard mode), under the site key. Raises
+    ``privacy.store.StoreError`` when the key cannot be read."""
+    from privacy.store import load_site_key
 
     return VisitStore(default_visits_root(), load_site_key())
