@@ -8,9 +8,9 @@ index. Protected against:
   * tampering with stored chunks: a flipped bit, a dropped, reordered or swapped chunk, or
     a chunk pasted from another visit or another kind fails authentication
     (``ChunkIntegrityError``) and no plaintext is returned;
-  * crash leftovers: spill files carry their process id, and ``sweep_spill`` removes those
-    whose process is gone (they are unreadable anyway; this reclaims space and leaves no
-    trace that a visit happened).
+  * crash leftovers: spill files carry their process id, and ``privacy.spill.sweep_spill``
+    removes those whose process is gone (they are unreadable anyway; this reclaims space
+    and leaves no trace that a visit happened).
 Not protected against: an attacker reading this process's memory while a visit is live.
 Plaintext exists there while the pipeline works on it; we zero the buffers we own
 (staging, decrypted chunks) to keep that window short, nothing more. Offsets, chunk
@@ -20,25 +20,21 @@ counts and chunk boundaries are kept in memory and trusted.
 from __future__ import annotations
 
 import bisect
-import getpass
 import logging
-import os
 import re
 import secrets
-import stat
-import tempfile
 import threading
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
 
 from privacy import SAMPLE_RATE
-from privacy.errors import IntegrityError
+from privacy.errors import ChunkIntegrityError
 from privacy.keys import KeyDestroyedError, VisitKey, zero
+from privacy.spill import SpillFile, Spilled, private_dir, spill_root
 
 log = logging.getLogger("scribe.privacy.buffer")
 
@@ -48,20 +44,6 @@ _SAMPLE_BYTES = 4  # float32
 DEFAULT_MEMORY_LIMIT = 64 * 2**20
 
 _KIND = re.compile(r"[a-z][a-z0-9_]*\Z")  # no '/' or '-': keeps AAD and file names unambiguous
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
-_SPILL_NAME = re.compile(r"(\d+)-.*\.sealed\Z", re.ASCII)
-
-
-class ChunkIntegrityError(IntegrityError):
-    """A chunk of a buffer failed authentication or is missing; no data from it is
-    returned. ``visit_id``, ``kind`` and ``index`` name the chunk, ``reason`` says why."""
-
-    def __init__(self, visit_id: str, kind: str, index: int, reason: str):
-        self.visit_id, self.kind, self.index, self.reason = visit_id, kind, index, reason
-        super().__init__(f"{kind} buffer of visit {visit_id}: chunk {index}: {reason}")
-
-    def __reduce__(self):
-        return type(self), (self.visit_id, self.kind, self.index, self.reason)
 
 
 class BufferClosedError(ValueError):
@@ -73,49 +55,6 @@ class BufferClosedError(ValueError):
 
     def __reduce__(self):
         return type(self), (self.visit_id, self.kind)
-
-
-def spill_root() -> Path:
-    """The default spill folder, ``<tmp>/scribe-spill-<uid>``, created 0700 if missing."""
-    return _private_dir(_default_spill_dir())
-
-
-def sweep_spill(spill_dir: Path | None = None) -> int:
-    """Remove ``*.sealed`` files left by processes that are no longer alive.
-
-    Files of live processes (this one included) and names not in our format are left
-    alone. Returns how many files were removed.
-    """
-    folder = Path(spill_dir) if spill_dir is not None else _default_spill_dir()
-    if not folder.is_dir():
-        return 0
-    removed = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            match = _SPILL_NAME.match(entry.name)
-            if not match or not entry.is_file(follow_symlinks=False):
-                continue
-            pid = int(match.group(1))
-            if pid <= 0 or _pid_alive(pid):
-                continue
-            if hasattr(os, "getuid") and entry.stat(follow_symlinks=False).st_uid != os.getuid():
-                continue
-            try:
-                os.unlink(entry.path)
-            except FileNotFoundError:  # another sweeper got there first
-                continue
-            removed += 1
-    if removed:
-        log.info("removed %d spill file(s) left by ended processes", removed)
-    return removed
-
-
-@dataclass(frozen=True, slots=True)
-class _Spilled:
-    """Where one sealed record (nonce + ciphertext + tag) sits in the spill file."""
-
-    offset: int
-    length: int
 
 
 class EncryptedBuffer:
@@ -147,10 +86,10 @@ class EncryptedBuffer:
         self._key = key
         self._memory_limit = memory_limit
         self._spill_dir = Path(spill_dir) if spill_dir is not None else None  # resolved on first spill
-        self._records: list[bytearray | _Spilled] = []
+        self._records: list[bytearray | Spilled] = []
         self._held = 0  # ciphertext bytes in memory
         self._nbytes = 0  # plaintext bytes appended
-        self._spill: _SpillFile | None = None
+        self._spill: SpillFile | None = None
         self._finalizer: weakref.finalize | None = None
         self._closed = False
         self._lock = threading.RLock()  # capture appends while the transcriber reads
@@ -187,7 +126,7 @@ class EncryptedBuffer:
                 size = plain.nbytes
             del aead
             if self._spill is not None or self._held + len(blob) > self._memory_limit:
-                record: bytearray | _Spilled = self._spill_file().write(blob)
+                record: bytearray | Spilled = self._spill_file().write(blob)
             else:
                 record = blob
                 self._held += len(blob)
@@ -222,7 +161,7 @@ class EncryptedBuffer:
                 return
             self._closed = True
             chunks = len(self._records)
-            spilled = sum(isinstance(r, _Spilled) for r in self._records)
+            spilled = sum(isinstance(r, Spilled) for r in self._records)
             # Ciphertext is dropped, not zeroed: without the key it is noise.
             self._records.clear()
             self._held = 0
@@ -283,72 +222,21 @@ class EncryptedBuffer:
         if not 0 <= index < len(self._records):
             raise self._integrity(index, f"no such chunk (buffer holds {len(self._records)})")
         record = self._records[index]
-        if not isinstance(record, _Spilled):
+        if not isinstance(record, Spilled):
             return record
         blob = self._spill.read(record)
         if blob is None:
             raise self._integrity(index, f"spill file {self._spill.path.name} is truncated")
         return blob
 
-    def _spill_file(self) -> _SpillFile:
+    def _spill_file(self) -> SpillFile:
         if self._spill is None:
-            folder = _private_dir(self._spill_dir) if self._spill_dir is not None else spill_root()
-            self._spill = _SpillFile(folder, self.visit_id, self.kind)
+            folder = private_dir(self._spill_dir) if self._spill_dir is not None else spill_root()
+            self._spill = SpillFile(folder, self.visit_id, self.kind)
             # Removes the file even if close() is never called (GC or interpreter exit).
             self._finalizer = weakref.finalize(self, self._spill.remove)
             log.debug("visit %s: %s buffer spilling to disk from chunk %d", self.visit_id, self.kind, len(self._records))
         return self._spill
-
-
-class _SpillFile:
-    """One buffer's overflow file: sealed records back to back; offsets live in memory."""
-
-    def __init__(self, folder: Path, visit_id: str, kind: str):
-        safe_visit = _UNSAFE_NAME.sub("_", visit_id)[:64]
-        self.path = folder / f"{os.getpid()}-{safe_visit}-{kind}-{secrets.token_hex(8)}.sealed"
-        self._owner_pid = os.getpid()
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
-        for extra in ("O_CLOEXEC", "O_NOFOLLOW", "O_BINARY"):
-            flags |= getattr(os, extra, 0)
-        fd = os.open(self.path, flags, 0o600)
-        try:
-            self._file = os.fdopen(fd, "r+b", buffering=0)  # unbuffered: records reach the file now
-        except BaseException:
-            os.close(fd)
-            raise
-        self._end = 0
-
-    def write(self, blob: bytearray) -> _Spilled:
-        self._file.seek(self._end)
-        with memoryview(blob) as view:
-            done = 0
-            while done < len(view):
-                done += self._file.write(view[done:])
-        record = _Spilled(self._end, len(blob))
-        self._end += len(blob)
-        return record
-
-    def read(self, record: _Spilled) -> bytearray | None:
-        """The record's bytes, or None if the file is shorter than it should be."""
-        out = bytearray(record.length)
-        self._file.seek(record.offset)
-        with memoryview(out) as view:
-            got = 0
-            while got < record.length:
-                n = self._file.readinto(view[got:])
-                if not n:
-                    return None
-                got += n
-        return out
-
-    def remove(self) -> None:
-        # A forked child inherits this object; only the creating process deletes the file.
-        if os.getpid() != self._owner_pid:
-            return
-        self._file.close()
-        # Not overwritten first: it is ciphertext, and on SSDs/CoW file systems an
-        # overwrite does not reach the old blocks anyway.
-        self.path.unlink(missing_ok=True)
 
 
 class AudioBuffer:
@@ -551,38 +439,3 @@ class TextBuffer:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _default_spill_dir() -> Path:
-    owner = str(os.getuid()) if hasattr(os, "getuid") else getpass.getuser()
-    return Path(tempfile.gettempdir()) / f"scribe-spill-{owner}"
-
-
-def _private_dir(path: Path) -> Path:
-    """Create ``path`` 0700 if missing; refuse one that another user could read or swap."""
-    try:
-        path.mkdir(mode=0o700, parents=True)
-    except FileExistsError:
-        pass
-    if os.name == "nt":  # POSIX owners and modes do not apply; %TEMP% is per user there
-        return path
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise PermissionError(f"{path}: spill folder is not a real directory (symlink or file)")
-    if info.st_uid != os.getuid():
-        raise PermissionError(f"{path}: spill folder belongs to uid {info.st_uid}, not this user")
-    if info.st_mode & 0o077:
-        raise PermissionError(f"{path}: spill folder is open to other users (mode {stat.S_IMODE(info.st_mode):o}, want 700)")
-    return path
-
-
-def _pid_alive(pid: int) -> bool:
-    if os.name == "nt":  # no safe liveness probe without extra dependencies: keep the file
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, under another user
-        return True
-    return True

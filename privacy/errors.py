@@ -8,8 +8,8 @@ by the CLI like any other Scribe error (one line, the class's exit code) without
 ``IntegrityError`` is the one base of every integrity failure: sealed data (a chunk of a
 transient buffer, a record of a stored journal) that fails authentication, is missing or
 is malformed. No plaintext from such data is ever returned. Catch this class to catch
-them all; ``privacy.buffer.ChunkIntegrityError`` and ``privacy.store.RecordIntegrityError``
-say which store failed.
+them all; ``ChunkIntegrityError`` (a transient buffer) and ``RecordIntegrityError`` (the
+visit store) say which failed.
 """
 
 from __future__ import annotations
@@ -38,3 +38,26 @@ class PathError(ScribeError):
 class IntegrityError(Exception):
     """Sealed data failed authentication, is missing or is malformed; no plaintext from it
     is returned. The base of every integrity failure in privacy (see the module doc)."""
+
+
+class ChunkIntegrityError(IntegrityError):
+    """A chunk of a transient buffer (``privacy.buffer``) failed authentication or is
+    missing; no data from it is returned. ``visit_id``, ``kind`` and ``index`` name the
+    chunk, ``reason`` says why."""
+
+    def __init__(self, visit_id: str, kind: str, index: int, reason: str):
+        self.visit_id, self.kind, self.index, self.reason = visit_id, kind, index, reason
+        super().__init__(f"{kind} buffer of visit {visit_id}: chunk {index}: {reason}")
+
+    def __reduce__(self):
+        return type(self), (self.visit_id, self.kind, self.index, self.reason)
+
+
+class StoreError(PathError):
+    """The visit store (``privacy.store``) cannot do what was asked: renders as
+    ``<path>: <reason>``. A ``ScribeError`` (exit code 1): the CLI reports it as one line."""
+
+
+class RecordIntegrityError(StoreError, IntegrityError):
+    """A stored record failed authentication: corrupt, tampered with, or a different key.
+    Both a ``StoreError`` (reported as one line) and an ``IntegrityError``."""

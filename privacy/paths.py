@@ -1,4 +1,5 @@
-"""Where a site's Scribe data lives: the audit log, the site key and kept visits."""
+"""Where a site's Scribe data lives (the audit log, the site key and kept visits), and
+the durable-write helpers for files there."""
 
 from __future__ import annotations
 
@@ -30,3 +31,11 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to the descriptor (``os.write`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from privacy.audit import AuditLog
-from privacy.buffer import sweep_spill
 from privacy.policy import ContentRegistry, enable_network_guard, harden_process, install_log_filter
+from privacy.spill import sweep_spill
 from privacy.store import VisitStore, default_visits_root
 from privacy.visit import Visit
 from scribe.config import SiteConfig

@@ -21,10 +21,9 @@ from privacy.buffer import (
     EncryptedBuffer,
     ChunkIntegrityError as IntegrityError,
     TextBuffer,
-    spill_root,
-    sweep_spill,
 )
 from privacy.keys import KeyDestroyedError, VisitKey, zero
+from privacy.spill import spill_root, sweep_spill
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX permissions and pids")
 
