@@ -1,8 +1,15 @@
 """The one options object a visit is processed with.
 
 Every output echoes it (``ScribeOptions.to_dict``), so a transcript or note can always be
-traced to the model, thresholds and template that produced it. Hyperparameters that are
-tuned against a metric (VAD, diarization) carry the value we measured best as default.
+traced to the backends, model, thresholds and template that produced it. Hyperparameters
+that are tuned against a metric (VAD, diarization) carry the value we measured best as
+default.
+
+Backends are chosen by name (``speech``, ``vad_backend``, ``diarizer``, ``role_labeller``,
+``drafter``), each from its seam's registry (``scribe.registry``). A backend's own knobs
+ride along here so that they are echoed with the rest, but only that backend reads them:
+``vad`` is the silero detector's, ``diarization`` the embedding diarizer's; no seam's
+protocol mentions them.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ class VadParams:
 
 @dataclass(frozen=True)
 class DiarizationParams:
-    """Sliding-window speaker embedding + clustering.
+    """Sliding-window speaker embedding + clustering: the knobs of the ``embedding``
+    diarizer (``scribe.speakers.embedding``), read by no other backend.
 
     window/step: 1.5-1.6 s windows every 0.5 s separate speakers in fast turn-taking
     where whole-segment embeddings blur them.
@@ -36,19 +44,39 @@ class DiarizationParams:
     cannot tell one speaker from two, but the similarity of the two k=2 centroids can:
     0.90-0.97 for one voice, 0.67-0.88 for two or more; at or above
     ``single_speaker_similarity`` the recording is taken to have one speaker.
+
+    Live visits give each committed line a provisional speaker before the final
+    clustering: the mean of its windows is compared (cosine) with the speakers heard so
+    far and joins the closest at or above ``new_speaker_similarity``; below it, a new
+    speaker starts, up to ``max_speakers``. 0.75 was not tuned on its own: it lies in the
+    0.67-0.88 range measured above for two voices' centroids, below one voice's
+    0.90-0.97; tests/test_streaming.py checks that on samples/cough_visit the
+    provisional speakers are the final clustering's two people.
     """
 
-    window: float = 1.6
-    step: float = 0.25
+    window: float = 1.6  # seconds of speech per embedding window
+    step: float = 0.25  # seconds between window centres
     min_speakers: int = 1
-    max_speakers: int = 4
+    max_speakers: int = 4  # most speakers a visit is taken to have (batch and live)
     k_tolerance: float = 0.08
     single_speaker_similarity: float = 0.93
     median_filter: int = 3  # in steps; removes one-window speaker flickers
+    new_speaker_similarity: float = 0.75  # live: below this to every known voice, a new speaker
 
 
 @dataclass(frozen=True)
 class ScribeOptions:
+    """How a visit is processed: which backends, their settings, and the note template.
+
+    Backend names are registry keys (``scribe.registry``); an unknown one raises
+    ``UnknownBackendError`` when the pipeline is built, before any model loads.
+    """
+
+    speech: str = "whisper"  # speech model (scribe.speech.SPEECH_MODELS)
+    vad_backend: str = "silero"  # voice activity detector (scribe.audio.VAD_BACKENDS)
+    diarizer: str = "embedding"  # who spoke when (scribe.speakers.DIARIZERS)
+    role_labeller: str = "cues"  # clinician/patient from what was said (scribe.speakers.ROLE_LABELLERS)
+    drafter: str = "extractive"  # visit note (scribe.notes.DRAFTERS)
     model: str = "tiny.en"  # "tiny.en", "base", or a CTranslate2 Whisper folder
     language: str | None = None  # None: English for .en models, detected otherwise
     device: str = "cpu"
@@ -60,8 +88,8 @@ class ScribeOptions:
     template: str = "soap"
     # A long recording is decoded and processed block by block so memory stays flat.
     block_seconds: float = 600.0
-    vad: VadParams = field(default_factory=VadParams)
-    diarization: DiarizationParams = field(default_factory=DiarizationParams)
+    vad: VadParams = field(default_factory=VadParams)  # the silero detector's
+    diarization: DiarizationParams = field(default_factory=DiarizationParams)  # the embedding diarizer's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
