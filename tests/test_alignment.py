@@ -43,3 +43,25 @@ def test_segments_are_renumbered_in_time_order():
     later, earlier = _segment([(5.0, 5.5, "later")]), _segment([(1.0, 1.5, "earlier")])
     out = attribute_speakers([later, earlier], ann)
     assert [(s.id, s.text) for s in out] == [("s0", "earlier"), ("s1", "later")]
+
+
+def test_segment_without_words_is_kept_whole():
+    """A speech backend with segment-level timing only: its text must not be lost."""
+    ann = Annotation()
+    ann[Span(0.0, 2.0)] = "A"
+    ann[Span(2.0, 6.0)] = "B"
+    wordless = Segment("", 1.5, 4.0, "I have had a cough for a week.")
+    out = attribute_speakers([wordless, _segment([(0.2, 0.8, "Hello.")])], ann)
+    assert [(s.id, s.speaker, s.text, s.words) for s in out] == [
+        ("s0", "A", "Hello.", out[0].words),
+        ("s1", "B", "I have had a cough for a week.", ()),
+    ]
+    assert (out[1].start, out[1].end) == (1.5, 4.0)
+
+
+def test_segment_without_words_in_a_gap_goes_to_the_nearest_turn():
+    ann = Annotation()
+    ann[Span(0.0, 1.0)] = "A"
+    ann[Span(5.0, 6.0)] = "B"
+    out = attribute_speakers([Segment("", 3.5, 4.5, "Yes.")], ann)
+    assert [(s.speaker, s.text) for s in out] == [("B", "Yes.")]
