@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from scribe.audio import VAD_BACKENDS
 from scribe.audio.decode import decode_audio
-from scribe.speakers.embedding import EmbeddingDiarizer
 from scribe.options import ScribeOptions
 from scribe.scoring import der, load_rttm, load_uem, shared_data
-from scribe.audio.vad import SpeechDetector
+from scribe.speakers import DIARIZERS, diarize
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,12 +32,13 @@ def corpora() -> list[tuple[str, Path, dict, dict]]:
 
 def main() -> None:
     options = ScribeOptions()
-    vad, diarizer = SpeechDetector(options.vad), EmbeddingDiarizer(options.diarization)
+    vad = VAD_BACKENDS.create(options.vad_backend, options)
+    diarizer = DIARIZERS.create(options.diarizer, options)
     rows = []
     for name, folder, refs, uems in corpora():
         for uri, ref in sorted(refs.items()):
             audio = decode_audio(folder / f"{uri}.wav")
-            hyp = diarizer.cluster(diarizer.embed(audio, vad(audio)))
+            hyp = diarize(diarizer, audio, vad(audio))
             r0 = der(ref, hyp, uems.get(uri), collar=0.0)
             r5 = der(ref, hyp, uems.get(uri), collar=0.5)
             rows.append({

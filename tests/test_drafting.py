@@ -2,7 +2,8 @@ import re
 
 import pytest
 
-from scribe.notes.extractive import LEAD_IN_WORDS, Drafter, ExtractiveDrafter
+from scribe.notes import Drafter
+from scribe.notes.extractive import LEAD_IN_WORDS, ExtractiveDrafter
 from scribe.speakers.roles import apply_roles
 from scribe.notes.templates import available_templates, load_template
 from scribe.types import Note, Transcript

@@ -1,142 +1,93 @@
-"""Speech regions with silero-vad's bundled ONNX model.
+"""The voice activity detection seam: where in the audio someone is speaking.
 
-Run once per block; both the speech model (which then sees only speech, so Whisper has
-no silence to hallucinate into) and the diarizer (which embeds only speech) use its
-regions.
+VAD runs once per block of a recording (or continuously over a live stream); the speech
+model recognises only its regions (so Whisper has no silence to hallucinate into) and
+the diarizer embeds only them. A backend implements ``VoiceActivityDetector`` and is
+registered in ``VAD_BACKENDS``; ``ScribeOptions.vad_backend`` names the one to use.
 """
 
 from __future__ import annotations
 
-import logging
+from typing import Protocol
 
 import numpy as np
-from pyannote.core import Segment as Span
 from pyannote.core import Timeline
 
-from scribe.audio.decode import SAMPLE_RATE
-from scribe.models import vad_model
 from scribe.options import VadParams
+from scribe.registry import Registry
 from scribe.types import ModelInfo
 
-logger = logging.getLogger("scribe.audio.vad")
 
-# Digital silence (a muted mic, padding) is skipped without running the network, which
-# keeps long silent stretches of a recording nearly free.
-_SILENCE_RMS = 1e-4
+class StreamingDetector(Protocol):
+    """Speech detection over audio that arrives in pieces (a live visit).
 
-
-class SpeechDetector:
-    def __init__(self, params: VadParams = VadParams()):
-        import silero_vad
-        import torch
-
-        self.params = params
-        path, self.info = vad_model()
-        self._torch = torch
-        self._get_speech_timestamps = silero_vad.get_speech_timestamps
-        self._model = silero_vad.load_silero_vad(onnx=True)
-        logger.debug("loaded VAD %s", path)
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self.info
-
-    def __call__(self, audio: np.ndarray, offset: float = 0.0) -> Timeline:
-        """Speech regions of ``audio`` in seconds, shifted by ``offset``."""
-        timeline = Timeline()
-        if audio.size < SAMPLE_RATE // 10 or float(np.sqrt(np.mean(audio**2))) < _SILENCE_RMS:
-            return timeline
-        p = self.params
-        self._model.reset_states()
-        stamps = self._get_speech_timestamps(
-            self._torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
-            self._model,
-            threshold=p.threshold,
-            sampling_rate=SAMPLE_RATE,
-            min_speech_duration_ms=p.min_speech_ms,
-            min_silence_duration_ms=p.min_silence_ms,
-            speech_pad_ms=p.speech_pad_ms,
-        )
-        for s in stamps:
-            timeline.add(Span(offset + s["start"] / SAMPLE_RATE, offset + s["end"] / SAMPLE_RATE))
-        return timeline.support()
-
-
-class StreamingSpeechDetector:
-    """Silero run once per 32 ms window as audio arrives, for live visits.
-
-    The batch detector re-runs the network over everything it is given; over a growing
-    live tail that cost 25 ms per 100 ms frame. Here each window is scored once (the
-    network keeps its recurrent state between windows, so every session has its own
-    model instance) and speech regions are re-derived from the kept scores, which is
-    cheap. Regions are returned unpadded: the caller pads what it recognises.
-
-    The decision rules are the batch detector's (threshold with hysteresis, minimum
-    speech, minimum silence), so the same audio gives the same speech either way, except
-    that ``min_silence_ms`` is the caller's: live endpointing wants to notice a pause
-    sooner than batch segmentation does.
+    Each pushed sample is scored once; regions are re-derived from the kept scores on
+    request. Times are seconds from the first sample pushed. One instance per stream:
+    it keeps state between pushes.
     """
-
-    WINDOW = 512  # samples: silero's window at 16 kHz
-
-    def __init__(self, params: VadParams = VadParams(), *, min_silence_ms: int | None = None):
-        import silero_vad
-        import torch
-
-        self.params = params
-        self._min_silence = (params.min_silence_ms if min_silence_ms is None else min_silence_ms) / 1000
-        self._torch = torch
-        self._model = silero_vad.load_silero_vad(onnx=True)
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._probs: list[float] = []
-        self._base = 0  # window index (from the start of the visit) of _probs[0]
 
     @property
     def processed(self) -> float:
-        """Seconds of audio scored so far."""
-        return (self._base + len(self._probs)) * self.WINDOW / SAMPLE_RATE
+        """Seconds of audio scored so far (pushed audio not yet a whole scoring window
+        is not counted)."""
+        ...
 
     def push(self, samples: np.ndarray) -> None:
-        buf = np.concatenate([self._pending, samples]) if self._pending.size else np.array(samples, dtype=np.float32)
-        whole = buf.size // self.WINDOW * self.WINDOW
-        if whole:
-            windows = self._torch.from_numpy(buf[:whole].reshape(-1, self.WINDOW))
-            for w in windows:
-                self._probs.append(float(self._model(w.unsqueeze(0), SAMPLE_RATE)))
-        self._pending[:] = 0
-        self._pending = buf[whole:].copy()
-        buf[:] = 0  # plaintext audio: zeroed once scored
+        """Score ``samples`` ((n,) float32 at 16 kHz, following what was pushed
+        before). The detector zeroes any copy of them it keeps once scored."""
+        ...
 
     def forget(self, before: float) -> None:
-        """Drop scores of audio before ``before`` seconds (already committed)."""
-        cut = int(before * SAMPLE_RATE // self.WINDOW) - self._base
-        if cut > 0:
-            del self._probs[:cut]
-            self._base += cut
+        """Drop what was kept about audio before ``before`` seconds (it is committed)."""
+        ...
 
     def regions(self) -> list[tuple[float, float]]:
-        """Unpadded speech regions (start, end) in seconds among the kept scores; the last
-        one may still be open (ending at ``processed``)."""
-        p = self.params
-        thr, neg = p.threshold, max(p.threshold - 0.15, 0.01)
-        step = self.WINDOW / SAMPLE_RATE
-        found: list[tuple[float, float]] = []
-        start = silence_from = None
-        for i, prob in enumerate(self._probs):
-            t = (self._base + i) * step
-            if prob >= thr:
-                silence_from = None
-                if start is None:
-                    start = t
-            elif prob < neg and start is not None:
-                if silence_from is None:
-                    silence_from = t
-                if t + step - silence_from >= self._min_silence:
-                    if silence_from - start >= p.min_speech_ms / 1000:
-                        found.append((start, silence_from))
-                    start = silence_from = None
-        if start is not None:
-            end = silence_from if silence_from is not None else self.processed
-            if end - start >= p.min_speech_ms / 1000 or silence_from is None:
-                found.append((start, end))
-        return found
+        """Unpadded speech regions (start, end), in seconds, among the kept scores, in
+        time order; the last may still be open (ending at ``processed``)."""
+        ...
+
+
+class VoiceActivityDetector(Protocol):
+    """Finds speech in audio.
+
+    Attributes
+    ----------
+    model_info : ModelInfo
+        The model, echoed in every output (kind ``"vad"``).
+    params : VadParams
+        Threshold, minimum speech and silence, and the padding added around regions
+        (``speech_pad_ms``: live visits pad what they recognise by the same amount).
+    """
+
+    model_info: ModelInfo
+    params: VadParams
+
+    def __call__(self, audio: np.ndarray, offset: float = 0.0) -> Timeline:
+        """Speech regions of ``audio``.
+
+        Parameters
+        ----------
+        audio : np.ndarray
+            (n,) float32 samples at 16 kHz, mono, in [-1, 1].
+        offset : float
+            Seconds into the visit where ``audio`` starts; added to every region.
+
+        Returns
+        -------
+        pyannote.core.Timeline
+            Padded speech regions in seconds from the start of the visit, disjoint and
+            sorted; empty for silence or audio shorter than the model can judge.
+        """
+        ...
+
+    def stream(self, min_silence_ms: int | None = None) -> StreamingDetector:
+        """A detector for one live stream, with this detector's decision rules except
+        ``min_silence_ms`` (None: ``params.min_silence_ms``): live endpointing wants to
+        notice a pause sooner than batch segmentation does."""
+        ...
+
+
+VAD_BACKENDS: Registry[VoiceActivityDetector] = Registry(
+    "vad",
+    {"silero": "scribe.audio.silero:SileroDetector"},
+)

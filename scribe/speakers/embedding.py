@@ -1,8 +1,12 @@
-"""Who spoke when: sliding-window speaker embeddings over VAD speech, then clustering.
+"""The embedding diarizer: sliding-window speaker embeddings over VAD speech, then
+clustering. Registered as ``"embedding"`` (``scribe.speakers.DIARIZERS``).
 
 Two stages so a long recording (or a live stream) never needs its audio twice:
-``embed`` runs per block and keeps only small embedding vectors; ``cluster`` runs once
-over all of them and returns a pyannote.core ``Annotation``.
+``embed`` runs per block and keeps only small embedding vectors (a session's
+``extract``); ``cluster`` runs once over all of them and returns a pyannote.core
+``Annotation`` (a session's ``finish``). Live lines get provisional speakers from online
+assignment of their windows to the speakers heard so far (``OnlineSpeakers``). The knobs
+are ``DiarizationParams`` (``ScribeOptions.diarization``), this backend's alone.
 
 Why windows and not one embedding per VAD region: in fast exam-room turn-taking a region
 often holds two voices; 1.6 s windows every 0.5 s separate them, then a median filter
@@ -13,17 +17,16 @@ speakers into one here; k-means over a range of k, choosing k by silhouette, doe
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from pyannote.core import Annotation, Timeline
 from pyannote.core import Segment as Span
 
-from scribe.audio.decode import SAMPLE_RATE
+from privacy import SAMPLE_RATE
 from scribe.models import speaker_encoder
-from scribe.options import DiarizationParams
-from scribe.types import ModelInfo
+from scribe.options import DiarizationParams, ScribeOptions
 
 logger = logging.getLogger("scribe.speakers.embedding")
 
@@ -34,8 +37,9 @@ _BATCH = 64  # measured: faster than 256 on 2 cores, and 90 MB less peak memory
 
 @dataclass(frozen=True)
 class WindowEmbeddings:
-    """Embeddings of speech windows: ``spans[i]`` is the part of the timeline that
-    window i speaks for (its centre +/- step/2, inside its speech region)."""
+    """Embeddings of speech windows (this backend's features): ``spans[i]`` is the part
+    of the timeline that window i speaks for (its centre +/- step/2, inside its speech
+    region)."""
 
     spans: np.ndarray  # (n, 2) seconds
     region: np.ndarray  # (n,) index of the speech region the window belongs to
@@ -57,16 +61,79 @@ class WindowEmbeddings:
         )
 
 
-class Diarizer(Protocol):
-    model_info: ModelInfo
-    params: DiarizationParams
+@dataclass
+class OnlineSpeakers:
+    """Provisional speakers for live lines, assigned as the lines are committed.
 
-    def embed(self, audio: np.ndarray, speech: Timeline, offset: float = 0.0) -> WindowEmbeddings: ...
+    A line's voice is the mean of the window vectors overlapping it; it joins the most
+    similar speaker so far (cosine, against the sum of that speaker's voices) when the
+    similarity reaches ``new_speaker_similarity`` or ``max_speakers`` are known, else it
+    starts a new speaker. Labels ``SPEAKER_00``, ``SPEAKER_01``, ... in order of first
+    appearance. The final clustering may name speakers differently.
+    """
 
-    def cluster(self, windows: WindowEmbeddings, num_speakers: int | None = None) -> Annotation: ...
+    new_speaker_similarity: float = 0.75
+    max_speakers: int = 4
+    centroids: list[np.ndarray] = field(default_factory=list)
+
+    def assign(self, windows: WindowEmbeddings, start: float, end: float) -> str | None:
+        """The speaker of the span ``start``-``end`` (seconds) among ``windows``; None if
+        no window overlaps it."""
+        mine = [i for i, (s, e) in enumerate(windows.spans) if s < end and e > start]
+        if not mine:
+            return None
+        v = windows.vectors[mine].mean(axis=0)
+        v /= np.linalg.norm(v) + 1e-9
+        if self.centroids:
+            sims = [float(c @ v / (np.linalg.norm(c) + 1e-9)) for c in self.centroids]
+            best = int(np.argmax(sims))
+            if sims[best] >= self.new_speaker_similarity or len(self.centroids) >= self.max_speakers:
+                self.centroids[best] = self.centroids[best] + v
+                return f"SPEAKER_{best:02d}"
+        self.centroids.append(v)
+        return f"SPEAKER_{len(self.centroids) - 1:02d}"
+
+
+class EmbeddingSession:
+    """One visit's windows (``scribe.speakers.DiarizationSession`` over
+    ``WindowEmbeddings``)."""
+
+    def __init__(self, diarizer: "EmbeddingDiarizer", num_speakers: int | None = None):
+        self._diarizer = diarizer
+        self._num_speakers = num_speakers
+        self._windows = WindowEmbeddings.empty()
+        p = diarizer.params
+        self._online = OnlineSpeakers(p.new_speaker_similarity, p.max_speakers)
+
+    def extract(self, audio: np.ndarray, speech: Timeline, offset: float = 0.0) -> WindowEmbeddings:
+        """``EmbeddingDiarizer.embed``: thread-safe with respect to the session."""
+        return self._diarizer.embed(audio, speech, offset)
+
+    def add(self, features: WindowEmbeddings, spans: Sequence[tuple[float, float]] = ()) -> list[str | None]:
+        """Keep ``features``; each span's provisional speaker from ``OnlineSpeakers``,
+        over the windows of ``features`` only (the span's own audio)."""
+        self._windows = self._windows.concat(features)
+        return [self._online.assign(features, start, end) for start, end in spans]
+
+    def finish(self) -> Annotation:
+        """``EmbeddingDiarizer.cluster`` over every window added."""
+        return self._diarizer.cluster(self._windows, self._num_speakers)
 
 
 class EmbeddingDiarizer:
+    """Resemblyzer (GE2E) embeddings of 1.6 s windows over speech, clustered by k-means.
+
+    Parameters
+    ----------
+    params : DiarizationParams
+        Windowing, speaker-count and online-assignment knobs (``ScribeOptions.diarization``).
+
+    Raises
+    ------
+    ModelError
+        The bundled encoder weights cannot be found (``scribe.models.speaker_encoder``).
+    """
+
     def __init__(self, params: DiarizationParams = DiarizationParams()):
         import warnings
 
@@ -83,7 +150,17 @@ class EmbeddingDiarizer:
         self._torch = torch
         self._encoder = VoiceEncoder("cpu", verbose=False, weights_fpath=path)
 
+    @classmethod
+    def from_options(cls, options: ScribeOptions) -> "EmbeddingDiarizer":
+        return cls(options.diarization)
+
+    def session(self, num_speakers: int | None = None) -> EmbeddingSession:
+        """A session for one visit (``scribe.speakers.Diarizer``)."""
+        return EmbeddingSession(self, num_speakers)
+
     def embed(self, audio: np.ndarray, speech: Timeline, offset: float = 0.0) -> WindowEmbeddings:
+        """Unit-norm embeddings of windows over the speech regions (longer than 0.2 s) of
+        ``audio`` ((n,) float32 at 16 kHz starting at ``offset`` s; not modified)."""
         from resemblyzer.audio import wav_to_mel_spectrogram
 
         regions = [r for r in speech if r.duration > 0.2]
@@ -124,6 +201,9 @@ class EmbeddingDiarizer:
         return WindowEmbeddings(np.array(spans), np.array(region_ids), v.astype(np.float32))
 
     def cluster(self, windows: WindowEmbeddings, num_speakers: int | None = None) -> Annotation:
+        """Speaker turns from ``windows``: ``num_speakers`` clusters, or a count chosen
+        by silhouette between ``min_speakers`` and ``max_speakers`` (one when the two
+        k=2 centroids are alike); speakers named in order of first appearance."""
         annotation = Annotation()
         if len(windows) == 0:
             return annotation

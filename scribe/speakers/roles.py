@@ -18,6 +18,8 @@ Decision rules (documented here because they are policy, not tuning):
 - Only short-spoken speakers: UNKNOWN, there is nothing to judge from.
 
 Weights live in ``RoleParams`` so they can be tuned (benchmarks/aci_bench_notes.py).
+``CueRoleLabeller`` is this module as a role-labelling backend (``"cues"`` in
+``scribe.speakers.ROLE_LABELLERS``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from scribe.types import Role, Segment, Transcript
+from scribe.types import ModelInfo, Role, Segment, Transcript
+
+if TYPE_CHECKING:
+    from scribe.options import ScribeOptions
 
 logger = logging.getLogger("scribe.speakers.roles")
 
@@ -238,3 +244,29 @@ def apply_roles(transcript: Transcript, params: RoleParams = RoleParams()) -> Tr
         for s in transcript.segments
     )
     return replace(transcript, segments=segments, speakers=dict(roles))
+
+
+class CueRoleLabeller:
+    """Roles from content cues (``apply_roles``), as a ``scribe.speakers.RoleLabeller``.
+
+    Parameters
+    ----------
+    params : RoleParams
+        Cue weights and thresholds.
+    """
+
+    name = "cues"
+    version = "0.1.0"
+
+    def __init__(self, params: RoleParams = RoleParams()):
+        self.params = params
+        self.model_info = ModelInfo("role-labeller", self.name, self.version)
+
+    @classmethod
+    def from_options(cls, options: ScribeOptions) -> "CueRoleLabeller":
+        """No options of its own yet: ``RoleParams`` defaults."""
+        return cls()
+
+    def label(self, transcript: Transcript) -> Transcript:
+        """``apply_roles(transcript, params)``."""
+        return apply_roles(transcript, self.params)

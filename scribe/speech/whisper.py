@@ -1,24 +1,24 @@
-"""The speech model: audio (one block) + its speech regions -> timed words and segments.
+"""The Whisper speech backend: faster-whisper (CTranslate2) over our own VAD regions.
 
-``SpeechModel`` is the seam: the embedded default is Whisper through faster-whisper
-(CTranslate2); an audio-language model run through transformers plugs in behind the same
-interface. Segments come back without speakers; the diarizer's turns are attached later.
+Implements ``scribe.speech.SpeechModel``: audio (one block) + its speech regions ->
+timed words and segments, registered as ``"whisper"``.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
+from pyannote.core import Segment as Span
 from pyannote.core import Timeline
 
-from scribe.audio.decode import SAMPLE_RATE
+from privacy import SAMPLE_RATE
 from scribe.errors import ModelError
 from scribe.models import whisper_model
 from scribe.options import ScribeOptions
-from scribe.types import ModelInfo, Segment, Word
+from scribe.speech.base import Recognition
+from scribe.types import Segment, Word
 
 logger = logging.getLogger("scribe.speech.whisper")
 
@@ -32,23 +32,6 @@ _CHUNK_SECONDS = 28.0
 
 
 @dataclass(frozen=True)
-class Recognition:
-    segments: tuple[Segment, ...]
-    language: str
-
-
-class SpeechModel(Protocol):
-    model_info: ModelInfo
-
-    def transcribe(
-        self, audio: np.ndarray, speech: Timeline, offset: float = 0.0, language: str | None = None
-    ) -> Recognition:
-        """Recognise the speech regions of ``audio`` (which starts at ``offset`` s), in
-        ``language``, or in the language the model detects when None."""
-        ...
-
-
-@dataclass(frozen=True)
 class _Piece:
     concat_start: float
     orig_start: float
@@ -58,9 +41,22 @@ class _Piece:
 class WhisperSpeechModel:
     """Whisper via faster-whisper on our own VAD regions.
 
-    VAD runs once (scribe.audio.vad) and both this model and the diarizer use its regions:
+    VAD runs once (scribe.audio) and both this model and the diarizer use its regions:
     the speech is packed into one array so Whisper's 30 s windows are full of speech and
     it never sees long silence, where Whisper base was measured inventing repeated text.
+    Segments come back with word timings; Whisper segments without a word are dropped.
+
+    Parameters
+    ----------
+    options : ScribeOptions
+        Reads ``model``, ``device``, ``compute_type``, ``cpu_threads``, ``language``,
+        ``beam_size`` and ``vocabulary``.
+
+    Raises
+    ------
+    ModelError
+        The model cannot be found or loaded, or ``options.language`` is not one it
+        knows (or not English for an English-only model).
     """
 
     def __init__(self, options: ScribeOptions):
@@ -86,9 +82,23 @@ class WhisperSpeechModel:
             )
         logger.info("loaded speech model %s (%s)", self.model_info.name, options.compute_type)
 
+    @classmethod
+    def from_options(cls, options: ScribeOptions) -> "WhisperSpeechModel":
+        return cls(options)
+
     def transcribe(
-        self, audio: np.ndarray, speech: Timeline, offset: float = 0.0, language: str | None = None
+        self,
+        audio: np.ndarray,
+        speech: Timeline | None = None,
+        offset: float = 0.0,
+        language: str | None = None,
     ) -> Recognition:
+        """See ``scribe.speech.SpeechModel.transcribe``. ``speech`` None: the whole of
+        ``audio`` is one region (longer than one 28 s chunk, it is decoded long-form).
+        Language: ``language``, else the options', else English for an English-only
+        model, else detected on the first chunk and kept for the rest."""
+        if speech is None:
+            speech = Timeline([Span(offset, offset + audio.size / SAMPLE_RATE)]) if audio.size else Timeline()
         language = language or self.options.language or ("en" if not self.multilingual else None)
         out: list[Segment] = []
         for chunk in _chunks(speech, _CHUNK_SECONDS):
