@@ -1,9 +1,17 @@
 """One visit, end to end: audio -> VAD -> speech model + diarizer -> speakers -> roles ->
-draft note. Batch (this module's ``Pipeline.process``) and streaming share these stages.
+draft note. Batch (this module's ``Pipeline.process``) and streaming
+(``scribe.live.streaming``) share these stages and ``Pipeline.finalize``.
 
-Audio is processed block by block (``ScribeOptions.block_seconds``): each block is
-decoded, its speech found, recognised and embedded, then dropped; only words and small
-speaker embeddings outlive it, so memory does not grow with the length of the visit.
+Every stage is a seam with backends chosen by name (``ScribeOptions.speech``,
+``vad_backend``, ``diarizer``, ``role_labeller``, ``drafter``) from its registry, or
+injected. Audio is processed block by block (``ScribeOptions.block_seconds``): each
+block is decoded, its speech found, recognised and its speaker features extracted, then
+dropped; only words and the diarizer's small features outlive it, so memory does not
+grow with the length of the visit.
+
+Audio reaches the stages only through a ``VisitSink`` (``privacy.visit.Visit``, or the
+do-nothing ``NullVisit``): each block is handed to it as soon as it is decoded, and
+every plaintext window the stages work on is held in a context that zeroes it on exit.
 """
 
 from __future__ import annotations
@@ -12,22 +20,22 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 from pyannote.core import Annotation, Timeline
 
-from scribe.speakers.alignment import attribute_speakers
-from scribe.speech.whisper import SpeechModel, WhisperSpeechModel
-from scribe.audio.decode import SAMPLE_RATE, iter_blocks, probe
-from scribe.speakers.embedding import Diarizer, EmbeddingDiarizer, WindowEmbeddings
-from scribe.notes.extractive import Drafter, ExtractiveDrafter
-from scribe.options import ScribeOptions
-from scribe.speakers.roles import apply_roles
+from privacy import SAMPLE_RATE
+from scribe.audio import VAD_BACKENDS, VoiceActivityDetector
+from scribe.audio.decode import iter_blocks, probe
+from scribe.notes import DRAFTERS, Drafter
 from scribe.notes.templates import Template, load_template
+from scribe.options import ScribeOptions
+from scribe.speakers import DIARIZERS, ROLE_LABELLERS, Diarizer, RoleLabeller, attribute_speakers
+from scribe.speech import SPEECH_MODELS, SpeechModel
 from scribe.types import ModelInfo, Note, Segment, Transcript
-from scribe.audio.vad import SpeechDetector
 
 logger = logging.getLogger("scribe.pipeline")
 
@@ -38,17 +46,68 @@ Progress = Callable[[float, float | None], None]  # (seconds done, seconds total
 
 
 class VisitSink(Protocol):
-    """Where a visit's audio and text are kept while it runs (privacy.visit.Visit)."""
+    """Where a visit's audio and text are kept while it runs (``privacy.visit.Visit``;
+    ``NullVisit`` when nothing is kept). Audio is (n,) float32 at 16 kHz."""
 
-    def store_audio(self, block: np.ndarray, start: float) -> np.ndarray: ...
+    def keep_audio(self, block: np.ndarray, start: float) -> AbstractContextManager[np.ndarray]:
+        """Keep ``block`` (``start`` seconds into the visit; it may be zeroed) and yield
+        the window to work on, which is zeroed on exit if the visit says so."""
+        ...
 
-    def release(self, window: np.ndarray) -> None: ...
+    def held(self, array: np.ndarray) -> AbstractContextManager[np.ndarray]:
+        """Yield ``array``, a plaintext copy derived from kept audio; zeroed on exit if
+        the visit says so."""
+        ...
 
-    def store_text(self, text: str) -> None: ...
+    def store_text(self, text: str) -> None:
+        """Keep a recognised line (and tell the log filter about it)."""
+        ...
+
+    def mark_content(self, text: str) -> None:
+        """Text shown but not kept (a partial line): the log filter must know it."""
+        ...
+
+
+class NullVisit:
+    """A visit that keeps nothing and zeroes nothing: the pipeline on its own."""
+
+    @contextmanager
+    def keep_audio(self, block: np.ndarray, start: float) -> Iterator[np.ndarray]:
+        yield block
+
+    @contextmanager
+    def held(self, array: np.ndarray) -> Iterator[np.ndarray]:
+        yield array
+
+    def store_text(self, text: str) -> None:
+        pass
+
+    def mark_content(self, text: str) -> None:
+        pass
 
 
 @dataclass(frozen=True)
 class VisitResult:
+    """Everything one visit produced.
+
+    Attributes
+    ----------
+    uri : str
+        The visit's name in outputs (a file's stem, or ``"stream"``).
+    transcript : Transcript
+        Segments with speakers and roles; times in seconds.
+    annotation : pyannote.core.Annotation
+        The diarizer's final speaker turns (``uri`` set).
+    note : Note
+        The draft note; every sentence cites transcript segment ids.
+    options : ScribeOptions
+        What the visit was processed with.
+    models : tuple[ModelInfo, ...]
+        Speech model, VAD, diarizer, role labeller and drafter.
+    timings : dict[str, float]
+        Seconds per stage (``vad``, ``asr``, ``embed``, ``cluster_roles``, ``draft``).
+    """
+
     uri: str
     transcript: Transcript
     annotation: Annotation
@@ -59,32 +118,74 @@ class VisitResult:
 
 
 class Pipeline:
-    """Loads the models once; ``process`` runs one recording through them."""
+    """The stages of a visit, loaded once; ``process`` runs one recording through them.
+
+    Parameters
+    ----------
+    options : ScribeOptions
+        Backend names and settings; the note template.
+    speech_model, detector, diarizer, role_labeller, drafter : optional
+        Components to use instead of building them from ``options`` (tests share one
+        loaded model between pipelines this way).
+
+    Raises
+    ------
+    UnknownBackendError
+        A backend name in ``options`` is not registered (before any model loads).
+    TemplateError
+        ``options.template`` cannot be loaded (before any model loads).
+    ModelError
+        A model cannot be found or loaded.
+    """
 
     def __init__(
         self,
         options: ScribeOptions = ScribeOptions(),
         *,
         speech_model: SpeechModel | None = None,
+        detector: VoiceActivityDetector | None = None,
         diarizer: Diarizer | None = None,
-        detector: SpeechDetector | None = None,
+        role_labeller: RoleLabeller | None = None,
         drafter: Drafter | None = None,
     ):
         self.options = options
-        # Load the template first: a typo in --template should fail before models load.
+        # Names and template first: a typo in --diarizer or --template should fail
+        # before models load.
+        for registry, name in (
+            (VAD_BACKENDS, options.vad_backend),
+            (SPEECH_MODELS, options.speech),
+            (DIARIZERS, options.diarizer),
+            (ROLE_LABELLERS, options.role_labeller),
+            (DRAFTERS, options.drafter),
+        ):
+            registry.check(name)
         self.template: Template = load_template(options.template)
-        self.detector = detector or SpeechDetector(options.vad)
-        self.speech_model = speech_model or WhisperSpeechModel(options)
-        self.diarizer = diarizer or EmbeddingDiarizer(options.diarization)
-        self.drafter = drafter or ExtractiveDrafter()
+        if detector is None:
+            detector = VAD_BACKENDS.create(options.vad_backend, options)
+        if speech_model is None:
+            speech_model = SPEECH_MODELS.create(options.speech, options)
+        if diarizer is None:
+            diarizer = DIARIZERS.create(options.diarizer, options)
+        if role_labeller is None:
+            role_labeller = ROLE_LABELLERS.create(options.role_labeller, options)
+        if drafter is None:
+            drafter = DRAFTERS.create(options.drafter, options)
+        self.detector: VoiceActivityDetector = detector
+        self.speech_model: SpeechModel = speech_model
+        self.diarizer: Diarizer = diarizer
+        self.role_labeller: RoleLabeller = role_labeller
+        self.drafter: Drafter = drafter
 
     @property
     def models(self) -> tuple[ModelInfo, ...]:
+        """What processed the visit, for every output: speech, VAD, diarizer, role
+        labeller, drafter."""
         drafter = ModelInfo("drafter", self.drafter.name, self.drafter.version)
         return (
             self.speech_model.model_info,
             self.detector.model_info,
             self.diarizer.model_info,
+            self.role_labeller.model_info,
             drafter,
         )
 
@@ -95,66 +196,71 @@ class Pipeline:
         uri: str | None = None,
         visit: VisitSink | None = None,
     ) -> VisitResult:
-        """Run one recording through every stage. ``uri`` names the visit in the outputs
-        (default: the file's stem). ``visit`` keeps the audio and transcript the way its
-        mode says (privacy.visit.Visit); every decoded block goes through it before any
-        stage sees it."""
+        """Run one recording through every stage.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Any recording PyAV decodes.
+        progress : callable, optional
+            Called after each block with (seconds done, seconds declared or None).
+        uri : str, optional
+            The visit's name in outputs (default: the file's stem).
+        visit : VisitSink, optional
+            Keeps the audio and transcript the way its mode says
+            (``privacy.visit.Visit``); every decoded block goes through it before any
+            stage sees it. None: ``NullVisit``.
+
+        Raises
+        ------
+        InputError
+            The file cannot be read or decoded, or is truncated.
+        """
+        visit = NullVisit() if visit is None else visit
         info = probe(path)
         timings = {"vad": 0.0, "asr": 0.0, "embed": 0.0}
         segments: list[Segment] = []
-        windows = WindowEmbeddings.empty()
+        diarization = self.diarizer.session(self.options.speakers)
         language = self.options.language  # None: the speech model detects it once
         offset = 0.0
         carry = np.zeros(0, dtype=np.float32)
-        blocks = _kept(iter_blocks(info, self.options.block_seconds), visit)
-        block = following = None
-        try:
-            block = next(blocks, None)
-            while block is not None:
-                following = next(blocks, None)
-                if carry.size:
-                    joined = np.concatenate([carry, block])
-                    if visit is not None:  # privacy mode: no stray plaintext copies
-                        visit.release(carry)
-                        visit.release(block)
-                    block = joined
-                t0 = time.perf_counter()
-                speech = self.detector(block, offset)
-                # A block boundary must not cut an utterance (a word split in two is two
-                # wrong words): speech running into the end of a block is carried over.
-                cut = block.size
-                if following is not None:
-                    speech, cut = _cut_before_open_speech(speech, offset, block.size)
-                t1 = time.perf_counter()
-                recognition = self.speech_model.transcribe(block[:cut], speech, offset, language)
-                if visit is not None:
+        blocks = _kept_blocks(iter_blocks(info, self.options.block_seconds), visit)
+        # ``carried`` holds the context of the audio carried into the next block, so it
+        # is zeroed after that block, or when processing stops (on failure too).
+        with closing(blocks), ExitStack() as carried:
+            for window, last in blocks:
+                joined = np.concatenate([carry, window]) if carry.size else window
+                with carried.pop_all(), visit.held(joined) as block:
+                    t0 = time.perf_counter()
+                    speech = self.detector(block, offset)
+                    # A block boundary must not cut an utterance (a word split in two is
+                    # two wrong words): speech running into the end of a block is carried.
+                    cut = block.size
+                    if not last:
+                        speech, cut = _cut_before_open_speech(speech, offset, block.size)
+                    t1 = time.perf_counter()
+                    recognition = self.speech_model.transcribe(block[:cut], speech, offset, language)
                     # Registered as soon as recognised, so the log filter knows it
                     # before anything could log it.
                     for seg in recognition.segments:
                         visit.store_text(seg.text)
-                t2 = time.perf_counter()
-                windows = windows.concat(self.diarizer.embed(block[:cut], speech, offset))
-                t3 = time.perf_counter()
+                    t2 = time.perf_counter()
+                    diarization.add(diarization.extract(block[:cut], speech, offset))
+                    t3 = time.perf_counter()
+                    carry = carried.enter_context(visit.held(block[cut:].copy()))
                 timings["vad"] += t1 - t0
                 timings["asr"] += t2 - t1
                 timings["embed"] += t3 - t2
                 segments.extend(recognition.segments)
                 if recognition.segments:
                     language = recognition.language
-                carry = block[cut:].copy()
-                if visit is not None:
-                    visit.release(block)
                 offset += cut / SAMPLE_RATE
-                block, following = following, None
                 if progress:
                     progress(offset, info.declared_duration)
-        finally:
-            blocks.close()
-            if visit is not None:  # on failure too: what was decrypted is zeroed
-                for held in (block, following, carry):
-                    if held is not None:
-                        visit.release(held)
-        result = self.finalize(segments, windows, offset, language, uri or _uri(info.path), timings)
+        t0 = time.perf_counter()
+        annotation = diarization.finish()
+        timings["cluster_roles"] = time.perf_counter() - t0
+        result = self.finalize(segments, annotation, offset, language, uri or _uri(info.path), timings)
         logger.info(
             "processed %s: %.1f s audio, %d segments, %d speakers",
             result.uri,
@@ -167,20 +273,36 @@ class Pipeline:
     def finalize(
         self,
         segments: list[Segment],
-        windows: WindowEmbeddings,
+        annotation: Annotation,
         duration: float,
         language: str | None,
         uri: str,
         timings: dict[str, float] | None = None,
         template: Template | None = None,
     ) -> VisitResult:
-        """The end of a visit, batch or streamed: speakers clustered over all its
-        windows, words given to them, roles, and the draft note (from ``template``, or
-        the pipeline's)."""
+        """The end of a visit, batch or streamed: words given to the final speaker turns,
+        roles, and the draft note.
+
+        Parameters
+        ----------
+        segments : list[Segment]
+            Everything recognised, in time order (seconds from the start of the visit).
+        annotation : pyannote.core.Annotation
+            The final speaker turns (``DiarizationSession.finish``); its ``uri`` is set.
+        duration : float
+            Seconds of audio in the visit.
+        language : str, optional
+            Recognised language (None: ``"en"``).
+        uri : str
+            The visit's name in outputs.
+        timings : dict, optional
+            Stage timings so far; ``cluster_roles`` (if given) is added to.
+        template : Template, optional
+            The note template (default: the pipeline's).
+        """
         t0 = time.perf_counter()
-        annotation = self.diarizer.cluster(windows, self.options.speakers)
         annotation.uri = uri
-        transcript = apply_roles(
+        transcript = self.role_labeller.label(
             Transcript(
                 segments=attribute_speakers(segments, annotation),
                 duration=round(duration, 3),
@@ -190,6 +312,9 @@ class Pipeline:
         t1 = time.perf_counter()
         note = self.drafter.draft(transcript, template or self.template)
         t2 = time.perf_counter()
+        timings = dict(timings or {})
+        timings["cluster_roles"] = timings.get("cluster_roles", 0.0) + t1 - t0
+        timings["draft"] = t2 - t1
         return VisitResult(
             uri=uri,
             transcript=transcript,
@@ -197,17 +322,27 @@ class Pipeline:
             note=note,
             options=self.options,
             models=self.models,
-            timings={**(timings or {}), "cluster_roles": t1 - t0, "draft": t2 - t1},
+            timings=timings,
         )
 
 
-def _kept(blocks: Iterator[np.ndarray], visit: VisitSink | None) -> Iterator[np.ndarray]:
-    """Hand each decoded block to the visit as soon as it exists; yield what it gives back."""
+def _kept_blocks(blocks: Iterator[np.ndarray], visit: VisitSink) -> Iterator[tuple[np.ndarray, bool]]:
+    """(window, last) for each decoded block. Each block goes to the visit as soon as it
+    is decoded, one ahead of the window yielded (so the caller knows which is last); a
+    window is zeroed when the caller asks for the next, or when the iteration stops."""
     start = 0.0
-    for block in blocks:
-        n = block.size
-        yield visit.store_audio(block, start) if visit is not None else block
-        start += n / SAMPLE_RATE
+    window: np.ndarray | None = None
+    with ExitStack() as ahead:
+        for block in blocks:
+            with ahead.pop_all():  # the previous window's context: closed after its turn
+                n = block.size  # the visit may zero the block, not resize it
+                following = ahead.enter_context(visit.keep_audio(block, start))
+                start += n / SAMPLE_RATE
+                if window is not None:
+                    yield window, False
+            window = following
+        if window is not None:
+            yield window, True
 
 
 def _cut_before_open_speech(speech: Timeline, offset: float, size: int) -> tuple[Timeline, int]:

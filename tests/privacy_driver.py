@@ -77,15 +77,15 @@ def _instrument() -> None:
     if os.environ.get("DRIVER_PHONE_HOME"):
         import socket
 
-        import scribe.pipeline
+        import scribe.speakers.roles
 
-        apply_roles = scribe.pipeline.apply_roles
+        label = scribe.speakers.roles.CueRoleLabeller.label
 
-        def phoning(transcript):
+        def phoning(self, transcript):  # the role-labelling stage, as the pipeline runs it
             socket.create_connection(("10.255.255.1", 9), timeout=1)  # must never leave
-            return apply_roles(transcript)
+            return label(self, transcript)
 
-        scribe.pipeline.apply_roles = phoning
+        scribe.speakers.roles.CueRoleLabeller.label = phoning
 
 
 if __name__ == "__main__":
