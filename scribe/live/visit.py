@@ -26,7 +26,6 @@ from typing import Any
 from privacy.visit import Visit
 from scribe.batch.export import audit_document
 from scribe.pipeline import Pipeline, VisitResult
-from scribe.speakers.roles import apply_roles
 from scribe.live.events import (
     Event,
     FinalEvent,
@@ -287,7 +286,7 @@ class LiveVisit:
         return events + self._note_event(roles)
 
     def _provisional_roles(self) -> dict[str, Role]:
-        t = apply_roles(self._provisional())
+        t = self.pipeline.role_labeller.label(self._provisional())
         return {spk: _SWAP.get(r, r) if self.swapped else r for spk, r in t.speakers.items()}
 
     def _provisional(self) -> Transcript:
@@ -334,6 +333,8 @@ class LiveVisit:
         # What is dropped here is only referenced from this object: the transcript's
         # Python strings go with it (they cannot be zeroed, only released).
         self.result = None
+        if self.session is not None:
+            self.session.close()  # a visit discarded mid-recording: its held audio is zeroed
         self.session = None  # type: ignore[assignment]
         self._roles = {}
 
