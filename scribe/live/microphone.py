@@ -18,9 +18,9 @@ from math import gcd
 
 import numpy as np
 
-from scribe.audio.decode import SAMPLE_RATE
+from scribe.audio import SAMPLE_RATE
 from scribe.errors import InputError
-from scribe.pipeline import Pipeline, VisitResult
+from scribe.pipeline import Pipeline, VisitResult, VisitSink
 from scribe.live.streaming import StreamingSession
 
 logger = logging.getLogger("scribe.live.microphone")
@@ -118,7 +118,7 @@ def _to_16k(pcm: bytearray, rate: int) -> bytearray:
 def record_visit(
     pipeline: Pipeline,
     mic: Microphone,
-    visit,
+    visit: VisitSink | None,
     *,
     seconds: float | None = None,
     echo: Callable[[float, int, str], None] | None = None,
@@ -126,7 +126,12 @@ def record_visit(
 ) -> VisitResult:
     """Capture until Ctrl+C / SIGTERM (or ``seconds`` of audio), echoing each committed
     line; then finish the visit as batch does. Audio already captured is always
-    processed: a stop drains what the device delivered before it."""
+    processed: a stop drains what the device delivered before it.
+
+    ``visit`` keeps the audio and lines (``privacy.visit.Visit``; None keeps nothing);
+    ``echo(start_seconds, voice_number, text)`` is called per committed line and
+    ``announce(message)`` once capture starts (default: to stderr). Raises
+    ``MicrophoneError`` (exit code 2) if the device cannot be opened."""
     session = StreamingSession(pipeline, visit=visit)
     frames: queue.Queue = queue.Queue()
     stop = threading.Event()

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from fastapi import HTTPException
 
-from scribe.audio.decode import SAMPLE_RATE
+from scribe.audio import SAMPLE_RATE
 from scribe.config import FhirConfig
 from scribe.live.streaming import StreamParams
 from scribe.live.visit import LiveVisit, State
