@@ -306,3 +306,24 @@ def test_multilingual_base_model(tmp_path):
     ref = json.loads((SAMPLES / "cough_visit.json").read_text())
     text = " ".join(s["text"] for s in doc["segments"])
     assert wer(" ".join(s["text"] for s in ref["segments"]), text) <= 0.06  # measured 3.9%
+
+
+def test_backends_are_chosen_by_name(tmp_path):
+    """--speech/--diarizer/--drafter: an unknown name is one line and exit 1 before any
+    model loads, on every command that takes them; the chosen names are echoed in the
+    transcript's options."""
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--speech", "nosuch")
+    assert r.exit_code == 1
+    assert _one_line_error(r) == ["error: --speech nosuch: no such speech backend (choose from: whisper)"]
+    for option in ("--diarizer", "--drafter"):
+        r = _run("transcribe", SAMPLE, "--out", tmp_path, option, "nosuch")
+        assert r.exit_code == 1 and len(_one_line_error(r)) == 1 and f"{option} nosuch" in r.stderr
+    for command in (["serve", "--port", "0"], ["record", "--out", str(tmp_path)]):
+        r = _run(*command, "--drafter", "nosuch")
+        assert r.exit_code == 1 and len(_one_line_error(r)) == 1 and "--drafter nosuch" in r.stderr
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+    r = _run("transcribe", SAMPLE, "--out", tmp_path, "--no-privacy",
+             "--speech", "whisper", "--diarizer", "embedding", "--drafter", "extractive")
+    assert r.exit_code == 0, r.output
+    options = json.loads((tmp_path / "cough_visit.transcript.json").read_text())["options"]
+    assert (options["speech"], options["diarizer"], options["drafter"]) == ("whisper", "embedding", "extractive")

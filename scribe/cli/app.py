@@ -1,0 +1,200 @@
+"""The ``scribe`` typer app: the top-level callback (``--version``, ``--verbose``), the
+options several commands share, and the helpers every command uses to turn a problem
+into one ``error: ...`` line and an exit code.
+
+Commands live in modules by job (``transcribe``, ``live``, ``export``, ``site``) and
+register themselves on ``app`` when ``scribe.cli`` imports them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from scribe import __version__
+from scribe.config import FhirConfig, SiteConfig, load_config
+from scribe.errors import InputError, OutputError, ScribeError
+
+if TYPE_CHECKING:
+    from scribe.fhir.client import ClinicalContext
+    from scribe.options import ScribeOptions
+    from scribe.pipeline import Pipeline
+
+app = typer.Typer(
+    name="scribe",
+    help=(
+        "Scribe: a local-first ambient clinical scribe. Turns a recorded visit into a "
+        "speaker-labelled transcript, a draft note for the clinician to review, and a FHIR "
+        "document. Everything runs on this machine; nothing is sent anywhere."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"scribe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress (metadata only) to stderr.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# Options the commands that file notes on the EHR share (transcribe, serve, export).
+FhirServerOption = Annotated[
+    Optional[str],
+    typer.Option("--fhir-server", help="The EHR's FHIR R4 base URL (default: [fhir] server in the config). Its token: $SCRIBE_FHIR_TOKEN or [fhir] token_file, never an option."),
+]
+PatientOption = Annotated[Optional[str], typer.Option(help="The patient, as Patient/ID on the FHIR server.")]
+PractitionerOption = Annotated[Optional[str], typer.Option(help="The clinician (author; signer of a signed note), as Practitioner/ID (default: the config's).")]
+EncounterOption = Annotated[Optional[str], typer.Option(help="The visit, as Encounter/ID.")]
+OrganizationOption = Annotated[Optional[str], typer.Option(help="The custodian, as Organization/ID (default: the config's).")]
+
+
+# Backends by name (``scribe.registry``), shared by transcribe, serve and record. The
+# registries are read lazily: listing their names loads no model.
+def _backend_help(what: str, registry: str) -> str:
+    import importlib
+
+    module, _, name = registry.rpartition(".")
+    names = getattr(importlib.import_module(module), name).names()
+    return f"{what} backend: {', '.join(names)}."
+
+
+SpeechOption = Annotated[
+    str, typer.Option("--speech", help=_backend_help("Speech-recognition", "scribe.speech.SPEECH_MODELS"))
+]
+DiarizerOption = Annotated[
+    str, typer.Option("--diarizer", help=_backend_help("Who-spoke-when (diarization)", "scribe.speakers.DIARIZERS"))
+]
+DrafterOption = Annotated[str, typer.Option("--drafter", help=_backend_help("Note-drafting", "scribe.notes.DRAFTERS"))]
+
+
+def check_backends(speech: str, diarizer: str, drafter: str) -> None:
+    """Refuse an unknown backend name before any model loads: raises
+    ``UnknownBackendError`` (one line naming the option and the choices; exit code 1)."""
+    from scribe.notes import DRAFTERS
+    from scribe.speakers import DIARIZERS
+    from scribe.speech import SPEECH_MODELS
+
+    SPEECH_MODELS.check(speech)
+    DIARIZERS.check(diarizer)
+    DRAFTERS.check(drafter)
+
+
+def fail(error: ScribeError) -> None:
+    """Print ``error`` as the one line a user sees: ``error: <message>`` on stderr."""
+    typer.echo(f"error: {error}", err=True)
+
+
+def check_writable(out: Path) -> None:
+    """Create ``out`` if missing and prove a file can be made in it, before any model
+    loads. Raises ``OutputError`` (exit code 3)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise OutputError(out, f"output folder is not writable ({e.strerror or type(e).__name__})") from None
+
+
+def vocabulary(value: str | None) -> str | None:
+    """``--vocabulary``: terms separated by commas or newlines, or ``@FILE`` of them, as
+    the one prompt sentence Whisper is given ("a, b, c."); None when there are none.
+    Raises ``InputError`` (exit code 2) when the file cannot be read."""
+    if not value:
+        return None
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            value = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(path, f"cannot read vocabulary file ({getattr(e, 'strerror', None) or type(e).__name__})") from None
+    terms = [t.strip() for t in value.replace("\n", ",").split(",") if t.strip()]
+    return ", ".join(terms) + "." if terms else None
+
+
+def load_pipeline(options: ScribeOptions) -> Pipeline:
+    """Load every model ``options`` names. Raises ``ScribeError`` (template, exit 1) or
+    ``ModelError`` (exit 4)."""
+    from scribe.pipeline import Pipeline
+
+    return Pipeline(options)
+
+
+def site_data_dir() -> SiteConfig:
+    """The site config, with its data folder (if it names one) made the process's
+    ``$SCRIBE_DATA_DIR`` for the audit log and visit store."""
+    site = load_config()
+    if site.data_dir is not None:
+        os.environ.setdefault("SCRIBE_DATA_DIR", str(site.data_dir))
+    return site
+
+
+def clinical_context(
+    site: SiteConfig,
+    patient: str | None,
+    practitioner: str | None,
+    encounter: str | None,
+    organization: str | None,
+) -> ClinicalContext:
+    """Who a note is about, by and for: the options, else the config's practitioner and
+    organization. Not checked here (``ClinicalContext.check``)."""
+    from scribe.fhir.client import ClinicalContext
+
+    return ClinicalContext(
+        patient=patient,
+        practitioner=practitioner or site.fhir.practitioner,
+        encounter=encounter,
+        organization=organization or site.fhir.organization,
+    )
+
+
+def fhir_destination(site: SiteConfig, server: str | None) -> FhirConfig | None:
+    """The site's FHIR settings with ``server`` (option or config), opened in the network
+    guard: the one destination a note may be exported to. None when there is none.
+    Raises ``ScribeError`` (exit code 1) for a URL the guard refuses."""
+    from privacy.policy import allow_destination
+
+    server = server or site.fhir.server
+    if not server:
+        return None
+    try:
+        allow_destination(server)
+    except ValueError as e:
+        raise ScribeError(f"--fhir-server: {e}") from None
+    return replace(site.fhir, server=server)
+
+
+def check_identity(context: ClinicalContext, files: int) -> None:
+    """Before hours of processing, not after: a note to be filed needs its patient,
+    practitioner, encounter and organization, and they name one visit. Raises
+    ``ScribeError`` (exit code 1)."""
+    from scribe.fhir.client import IdentityError
+
+    try:
+        context.check()
+    except IdentityError as e:
+        raise ScribeError(f"--fhir-server: {e}") from None
+    if files > 1:
+        raise ScribeError("--fhir-server: --patient and --encounter name one visit; give one recording at a time")

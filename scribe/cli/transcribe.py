@@ -1,0 +1,178 @@
+"""``scribe transcribe``: recorded visits to transcripts, draft notes and FHIR documents,
+one visit per recording, through the local batch runner (``scribe.batch.runner``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from scribe.cli.app import (
+    EncounterOption,
+    FhirServerOption,
+    OrganizationOption,
+    PatientOption,
+    PractitionerOption,
+    DiarizerOption,
+    DrafterOption,
+    SpeechOption,
+    app,
+    check_backends,
+    check_identity,
+    check_writable,
+    clinical_context,
+    fail,
+    fhir_destination,
+    load_pipeline,
+    vocabulary as read_vocabulary,
+)
+from scribe.config import load_config
+from scribe.errors import ScribeError
+from scribe.options import ScribeOptions
+
+if TYPE_CHECKING:
+    from scribe.pipeline import Progress
+
+
+DEFAULTS = ScribeOptions()
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
+
+
+@app.command()
+def transcribe(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Recorded visits (wav, flac, mp3, m4a, ogg/opus, or a video file) or folders of them.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the results (created if missing).")] = Path("out"),
+    model: Annotated[
+        str,
+        typer.Option(help="Speech model: 'tiny.en' (English, fastest), 'base' (multilingual), or a CTranslate2 Whisper folder."),
+    ] = "tiny.en",
+    template: Annotated[
+        str, typer.Option(help="Note template: a name from templates/ (soap, hp) or a .toml file.")
+    ] = "soap",
+    speakers: Annotated[
+        Optional[int],
+        typer.Option(min=1, max=8, help="Number of speakers if known; estimated otherwise."),
+    ] = None,
+    language: Annotated[
+        Optional[str], typer.Option(help="Language code (en, es, fr, ...); needed with --model base for non-English.")
+    ] = None,
+    device: Annotated[Device, typer.Option(help="Where the speech model runs.")] = Device.cpu,
+    vocabulary: Annotated[
+        Optional[str],
+        typer.Option(help="Clinical terms to expect (drug names, conditions), comma-separated, or @FILE."),
+    ] = None,
+    privacy: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--privacy/--no-privacy",
+            help="Privacy mode (default, or as the config file says): only the note and its FHIR document are written; "
+            "audio and transcript live in encrypted memory and are destroyed after each visit. "
+            "--no-privacy also writes the transcript, RTTM and captions, and keeps the visit encrypted at rest.",
+            show_default=False,
+        ),
+    ] = None,
+    fhir_server: FhirServerOption = None,
+    patient: PatientOption = None,
+    practitioner: PractitionerOption = None,
+    encounter: EncounterOption = None,
+    organization: OrganizationOption = None,
+    speech: SpeechOption = DEFAULTS.speech,
+    diarizer: DiarizerOption = DEFAULTS.diarizer,
+    drafter: DrafterOption = DEFAULTS.drafter,
+) -> None:
+    """Transcribe recorded visits and draft their notes.
+
+    For each recording NAME, writes into --out: NAME.transcript.json (segments with start, end, speaker, role, text and word times), NAME.rttm, NAME.vtt, NAME.note.md (the draft note, for clinician review) and NAME.fhir.json (a FHIR R4 DocumentReference carrying the note).
+
+    With --fhir-server (or [fhir] server in the config), each note is also sent to the EHR as draft (preliminary), for --patient/--encounter (one visit's identity: give one recording at a time).
+
+    Exit codes: 0 all processed; 1 template or FHIR problem, or identity missing; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model or --language problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
+    """
+    from scribe.batch.export import FhirExport
+    from scribe.batch.runner import expand_inputs, run_local
+    from scribe.visits import VisitFactory
+
+    jobs, failures = expand_inputs(inputs)
+    for error in failures:
+        fail(error)
+    unreadable = len(failures)  # inputs that never reached the pipeline
+    try:
+        site = load_config()
+        privacy_on = site.privacy if privacy is None else privacy
+        check_backends(speech, diarizer, drafter)
+        check_writable(out)
+        options = ScribeOptions(
+            speech=speech,
+            diarizer=diarizer,
+            drafter=drafter,
+            model=model,
+            language=language,
+            device=device.value,
+            vocabulary=read_vocabulary(vocabulary),
+            speakers=speakers,
+            template=template,
+        )
+        server = fhir_server or site.fhir.server
+        context = clinical_context(site, patient, practitioner, encounter, organization)
+        if server:
+            check_identity(context, len(jobs))  # before hours of processing, not after
+        visits = VisitFactory.start(privacy_on, site)
+        fhir = fhir_destination(site, server)
+        export = FhirExport(context, fhir) if fhir is not None else None
+        pipeline = load_pipeline(options) if jobs else None
+    except ScribeError as e:
+        fail(e)
+        raise typer.Exit(e.exit_code)
+    outcomes = run_local(pipeline, jobs, out=out, visits=visits, export=export, progress=_progress) if pipeline is not None else ()
+    for outcome in outcomes:
+        done = outcome.outputs
+        if done is not None and done.has_speech:
+            result = done.result
+            kept = "privacy mode: nothing else kept" if privacy_on else f"visit {outcome.visit_id} kept, encrypted"
+            typer.echo(
+                f"{outcome.job.path}: {result.transcript.duration:.1f} s, {len(result.annotation.labels())} speaker(s), "
+                f"{len(result.transcript.segments)} line(s) -> {', '.join(str(p) for p in done.paths)} ({kept})"
+            )
+            if done.export is not None:
+                typer.echo(done.export.message)
+        for error in outcome.errors:
+            failures.append(error)
+            fail(error)
+    if failures:
+        typer.echo(f"{len(failures)} of {len(jobs) + unreadable} input(s) failed", err=True)
+        raise typer.Exit(max(f.exit_code for f in failures))
+
+
+@contextmanager
+def _progress(path: Path) -> Iterator[Progress | None]:
+    # A progress bar only on a terminal: in a log or a pipe it would be noise around the
+    # one line each file gets.
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with typer.progressbar(length=1000, label=path.name, file=sys.stderr, show_eta=False) as bar:
+        done = [0]
+
+        def progress(seconds: float, total: float | None) -> None:
+            target = int(1000 * min(seconds / total, 1.0)) if total else done[0]
+            bar.update(target - done[0])
+            done[0] = target
+
+        yield progress
+        bar.update(1000 - done[0])
