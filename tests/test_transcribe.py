@@ -144,3 +144,12 @@ def test_block_boundaries_do_not_cut_words(pipeline):
     ref = " ".join(s["text"] for s in _reference(name)["segments"])
     assert result.transcript.duration == pytest.approx(_reference(name)["duration"], abs=0.01)
     assert wer(ref, result.transcript.text) <= WER_BOUND[name]
+
+
+def test_speech_regions_are_only_a_hint(pipeline):
+    """Without VAD regions the speech model finds the speech itself (Whisper: the whole
+    audio as one region); times still count from ``offset``."""
+    audio = decode_audio(SAMPLES / "cough_visit.wav")[: 16000 * 6]
+    rec = pipeline.speech_model.transcribe(audio, offset=10.0)
+    assert "good morning" in " ".join(s.text for s in rec.segments).lower()
+    assert all(10.0 <= s.start <= s.end <= 16.0 for s in rec.segments)
