@@ -21,6 +21,10 @@ import typer
 from scribe import __version__
 from scribe.config import FhirConfig, SiteConfig, load_config
 from scribe.errors import InputError, OutputError, ScribeError
+from scribe.notes import DRAFTERS
+from scribe.registry import Registry
+from scribe.speakers import DIARIZERS
+from scribe.speech import SPEECH_MODELS
 
 if TYPE_CHECKING:
     from scribe.fhir.client import ClinicalContext
@@ -72,31 +76,21 @@ OrganizationOption = Annotated[Optional[str], typer.Option(help="The custodian, 
 
 
 # Backends by name (``scribe.registry``), shared by transcribe, serve and record. The
-# registries are read lazily: listing their names loads no model.
-def _backend_help(what: str, registry: str) -> str:
-    import importlib
-
-    module, _, name = registry.rpartition(".")
-    names = getattr(importlib.import_module(module), name).names()
-    return f"{what} backend: {', '.join(names)}."
+# registries list names only: importing them loads no model.
+def _backend_help(what: str, registry: Registry) -> str:
+    return f"{what} backend: {', '.join(registry.names())}."
 
 
-SpeechOption = Annotated[
-    str, typer.Option("--speech", help=_backend_help("Speech-recognition", "scribe.speech.SPEECH_MODELS"))
-]
+SpeechOption = Annotated[str, typer.Option("--speech", help=_backend_help("Speech-recognition", SPEECH_MODELS))]
 DiarizerOption = Annotated[
-    str, typer.Option("--diarizer", help=_backend_help("Who-spoke-when (diarization)", "scribe.speakers.DIARIZERS"))
+    str, typer.Option("--diarizer", help=_backend_help("Who-spoke-when (diarization)", DIARIZERS))
 ]
-DrafterOption = Annotated[str, typer.Option("--drafter", help=_backend_help("Note-drafting", "scribe.notes.DRAFTERS"))]
+DrafterOption = Annotated[str, typer.Option("--drafter", help=_backend_help("Note-drafting", DRAFTERS))]
 
 
 def check_backends(speech: str, diarizer: str, drafter: str) -> None:
     """Refuse an unknown backend name before any model loads: raises
     ``UnknownBackendError`` (one line naming the option and the choices; exit code 1)."""
-    from scribe.notes import DRAFTERS
-    from scribe.speakers import DIARIZERS
-    from scribe.speech import SPEECH_MODELS
-
     SPEECH_MODELS.check(speech)
     DIARIZERS.check(diarizer)
     DRAFTERS.check(drafter)
