@@ -30,7 +30,7 @@ from pyannote.core import Annotation, Timeline
 from privacy import SAMPLE_RATE
 from scribe.audio import VAD_BACKENDS, VoiceActivityDetector
 from scribe.audio.decode import iter_blocks, probe
-from scribe.notes import DRAFTERS, Drafter
+from scribe.notes import DRAFTERS, Drafter, draft_note
 from scribe.notes.templates import Template, load_template
 from scribe.options import ScribeOptions
 from scribe.speakers import DIARIZERS, ROLE_LABELLERS, Diarizer, RoleLabeller, attribute_speakers
@@ -310,7 +310,7 @@ class Pipeline:
             )
         )
         t1 = time.perf_counter()
-        note = self.drafter.draft(transcript, template or self.template)
+        note = draft_note(self.drafter, transcript, template or self.template)
         t2 = time.perf_counter()
         timings = dict(timings or {})
         timings["cluster_roles"] = timings.get("cluster_roles", 0.0) + t1 - t0

@@ -108,12 +108,47 @@ class Transcript:
         )
 
 
+INSTRUCTIONS_LOINC = "69730-0"
+"""LOINC document type of the after-visit summary (patient instructions): "Instructions",
+the code C-CDA's Instructions section and document-type value sets use (loinc.org/69730-0)."""
+
+OMISSION_KINDS = ("symptom", "medication", "allergy", "number", "follow-up")
+
+
 @dataclass(frozen=True)
 class NoteSentence:
     """One sentence of the draft note and the transcript segments it rests on."""
 
     text: str
     evidence: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "evidence": list(self.evidence)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "NoteSentence":
+        return cls(text=str(d["text"]), evidence=tuple(str(e) for e in d.get("evidence", ())))
+
+
+@dataclass(frozen=True)
+class Omission:
+    """A clinically salient fact said in the visit that the note does not carry.
+
+    ``kind`` is one of ``OMISSION_KINDS``; ``text`` is the fact as said (a few words,
+    e.g. "metformin 1000 milligrams"); ``evidence`` the segment ids where it was said.
+    Listed in the note's review footer so the clinician sees what may be missing.
+    """
+
+    kind: str
+    text: str
+    evidence: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, "evidence": list(self.evidence)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Omission":
+        return cls(kind=str(d["kind"]), text=str(d["text"]), evidence=tuple(str(e) for e in d.get("evidence", ())))
 
 
 @dataclass(frozen=True)
@@ -127,13 +162,23 @@ class NoteSection:
 
 @dataclass(frozen=True)
 class Note:
-    """A draft visit note, section by section, every sentence with evidence."""
+    """A draft visit note, section by section, every sentence with evidence.
+
+    ``instructions`` is the after-visit summary for the patient (plain language, drawn
+    from the plan and the clinician's advice, same evidence links); ``omissions`` the
+    salient facts said but not carried (filled by ``scribe.notes.omissions``);
+    ``drafter``/``drafter_version`` name the backend that wrote it.
+    """
 
     template: str
     title: str
     loinc: str
     sections: tuple[NoteSection, ...]
     status: str = "preliminary"  # preliminary (AI draft) until a clinician signs
+    instructions: tuple[NoteSentence, ...] = ()
+    omissions: tuple[Omission, ...] = ()
+    drafter: str = ""
+    drafter_version: str = ""
 
     def sentences(self) -> list[NoteSentence]:
         return [s for sec in self.sections for s in sec.sentences]
@@ -148,15 +193,46 @@ class Note:
             "title": self.title,
             "loinc": self.loinc,
             "status": self.status,
+            "drafter": {"name": self.drafter, "version": self.drafter_version},
             "sections": [
                 {
                     "id": sec.id,
                     "title": sec.title,
                     "loinc": sec.loinc,
-                    "sentences": [
-                        {"text": s.text, "evidence": list(s.evidence)} for s in sec.sentences
-                    ],
+                    "empty_text": sec.empty_text,
+                    "sentences": [s.to_dict() for s in sec.sentences],
                 }
                 for sec in self.sections
             ],
+            "instructions": {
+                "loinc": INSTRUCTIONS_LOINC,
+                "sentences": [s.to_dict() for s in self.instructions],
+            },
+            "omissions": [o.to_dict() for o in self.omissions],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Note":
+        drafter = d.get("drafter") or {}
+        return cls(
+            template=str(d["template"]),
+            title=str(d["title"]),
+            loinc=str(d["loinc"]),
+            status=str(d.get("status", "preliminary")),
+            sections=tuple(
+                NoteSection(
+                    id=str(sec["id"]),
+                    title=str(sec["title"]),
+                    loinc=sec.get("loinc"),
+                    empty_text=str(sec.get("empty_text", "Not discussed.")),
+                    sentences=tuple(NoteSentence.from_dict(s) for s in sec.get("sentences", ())),
+                )
+                for sec in d.get("sections", ())
+            ),
+            instructions=tuple(
+                NoteSentence.from_dict(s) for s in (d.get("instructions") or {}).get("sentences", ())
+            ),
+            omissions=tuple(Omission.from_dict(o) for o in d.get("omissions", ())),
+            drafter=str(drafter.get("name", "")),
+            drafter_version=str(drafter.get("version", "")),
+        )

@@ -37,6 +37,7 @@ from scribe.live.events import (
     StateEvent,
 )
 from scribe.live.streaming import CommittedLine, StreamingSession, StreamParams
+from scribe.notes.base import draft_note
 from scribe.notes.render import editable_text
 from scribe.notes.templates import Template, load_template
 from scribe.types import Note, Role, Transcript
@@ -309,7 +310,7 @@ class LiveVisit:
             segments=tuple(replace(s, role=roles.get(s.speaker, Role.UNKNOWN)) for s in t.segments),
             speakers=roles,
         )
-        note = self.pipeline.drafter.draft(t, self.template)
+        note = draft_note(self.pipeline.drafter, t, self.template)
         return [NoteEvent(note, editable_text(note))]
 
     def _final_transcript(self) -> Transcript:
@@ -324,7 +325,7 @@ class LiveVisit:
         assert self.result is not None
         if not self.swapped:
             return self.result.note
-        return self.pipeline.drafter.draft(transcript, self.template)
+        return draft_note(self.pipeline.drafter, transcript, self.template)
 
     def _final_event(self, transcript: Transcript, note: Note) -> FinalEvent:
         return FinalEvent(self.privacy, transcript, note, editable_text(note))

@@ -8,6 +8,7 @@ names the one to use.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 
 from scribe.notes.templates import Template
@@ -45,6 +46,17 @@ class Drafter(Protocol):
             section with nothing to say carries its template's empty text.
         """
         ...
+
+
+def draft_note(drafter: Drafter, transcript: Transcript, template: Template) -> Note:
+    """``drafter.draft`` plus what every note carries whatever its backend: the drafter's
+    name and version, and the omission check (``scribe.notes.omissions``) run on the
+    result. Batch, live and ``scribe draft`` all draft through this one call."""
+    from scribe.notes.omissions import find_omissions
+
+    note = drafter.draft(transcript, template)
+    note = replace(note, drafter=drafter.name, drafter_version=drafter.version)
+    return replace(note, omissions=find_omissions(transcript, note))
 
 
 DRAFTERS: Registry[Drafter] = Registry(
