@@ -187,6 +187,28 @@ class Note:
     def is_empty(self) -> bool:
         return not self.sentences()
 
+    def instructions_note(self) -> "Note":
+        """The patient instructions as a note of their own (one section, document type
+        ``INSTRUCTIONS_LOINC``), so they render, sign and export as a separate document.
+        Empty (``is_empty``) when the drafter found no plan or advice to restate."""
+        return Note(
+            template=f"{self.template}.instructions",
+            title="Patient instructions",
+            loinc=INSTRUCTIONS_LOINC,
+            sections=(
+                NoteSection(
+                    id="instructions",
+                    title="Your instructions",
+                    sentences=self.instructions,
+                    loinc=INSTRUCTIONS_LOINC,
+                    empty_text="No instructions were given.",
+                ),
+            ),
+            status=self.status,
+            drafter=self.drafter,
+            drafter_version=self.drafter_version,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "template": self.template,
