@@ -164,3 +164,25 @@ def test_rejects_what_r4b_rejects_in_one_line():
     assert "\n" not in str(e.value)
     with pytest.raises(FhirValidationError):
         validate_document_reference({"resourceType": "Patient"})
+
+
+def test_instructions_are_their_own_document():
+    from scribe.fhir.document_reference import build_instructions_reference
+    from tests.test_writers import make_transcript, note_with_extras
+
+    note = note_with_extras()
+    doc = build_document_reference(note, markdown(note), models=MODELS, created=CREATED)
+    body = render.render_instructions_markdown(note, make_transcript(), uri="visit1")
+    instructions = build_instructions_reference(note, body, note_document=doc, models=MODELS, created=CREATED)
+    validate_document_reference(instructions)
+    parsed = DocumentReference.model_validate(instructions)  # R4B accepts it as it is
+    assert parsed.type.coding[0].code == "69730-0" and parsed.type.coding[0].display == "Instructions"
+    assert instructions["docStatus"] == "preliminary" and instructions["meta"]["security"][0]["code"] == "AIAST"
+    assert instructions["description"] == "Patient instructions"
+    assert instructions["context"]["related"] == [
+        {"identifier": {"system": "urn:ietf:rfc:3986", "value": doc["identifier"][0]["value"]}, "display": "Visit note"}
+    ]
+    assert instructions["identifier"] != doc["identifier"]
+    text = base64.b64decode(attachment(instructions, "text/plain; charset=utf-8")["data"]).decode()
+    assert "Use the inhaler twice a day." in text and "Start an inhaler." not in text
+    assert base64.b64decode(attachment(instructions, "text/markdown; charset=utf-8")["data"]).decode() == body

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from scribe.batch import outputs as writers
 from scribe.notes import render
 from scribe.options import ScribeOptions
-from scribe.types import ModelInfo, Note, NoteSection, NoteSentence, Role, Segment, Transcript, Word
+from scribe.types import ModelInfo, Note, NoteSection, NoteSentence, Omission, Role, Segment, Transcript, Word
 
 MODELS = (
     ModelInfo(kind="speech", name="tiny.en", version="1.0"),
@@ -222,3 +223,70 @@ def test_write_fhir_writes_indented_json(tmp_path: Path):
     text = path.read_text()
     assert text.startswith('{\n  "resourceType"')
     assert json.loads(text)["status"] == "current"
+
+
+# --- omissions, patient instructions, note JSON ---
+
+
+def note_with_extras() -> Note:
+    return replace(
+        make_note(),
+        instructions=(
+            NoteSentence("Use the inhaler twice a day.", ("s3",)),
+            NoteSentence("Come back if the cough is <worse> at night.", ("s1", "s3")),
+        ),
+        omissions=(
+            Omission("medication", "albuterol 90 mcg", ("s3",)),
+            Omission("follow-up", "in two weeks", ("s1",)),
+        ),
+        drafter="extractive",
+        drafter_version="9.9",
+    )
+
+
+def test_markdown_lists_omissions_in_the_review_footer():
+    md = markdown(note_with_extras())
+    heading = f"### {render.OMISSIONS_HEADING}"
+    assert heading in md and md.index("## Plan") < md.index(heading) < md.index("_References such as")
+    assert "- medication: albuterol 90 mcg [s3 1:02:05]" in md
+    assert "- follow-up: in two weeks [s1 00:02]" in md
+    # None found: nothing said (an all-clear would promise more than the check can).
+    assert "missing" not in markdown().lower()
+
+
+def test_omissions_stay_out_of_the_fhir_document_sections():
+    from scribe.fhir.bundle import sections_from_markdown
+
+    sections = sections_from_markdown(markdown(note_with_extras()))
+    assert [title for title, _ in sections] == ["Subjective", "Objective", "Plan"]
+    assert not any("albuterol" in line for _, lines in sections for line in lines)
+
+
+def test_instructions_markdown_has_evidence_and_a_draft_notice():
+    md = render.render_instructions_markdown(note_with_extras(), make_transcript(), uri="visit1")
+    assert md.startswith("# Patient instructions\n")
+    assert render.INSTRUCTIONS_NOTICE in md and "Status: preliminary. Recording: `visit1`." in md
+    assert "## Your instructions" in md
+    assert "- Use the inhaler twice a day. [s3 1:02:05]" in md
+    assert r"- Come back if the cough is \<worse\> at night. [s1 00:02, s3 1:02:05]" in md
+    assert "`visit1.transcript.json`" in md
+    private = render.render_instructions_markdown(note_with_extras(), make_transcript(), uri="visit1",
+                                                  transcript_kept=False)
+    assert "privacy mode kept no transcript" in private
+    drafted = render.render_instructions_markdown(note_with_extras(), make_transcript(), uri="visit1",
+                                                  transcript_kept=False, drafted_from="visit1.txt")
+    assert "Transcript: `visit1.txt`" in drafted and "in `visit1.txt`, the transcript this was drafted from" in drafted
+    none = render.render_instructions_markdown(make_note(), make_transcript(), uri="visit1")
+    assert "No instructions were given." in none and "[s" not in none
+
+
+def test_note_json_round_trips(tmp_path: Path):
+    note = note_with_extras()
+    path = writers.write_note_json(note, tmp_path / "visit1.note.json")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert Note.from_dict(doc) == note
+    assert doc["drafter"] == {"name": "extractive", "version": "9.9"}
+    assert doc["instructions"]["loinc"] == "69730-0" and len(doc["instructions"]["sentences"]) == 2
+    assert doc["omissions"][0] == {"kind": "medication", "text": "albuterol 90 mcg", "evidence": ["s3"]}
+    assert [s["evidence"] for sec in doc["sections"] for s in sec["sentences"]] == [["s1"], ["s3", "s1"]]
+    assert oct(path.stat().st_mode & 0o777) == "0o600"

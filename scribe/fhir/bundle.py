@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from scribe.fhir.document_reference import LOINC, MARKDOWN_TYPE, URI_SYSTEM, FhirValidationError, validate_bundle
+from scribe.types import INSTRUCTIONS_LOINC, Note
 
 XHTML = "http://www.w3.org/1999/xhtml"
 COMPOSITION_STATUSES = frozenset({"preliminary", "final", "amended", "entered-in-error"})
@@ -32,7 +33,7 @@ SECTION_DISPLAYS = {
     "18776-5": "Plan of care note",
     "10160-0": "History of Medication use Narrative",
     "48765-2": "Allergies and adverse reactions Document",
-    "69730-0": "Instructions",
+    INSTRUCTIONS_LOINC: "Instructions",
     "51847-2": "Evaluation + Plan note",
     "42349-1": "Reason for referral (narrative)",
 }
@@ -49,6 +50,9 @@ def section_codes() -> dict[str, str]:
         for sec in load_template(name).sections:
             if sec.loinc:
                 codes.setdefault(sec.title.lower(), sec.loinc)
+    # The patient instructions' one section (Note.instructions_note).
+    instructions = Note("", "", INSTRUCTIONS_LOINC, ()).instructions_note().sections[0]
+    codes.setdefault(instructions.title.lower(), INSTRUCTIONS_LOINC)
     return codes
 
 

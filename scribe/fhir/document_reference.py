@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from scribe.types import ModelInfo, Note, Transcript
+from scribe.types import INSTRUCTIONS_LOINC, ModelInfo, Note, Transcript
 
 logger = logging.getLogger("scribe.fhir.document_reference")
 
@@ -30,6 +30,7 @@ LOINC_DISPLAYS = {
     "11506-3": "Progress note",
     "34117-2": "History and physical note",
     "11488-4": "Consult note",
+    INSTRUCTIONS_LOINC: "Instructions",  # the after-visit summary (Note.instructions_note)
 }
 US_CORE_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
 V3_OBSERVATION_VALUE = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
@@ -65,6 +66,7 @@ def build_document_reference(
     transcript: Transcript | None = None,
     plain_text: str | None = None,
     period: tuple[datetime, datetime] | None = None,
+    related: str | None = None,
 ) -> dict[str, Any]:
     """The note as validated FHIR R4 DocumentReference JSON (a dict ready for json.dump).
 
@@ -74,6 +76,8 @@ def build_document_reference(
     twice yields the same document id; ``masterIdentifier`` is this version's id. ``transcript``, when given, lets an empty note's plain text say whether the
     recording held no speech at all. ``plain_text`` replaces the text rendered from
     ``note``: the clinician's edited and signed wording (``note.status`` "final").
+    ``related``: the identifier (a URI) of a document this one belongs with, put in
+    ``context.related``: the patient instructions name their visit note this way.
     """
     # Imported here so that importing this module does not pull in the FHIR models.
     from fhir.resources.R4B.documentreference import DocumentReference
@@ -131,6 +135,10 @@ def build_document_reference(
     if period is not None:  # when the visit was recorded, if this process saw it happen
         doc["context"] = {"period": {"start": period[0].isoformat(timespec="seconds"),
                                      "end": period[1].isoformat(timespec="seconds")}}
+    if related:
+        doc.setdefault("context", {})["related"] = [
+            {"identifier": {"system": URI_SYSTEM, "value": _identifier_uri(related)}, "display": "Visit note"}
+        ]
 
     try:
         model = DocumentReference.model_validate(doc)
@@ -146,6 +154,31 @@ def build_document_reference(
         len(models),
     )
     return out
+
+
+def build_instructions_reference(
+    note: Note,
+    markdown: str,
+    *,
+    note_document: dict[str, Any],
+    models: Sequence[ModelInfo],
+    created: datetime,
+    transcript: Transcript | None = None,
+) -> dict[str, Any]:
+    """The patient instructions of ``note`` (``Note.instructions_note()``) as their own
+    validated DocumentReference: type LOINC 69730-0 "Instructions", ``markdown`` the
+    instructions' review markdown (``scribe.notes.render.render_instructions_markdown``),
+    ``context.related`` the identifier of ``note_document``, the visit note's
+    DocumentReference, so an EHR can tell which note they go with. Marked, labelled and
+    authored like the note (see ``build_document_reference``)."""
+    return build_document_reference(
+        note.instructions_note(),
+        markdown,
+        models=models,
+        created=created,
+        transcript=transcript,
+        related=note_document["identifier"][0]["value"],
+    )
 
 
 def validate_document_reference(d: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
-"""A note as people read it: the review markdown (with evidence references), the plain
-text an EHR shows, and the editable text the clinician signs.
+"""A note as people read it: the review markdown (with evidence references and the
+omission check's list), the patient instructions' markdown, the plain text an EHR shows,
+and the editable text the clinician signs.
 
 Pure functions from typed results (``scribe.types.Note``, ``Transcript``) to ``str``;
 nothing here writes a file (``scribe.batch.outputs`` does) or logs note text.
@@ -21,6 +22,11 @@ NOTHING_ROUTED = (
 )
 # Used when we do not know whether the recording had speech (no transcript at hand).
 NOTHING_DRAFTED = "Nothing was captured: the draft note is empty. See the transcript."
+OMISSIONS_HEADING = "Possibly missing from this note (said in the visit, not in the note)"
+INSTRUCTIONS_NOTICE = (
+    "AI-generated DRAFT of the patient's after-visit instructions, for clinician review: "
+    "verify every statement against the visit before giving them to the patient."
+)
 
 
 def _clock(seconds: float) -> str:
@@ -71,6 +77,7 @@ def render_note_markdown(
     options_dict: dict[str, Any],
     models: Sequence[ModelInfo],
     transcript_kept: bool = True,
+    drafted_from: str | None = None,
 ) -> str:
     """The draft note as markdown for review.
 
@@ -79,8 +86,12 @@ def render_note_markdown(
     ``uri`` (the recording's output name), each model in ``models`` and the top-level
     scalar settings of ``options_dict`` (``ScribeOptions.to_dict()``).
     ``transcript_kept`` says whether the transcript files exist to follow the references
-    into (not in privacy mode). An empty note says why it is empty (no speech, or speech
-    that no section of the template took). Returns ``\\n``-separated text.
+    into (not in privacy mode). ``drafted_from`` names the transcript file a note was
+    drafted from (``scribe draft``), in place of the recording. An empty note says why it
+    is empty (no speech, or speech that no section of the template took). The omission
+    check's findings (``note.omissions``), if any, follow the sections under
+    ``OMISSIONS_HEADING``, each with its kind, the words and its evidence. Returns
+    ``\\n``-separated text.
     """
     starts = {s.id: s.start for s in transcript.segments}
     lines = [
@@ -88,7 +99,7 @@ def render_note_markdown(
         "",
         f"> **{DRAFT_NOTICE}**",
         ">",
-        f"> Status: {note.status}. Template: {note.template}. Recording: `{_code(uri)}`.",
+        f"> Status: {note.status}. Template: {note.template}. {_source(uri, drafted_from)}.",
         "",
         "Models:",
         "",
@@ -110,16 +121,77 @@ def render_note_markdown(
             for sent in sec.sentences:
                 lines.append(f"- {_md_escape(sent.text)} {_refs(sent.evidence, starts)}")
             lines.append("")
-        if transcript_kept:
-            where = f"in `{_code(uri)}.transcript.json` and `{_code(uri)}.vtt`"
-        else:
-            where = "in the recording; privacy mode kept no transcript"
-        lines += [
-            "---",
-            "",
-            f"_References such as [s3 00:12] point to transcript lines (segment id, start time) {where}._",
-            "",
-        ]
+    lines += _omission_lines(note, starts)
+    if not note.is_empty:
+        lines += _references_footer(uri, transcript_kept, "transcript lines", drafted_from)
+    return "\n".join(lines)
+
+
+def _source(uri: str, drafted_from: str | None) -> str:
+    return f"Transcript: `{_code(drafted_from)}`" if drafted_from else f"Recording: `{_code(uri)}`"
+
+
+def _omission_lines(note: Note, starts: dict[str, float]) -> list[str]:
+    # Said nothing when the check found nothing: "nothing missing" would be a promise the
+    # check cannot make.
+    if not note.omissions:
+        return []
+    lines = ["---", "", f"### {OMISSIONS_HEADING}", ""]
+    lines += [f"- {_md_escape(o.kind)}: {_md_escape(o.text)} {_refs(o.evidence, starts)}" for o in note.omissions]
+    return lines + [""]
+
+
+def _references_footer(uri: str, transcript_kept: bool, what: str, drafted_from: str | None) -> list[str]:
+    if transcript_kept:
+        where = f"in `{_code(uri)}.transcript.json` and `{_code(uri)}.vtt`"
+    elif drafted_from:
+        where = f"in `{_code(drafted_from)}`, the transcript this was drafted from (s0 is its first line)"
+    else:
+        where = "in the recording; privacy mode kept no transcript"
+    return [
+        "---",
+        "",
+        f"_References such as [s3 00:12] point to {what} (segment id, start time) {where}._",
+        "",
+    ]
+
+
+def render_instructions_markdown(
+    note: Note,
+    transcript: Transcript,
+    *,
+    uri: str,
+    transcript_kept: bool = True,
+    drafted_from: str | None = None,
+) -> str:
+    """The patient instructions (``note.instructions``, the after-visit summary) as
+    markdown for review before they are given to the patient.
+
+    A draft notice, the status and ``uri`` (or ``drafted_from``), then under the section's heading (``Your
+    instructions``) one bullet per instruction ending in its
+    evidence as the note's do (``[s3 00:12]``), and the footer saying where the
+    references point (``transcript_kept`` as in ``render_note_markdown``). Written only
+    when there are instructions; without any it says none were drafted. Returns
+    ``\\n``-separated text."""
+    doc = note.instructions_note()
+    starts = {s.id: s.start for s in transcript.segments}
+    lines = [
+        f"# {_md_escape(doc.title)}",
+        "",
+        f"> **{INSTRUCTIONS_NOTICE}**",
+        ">",
+        f"> Status: {note.status}. {_source(uri, drafted_from)}.",
+        "",
+    ]
+    section = doc.sections[0]
+    # A "## " heading as the note has, so the FHIR document (scribe.fhir.bundle) reads
+    # the same sections from both.
+    lines += [f"## {_md_escape(section.title)}", ""]
+    if doc.is_empty:
+        return "\n".join(lines + [f"_{_md_escape(section.empty_text)}_", ""])
+    lines += [f"- {_md_escape(s.text)} {_refs(s.evidence, starts)}" for s in section.sentences]
+    lines.append("")
+    lines += _references_footer(uri, transcript_kept, "what was said in the visit", drafted_from)
     return "\n".join(lines)
 
 
