@@ -97,6 +97,37 @@ def test_round_trip(client):
     assert agents == ["author"]
 
 
+def test_instructions_filed_beside_the_note(client):
+    """The patient instructions as their own DocumentReference (LOINC 69730-0), posted
+    after the note and read back: type, the note they go with (context.related, kept
+    beside the encounter), their own Provenance."""
+    from scribe.fhir.document_reference import build_instructions_reference
+    from scribe.notes.render import render_instructions_markdown
+    from tests.test_writers import make_transcript, note_with_extras
+
+    note = note_with_extras()
+    created = datetime(2025, 3, 4, 9, 30, tzinfo=timezone.utc)
+    doc = build_document_reference(note, markdown(note), models=MODELS, created=created,
+                                   identifier="b4c5d6e7-aaaa-4aaa-8aaa-aaaaaaaaaaaa")
+    body = render_instructions_markdown(note, make_transcript(), uri="visit1")
+    instructions = build_instructions_reference(note, body, note_document=doc, models=MODELS, created=created)
+    client.send(doc, CONTEXT)
+    client.send(instructions, CONTEXT)
+    [stored] = _versions(client, instructions["identifier"][0]["value"].removeprefix("urn:uuid:"))
+    assert stored["type"]["coding"][0] == {"system": "http://loinc.org", "code": "69730-0", "display": "Instructions"}
+    assert stored["docStatus"] == "preliminary" and stored["subject"] == {"reference": "Patient/p1"}
+    assert stored["context"]["encounter"] == [{"reference": "Encounter/e1"}]
+    assert stored["context"]["related"] == [
+        {"identifier": {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:b4c5d6e7-aaaa-4aaa-8aaa-aaaaaaaaaaaa"},
+         "display": "Visit note"}
+    ]
+    assert base64.b64decode(stored["content"][1]["attachment"]["data"]).decode() == body
+    [note_stored] = _versions(client, "b4c5d6e7-aaaa-4aaa-8aaa-aaaaaaaaaaaa")
+    assert note_stored["type"]["coding"][0]["code"] == "11506-3"
+    provenance = client.request("GET", f"Provenance?target=DocumentReference/{stored['id']}")["entry"]
+    assert len(provenance) == 1
+
+
 def test_replay_files_nothing_twice(client):
     note_id = "1a2b3c4d-0000-4000-8000-00000000beef"
     doc = _doc(note_id=note_id)
@@ -188,22 +219,38 @@ def _scribe(*args, env=None):
                           env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120)
 
 
-def test_export_command(server, tmp_path):
+def test_export_command(server, client, tmp_path):
+    from scribe.fhir.document_reference import build_instructions_reference
+    from tests.test_writers import note_with_extras
+
     note = tmp_path / "visit.fhir.json"
-    note.write_text(json.dumps(_doc(note_id="8192a3b4-7777-4777-8777-777777777777")))
+    doc = _doc(note_id="8192a3b4-7777-4777-8777-777777777777")
+    note.write_text(json.dumps(doc))
+    # The patient instructions beside the note are sent after it.
+    instructions = build_instructions_reference(note_with_extras(), "## Your instructions\n\n- Rest.\n", note_document=doc,
+                                                models=MODELS, created=datetime(2025, 3, 4, 9, 30, tzinfo=timezone.utc))
+    (tmp_path / "visit.instructions.fhir.json").write_text(json.dumps(instructions))
     ids = ["--patient", "Patient/p1", "--practitioner", "Practitioner/dr-patel", "--encounter", "Encounter/e1",
            "--organization", "Organization/clinic"]
     env = {"SCRIBE_FHIR_TOKEN": TOKEN}
     first = _scribe(str(note), "--fhir-server", server, *ids, env=env)
     assert first.returncode == 0, first.stderr
-    assert "filed on" in first.stdout and "DocumentReference/" in first.stdout
+    filed = first.stdout.splitlines()
+    assert len(filed) == 2 and all("filed on" in line and "DocumentReference/" in line for line in filed)
+    assert filed[1].startswith(f"{tmp_path / 'visit.instructions.fhir.json'}: filed on")
+    location = filed[1].split(" as ")[-1]
+    assert client.request("GET", location)["type"]["coding"][0]["code"] == "69730-0"
     again = _scribe(str(note), "--fhir-server", server, *ids, env=env)
-    assert again.returncode == 0 and "already there" in again.stdout
-    # No server: the transaction is written next to the note.
+    assert again.returncode == 0 and again.stdout.count("already there") == 2
+    # No server: the transactions are written next to the note.
     offline = _scribe(str(note), *ids)
     assert offline.returncode == 0, offline.stderr
     bundle = json.loads((tmp_path / "visit.transaction.json").read_text())
     assert bundle["type"] == "transaction" and len(bundle["entry"]) == 3
+    bundle = json.loads((tmp_path / "visit.instructions.transaction.json").read_text())
+    assert bundle["entry"][1]["resource"]["type"]["coding"][0]["code"] == "69730-0"
+    only_note = _scribe(str(note), "--fhir-server", server, *ids, "--no-instructions", env=env)
+    assert only_note.returncode == 0 and len(only_note.stdout.splitlines()) == 1
     # Identity missing: one line, exit 1, nothing sent.
     missing = _scribe(str(note), "--fhir-server", server, "--patient", "Patient/p1", env=env)
     assert missing.returncode == 1
@@ -224,8 +271,12 @@ def test_transcribe_sends_the_draft(server, client, tmp_path):
                        cwd=REPO, env={**os.environ, "SCRIBE_FHIR_TOKEN": TOKEN}, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "filed on" in r.stdout
-    found = client.request("GET", "DocumentReference?subject=Patient/p2")["entry"]
-    assert len(found) == 1 and found[0]["resource"]["docStatus"] == "preliminary"
+    found = [e["resource"] for e in client.request("GET", "DocumentReference?subject=Patient/p2")["entry"]]
+    # The note, and its patient instructions when the drafter wrote any (NAME.instructions.fhir.json).
+    instructions = (tmp_path / "cough_visit.instructions.fhir.json").exists()
+    assert sorted(d["type"]["coding"][0]["code"] for d in found) == ["11506-3", "69730-0"][: 1 + instructions]
+    assert all(d["docStatus"] == "preliminary" for d in found)
+    assert r.stdout.count("filed on") == 1 + instructions
     # Missing identity is found before any processing.
     r = subprocess.run([sys.executable, "-m", "scribe.cli", "transcribe", wav, "--out", str(tmp_path / "x"), "--fhir-server", server],
                        cwd=REPO, capture_output=True, text=True, timeout=300)

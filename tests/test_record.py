@@ -100,8 +100,11 @@ def test_record_from_a_virtual_microphone(pulse, tmp_path):
     assert "[0:0" in stdout and "voice 1:" in text and "voice 2:" in text
     for phrase in ("what brings you in today", "cough for about a week", "bringing anything up"):
         assert phrase in text, stdout
-    # Privacy mode: the note and its FHIR document, nothing else.
-    assert sorted(p.name for p in out.iterdir()) == ["room1.fhir.json", "room1.note.md"]
+    # Privacy mode: the note's documents (the instructions' when drafted), nothing else.
+    written = {p.name for p in out.iterdir()}
+    assert {"room1.fhir.json", "room1.note.json", "room1.note.md"} <= written
+    assert written - {"room1.instructions.md", "room1.instructions.fhir.json"} == {
+        "room1.fhir.json", "room1.note.json", "room1.note.md"}
     assert "cough" in (out / "room1.note.md").read_text().lower()
     assert "privacy mode" in stderr and "Traceback" not in stderr
 

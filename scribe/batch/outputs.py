@@ -2,7 +2,8 @@
 
 Formats: the transcript as JSON (``write_transcript_json``; ``Transcript.from_dict``
 reads it back), who-spoke-when as RTTM, captions as WebVTT, the note as markdown
-(rendered by ``scribe.notes.render``) and FHIR resources as JSON. Times in every format
+(rendered by ``scribe.notes.render``), the note for machines as JSON (``write_note_json``;
+``Note.from_dict`` reads it back) and FHIR resources as JSON. Times in every format
 are seconds from the start of the recording.
 
 Every file is written atomically through ``scribe.batch.files.write_atomic`` (owner-only,
@@ -31,7 +32,7 @@ from scribe.notes.render import render_note_markdown
 from scribe.types import ModelInfo, Note, Role, Segment, Transcript
 
 __all__ = [
-    "read_rttm", "rttm_uri", "vtt_timestamp", "write_bytes", "write_fhir", "write_note_markdown",
+    "read_rttm", "rttm_uri", "vtt_timestamp", "write_bytes", "write_fhir", "write_note_json", "write_note_markdown",
     "write_rttm", "write_text", "write_transcript_json", "write_webvtt",
 ]
 
@@ -165,6 +166,15 @@ def write_note_markdown(
     markdown = render_note_markdown(note, transcript, uri=uri, options_dict=options_dict, models=models)
     out = write_text(markdown, path)
     logger.info("note: %s (%d sentence(s))", out, len(note.sentences()))
+    return out
+
+
+def write_note_json(note: Note, path: str | os.PathLike) -> Path:
+    """The note for machines, ``NAME.note.json``: ``Note.to_dict()`` (sections, sentences
+    and their evidence ids, the patient instructions, the omission list, the drafter's
+    name and version); ``Note.from_dict`` reads it back. Holds only what the note holds."""
+    out = write_atomic(path, _json_bytes(note.to_dict()))
+    logger.info("note json: %s (%d sentence(s), %d omission(s))", out, len(note.sentences()), len(note.omissions))
     return out
 
 

@@ -1,4 +1,5 @@
-"""``scribe export``: a note's FHIR document to the EHR (or to a transaction file)."""
+"""``scribe export``: a note's FHIR document, and its patient instructions', to the EHR
+(or to transaction files)."""
 
 from __future__ import annotations
 
@@ -33,11 +34,16 @@ def export(
     organization: OrganizationOption = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Without a server: where to write the transaction (default: NOTE's name + .transaction.json).")] = None,
     bundle: Annotated[bool, typer.Option("--bundle", help="Also file the note as a FHIR document: a Bundle led by a Composition with LOINC-coded sections.")] = False,
+    instructions: Annotated[bool, typer.Option("--instructions/--no-instructions", help="Also send the patient instructions, NAME.instructions.fhir.json, when they are beside NAME.fhir.json.")] = True,
 ) -> None:
     """Send a note to the EHR's FHIR server as one transaction (DocumentReference, the
     scribe Device, Provenance), validated first; safe to repeat: a note already there is
     not filed twice, and a newer version of it (signed, amended) replaces the old one.
     Without a server, writes the transaction JSON to a file.
+
+    The patient instructions written beside the note (NAME.instructions.fhir.json, LOINC
+    69730-0) are sent after it in a transaction of their own, or written as
+    NAME.instructions.transaction.json; each document is audited as it leaves.
 
     Exit codes: 0 sent or written; 1 the note is not valid FHIR or identity is missing;
     2 NOTE missing or unreadable; 3 --out not writable; 6 the server refused it or kept failing.
@@ -47,14 +53,35 @@ def export(
     try:
         site = load_config()
         doc = _read_fhir_note(note)
+        companion = _instructions_beside(note) if instructions else None
+        extra = _read_fhir_note(companion) if companion is not None else None
         context = clinical_context(site, patient, practitioner, encounter, organization)
-        target = out or note.with_name(note.name.removesuffix(".fhir.json").removesuffix(".json") + ".transaction.json")
+        target = out or note.with_name(_name(note) + ".transaction.json")
         fhir = replace(site.fhir, server=fhir_server or site.fhir.server)
-        receipt = send_or_write(doc, FhirExport(context, fhir, document=bundle), out=target, source=str(note))
+        export_to = FhirExport(context, fhir, document=bundle)
+        receipt = send_or_write(doc, export_to, out=target, source=str(note))
+        typer.echo(receipt.message)
+        if companion is not None and extra is not None:
+            # After the note: instructions never reach the EHR without the note they go with.
+            more = target.with_name(target.name.removesuffix(".transaction.json").removesuffix(".json")
+                                    + ".instructions.transaction.json")
+            typer.echo(send_or_write(extra, export_to, out=more, source=str(companion)).message)
     except ScribeError as e:
         fail(e)
         raise typer.Exit(e.exit_code)
-    typer.echo(receipt.message)
+
+
+def _name(note: Path) -> str:
+    return note.name.removesuffix(".fhir.json").removesuffix(".json")
+
+
+def _instructions_beside(note: Path) -> Path | None:
+    """NAME.instructions.fhir.json beside a note's NAME.fhir.json, if it is there (not for
+    an instructions document itself)."""
+    if not note.name.endswith(".fhir.json") or note.name.endswith(".instructions.fhir.json"):
+        return None
+    companion = note.with_name(_name(note) + ".instructions.fhir.json")
+    return companion if companion.is_file() else None
 
 
 def _read_fhir_note(path: Path) -> dict[str, Any]:

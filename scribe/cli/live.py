@@ -113,8 +113,9 @@ def record(
     """Record a visit from this machine's microphone, without a browser.
 
     Shows the transcript as it is spoken; at Ctrl+C (or after --seconds) drafts the note
-    and writes it into --out as `transcribe` does (privacy mode: NAME.note.md and
-    NAME.fhir.json only). Exit codes as for `transcribe`; 2 also for a missing or busy
+    and writes it into --out as `transcribe` does (privacy mode: the note's documents
+    only: NAME.note.md, NAME.note.json, NAME.fhir.json, and NAME.instructions.md and
+    NAME.instructions.fhir.json when there are patient instructions). Exit codes as for `transcribe`; 2 also for a missing or busy
     microphone.
     """
     from scribe.batch.runner import discarded

@@ -81,7 +81,7 @@ def transcribe(
         Optional[bool],
         typer.Option(
             "--privacy/--no-privacy",
-            help="Privacy mode (default, or as the config file says): only the note and its FHIR document are written; "
+            help="Privacy mode (default, or as the config file says): only the note's documents are written; "
             "audio and transcript live in encrypted memory and are destroyed after each visit. "
             "--no-privacy also writes the transcript, RTTM and captions, and keeps the visit encrypted at rest.",
             show_default=False,
@@ -98,9 +98,9 @@ def transcribe(
 ) -> None:
     """Transcribe recorded visits and draft their notes.
 
-    For each recording NAME, writes into --out: NAME.transcript.json (segments with start, end, speaker, role, text and word times), NAME.rttm, NAME.vtt, NAME.note.md (the draft note, for clinician review) and NAME.fhir.json (a FHIR R4 DocumentReference carrying the note).
+    For each recording NAME, writes into --out: NAME.note.md (the draft note, for clinician review), NAME.note.json (the note for machines: sections, sentences with their evidence ids, omissions, drafter), NAME.fhir.json (a FHIR R4 DocumentReference carrying the note) and, when the note has patient instructions, NAME.instructions.md and NAME.instructions.fhir.json. With --no-privacy also NAME.transcript.json (segments with start, end, speaker, role, text and word times), NAME.rttm and NAME.vtt.
 
-    With --fhir-server (or [fhir] server in the config), each note is also sent to the EHR as draft (preliminary), for --patient/--encounter (one visit's identity: give one recording at a time).
+    With --fhir-server (or [fhir] server in the config), each note (and its patient instructions) is also sent to the EHR as draft (preliminary), for --patient/--encounter (one visit's identity: give one recording at a time).
 
     Exit codes: 0 all processed; 1 template or FHIR problem, or identity missing; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model or --language problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
     """
@@ -149,8 +149,8 @@ def transcribe(
                 f"{outcome.job.path}: {result.transcript.duration:.1f} s, {len(result.annotation.labels())} speaker(s), "
                 f"{len(result.transcript.segments)} line(s) -> {', '.join(str(p) for p in done.paths)} ({kept})"
             )
-            if done.export is not None:
-                typer.echo(done.export.message)
+            for receipt in done.receipts:
+                typer.echo(receipt.message)
         for error in outcome.errors:
             failures.append(error)
             fail(error)
