@@ -1,9 +1,10 @@
 """The recorder's wire format: each event's JSON, key for key, with today's rounding.
-The recorder page (scribe/service/recorder/recorder.js) reads exactly these."""
+The recorder page (scribe/service/recorder/recorder.js and review.js) reads exactly these."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from scribe.live.events import (
     ErrorEvent,
@@ -16,7 +17,7 @@ from scribe.live.events import (
     RolesEvent,
     StateEvent,
 )
-from scribe.types import Note, NoteSection, NoteSentence, Role, Segment, Transcript, Word
+from scribe.types import Note, NoteSection, NoteSentence, Omission, Role, Segment, Transcript, Word
 
 SEG = Segment("s0", 1.23456, 4.56789, "chest pain since Monday", (Word(1.2, 1.5, "chest"),), "SPEAKER_1", Role.PATIENT)
 NOTE = Note("soap", "SOAP note", "11506-3", (NoteSection("s", "Subjective", (NoteSentence("Chest pain.", ("s0",)),)),))
@@ -51,15 +52,36 @@ def test_roles_sorted_by_speaker():
 
 def test_note_and_final():
     assert NoteEvent(NOTE, "## Subjective\n").to_json() == {
-        "type": "note", "final": False, "note": NOTE.to_dict(), "text": "## Subjective\n",
+        "type": "note", "final": False, "note": NOTE.to_dict(), "text": "## Subjective\n", "instructions_text": "",
     }
     transcript = Transcript((SEG,), 61.98765, "en", {"SPEAKER_1": Role.PATIENT})
     final = FinalEvent(True, transcript, NOTE, "## Subjective\n").to_json()
-    assert list(final) == ["type", "privacy", "transcript", "roles", "note", "text", "duration"]
+    assert list(final) == ["type", "privacy", "transcript", "roles", "note", "text", "instructions_text", "duration"]
     assert final["transcript"] == [{"id": "s0", "start": 1.23, "end": 4.57, "text": "chest pain since Monday",
                                     "speaker": "SPEAKER_1", "role": "patient"}]
     assert final["roles"] == {"SPEAKER_1": "patient"} and final["duration"] == 61.98765
     assert final["note"] == NOTE.to_dict() and final["privacy"] is True
+    assert final["instructions_text"] == ""  # no instructions: the note is signed alone
+
+
+def test_instructions_and_omissions_reach_the_recorder():
+    """The recorder draws the instructions panel from note.instructions and their
+    editable text, the review panel from note.omissions: both in note and final events."""
+    note = replace(
+        NOTE,
+        instructions=(NoteSentence("Drink plenty of fluids.", ("s0",)), NoteSentence("Come back  in a week.", ("s0",))),
+        omissions=(Omission("symptom", "chest pain", ("s0",)), Omission("follow-up", "since Monday", ("s0",))),
+    )
+    text = "## Your instructions\n\n- Drink plenty of fluids.\n- Come back in a week.\n"
+    for event in (NoteEvent(note, ""), FinalEvent(False, Transcript((SEG,), 5.0, "en"), note, "")):
+        data = json.loads(wire(event))
+        assert data["instructions_text"] == text
+        assert data["note"]["instructions"] == {"loinc": "69730-0", "sentences": [
+            {"text": "Drink plenty of fluids.", "evidence": ["s0"]}, {"text": "Come back  in a week.", "evidence": ["s0"]}]}
+        assert data["note"]["omissions"] == [
+            {"kind": "symptom", "text": "chest pain", "evidence": ["s0"]},
+            {"kind": "follow-up", "text": "since Monday", "evidence": ["s0"]},
+        ]
 
 
 def test_state_error_pong():

@@ -2,9 +2,12 @@
 
 ``LiveVisit`` returns these; the capture service serialises each with ``to_json()`` (a
 JSON object, ``json.dumps``-ready) and sends it over the visit's WebSocket or in an HTTP
-response. The recorder page (``scribe/service/recorder/recorder.js``) dispatches on
-``"type"``. Times are seconds from the start of the visit's audio; the wire format rounds
-some of them (noted per field) and nothing else: an event holds the exact values.
+response. The recorder page (``scribe/service/recorder/recorder.js``, ``review.js``)
+dispatches on ``"type"``. ``text`` is the note and ``instructions_text`` the patient
+instructions as the clinician edits and signs them (``scribe.notes.render.editable_text``;
+"" when there are none). Times are seconds from the start of the visit's audio; the wire
+format rounds some of them (noted per field) and nothing else: an event holds the exact
+values.
 
 =========  ===========================================================================
 type       JSON fields
@@ -13,8 +16,10 @@ ready      visit, privacy, state, template, received, lines (line events, no cha
 partial    start, end, text: the open utterance so far; replaced, may change
 line       id, start, end, text, speaker, role, utterance_end: committed, never changes
 roles      roles {speaker: role}: provisional roles changed (or were swapped)
-note       final (false), note (sections and evidence), text: the growing draft
-final      privacy, transcript, roles, note, text, duration: after stop (re-clustered)
+note       final (false), note (sections and evidence, instructions, omissions), text,
+           instructions_text: the growing draft
+final      privacy, transcript, roles, note, text, instructions_text, duration: after
+           stop (re-clustered)
 state      state, message
 error      message
 pong       (none): the answer to a recorder's ping
@@ -27,9 +32,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
+from scribe.notes.render import editable_text
 from scribe.types import Note, Role, Segment, Transcript
 
 JSON = dict[str, Any]
+
+
+def instructions_text(note: Note) -> str:
+    """The patient instructions of ``note`` as the clinician edits and signs them: the
+    editable text of ``note.instructions_note()``; "" when there are none."""
+    return editable_text(note.instructions_note())
 
 
 def segment_json(s: Segment) -> JSON:
@@ -125,22 +137,26 @@ class RolesEvent:
 
 @dataclass(frozen=True)
 class NoteEvent:
-    """The growing draft while recording: ``note`` with its sections and evidence, and
-    ``text``, the note as the clinician edits it. Never final (that is ``FinalEvent``)."""
+    """The growing draft while recording: ``note`` with its sections and evidence (its
+    patient instructions and omissions too), ``text``, the note as the clinician edits
+    it, and ``instructions_text``, the instructions so. Never final (that is
+    ``FinalEvent``)."""
 
     note: Note
     text: str
     type: ClassVar[str] = "note"
 
     def to_json(self) -> JSON:
-        return {"type": self.type, "final": False, "note": self.note.to_dict(), "text": self.text}
+        return {"type": self.type, "final": False, "note": self.note.to_dict(), "text": self.text,
+                "instructions_text": instructions_text(self.note)}
 
 
 @dataclass(frozen=True)
 class FinalEvent:
     """After stop: the transcript with speakers re-clustered over the whole visit and
-    roles labelled (or swapped), the drafted note and its editable ``text``. Segment
-    times are sent rounded to 10 ms; ``duration`` (seconds) exact."""
+    roles labelled (or swapped), the drafted note and its editable ``text`` (and
+    ``instructions_text``, as in ``NoteEvent``). Segment times are sent rounded to
+    10 ms; ``duration`` (seconds) exact."""
 
     privacy: bool
     transcript: Transcript
@@ -156,6 +172,7 @@ class FinalEvent:
             "roles": roles_json(self.transcript.speakers),
             "note": self.note.to_dict(),
             "text": self.text,
+            "instructions_text": instructions_text(self.note),
             "duration": self.transcript.duration,
         }
 
