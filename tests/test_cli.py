@@ -18,11 +18,14 @@ from typer.testing import CliRunner
 
 from scribe import __version__
 from scribe.cli import app
+from scribe.types import Note
 from tests.audio_tools import tone, write_audio
 from tests.conftest import SAMPLES
 
 runner = CliRunner()
-OUTPUTS = (".transcript.json", ".rttm", ".vtt", ".note.md", ".fhir.json")
+OUTPUTS = (".transcript.json", ".rttm", ".vtt", ".note.md", ".note.json", ".fhir.json")
+# Written too when the drafter wrote patient instructions.
+INSTRUCTIONS = (".instructions.md", ".instructions.fhir.json")
 SAMPLE = SAMPLES / "cough_visit.wav"
 
 
@@ -53,7 +56,12 @@ def test_version_and_help():
 def test_privacy_mode_writes_only_the_exported_documents(tmp_path):
     r = _run("transcribe", SAMPLE, "--out", tmp_path)
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cough_visit.fhir.json", "cough_visit.note.md"]
+    names = {p.name for p in tmp_path.iterdir()}
+    documents = {f"cough_visit{s}" for s in (".note.md", ".note.json", ".fhir.json")}
+    assert documents <= names and names - documents <= {f"cough_visit{s}" for s in INSTRUCTIONS}
+    note = Note.from_dict(json.loads((tmp_path / "cough_visit.note.json").read_text()))
+    assert note.sentences() and note.drafter == "extractive" and note.drafter_version
+    assert bool(note.instructions) == (tmp_path / "cough_visit.instructions.md").exists()
     assert "privacy mode: nothing else kept" in r.stdout
 
 
