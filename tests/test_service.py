@@ -104,10 +104,20 @@ def test_streamed_visit_transcript_and_note(cough_visit):
     assert "## " in final["text"] and "cough" in final["text"].lower()
 
 
-def test_sign_and_export_fhir(client, cough_visit):
+INSTRUCTIONS = "## Your instructions\n\n- Drink plenty of fluids and rest.\n- Come back if the fever returns.\n"
+
+
+@pytest.fixture(scope="module")
+def signed_cough(client, cough_visit):
+    """The cough visit's note and patient instructions, edited and signed together."""
     visit, events = cough_visit
     edited = events[-1]["text"] + "\nReviewed with the patient. -- Dr. Patel\n"
-    signed = client.request("POST", f"/api/visits/{visit}/sign", {"text": edited})
+    signed = client.request("POST", f"/api/visits/{visit}/sign", {"text": edited, "instructions": INSTRUCTIONS})
+    return visit, edited, signed
+
+
+def test_sign_and_export_fhir(client, signed_cough):
+    visit, edited, signed = signed_cough
     assert signed["state"] == "signed"
     assert "destroyed" in signed["message"]
     doc = client.request("GET", f"/api/visits/{visit}/fhir")
@@ -119,8 +129,63 @@ def test_sign_and_export_fhir(client, cough_visit):
     assert doc["identifier"][0]["value"] == f"urn:uuid:{visit[:8]}-{visit[8:12]}-{visit[12:16]}-{visit[16:20]}-{visit[20:]}"
     # A signed visit takes no more audio, edits or signatures.
     with pytest.raises(ServiceError) as e:
-        client.request("POST", f"/api/visits/{visit}/sign", {"text": "again"})
+        client.request("POST", f"/api/visits/{visit}/sign", {"text": "again", "instructions": "again"})
+    assert (e.value.status, e.value.message) == (409, "visit is signed; cannot sign")
+
+
+def test_instructions_signed_with_the_note_are_their_own_document(client, signed_cough):
+    """The edited patient instructions, signed with the note: a DocumentReference of their
+    own (LOINC 69730-0, final, the signed text), downloaded apart from the note's."""
+    visit, _, signed = signed_cough
+    doc, note = signed["instructions"], signed["document"]
+    validate_document_reference(doc)
+    assert doc["type"]["coding"][0]["code"] == "69730-0" and doc["type"]["text"] == "Patient instructions"
+    assert note["type"]["coding"][0]["code"] == "11506-3"
+    assert doc["docStatus"] == "final" and doc["status"] == "current"
+    texts = [base64.b64decode(c["attachment"]["data"]).decode() for c in doc["content"]]
+    assert texts == [INSTRUCTIONS] * 2
+    assert doc["identifier"] != note["identifier"] and doc["masterIdentifier"] != note["masterIdentifier"]
+    assert doc["context"]["period"] == note["context"]["period"]
+    assert client.request("GET", f"/api/visits/{visit}/fhir/instructions") == doc
+    # No FHIR server configured for this service: sending is refused, nothing is lost.
+    with pytest.raises(ServiceError) as e:
+        client.request("POST", f"/api/visits/{visit}/send", {"patient": "Patient/1", "encounter": "Encounter/1"})
     assert e.value.status == 409
+
+
+def test_sign_refuses_malformed_and_oversized_text(service, client):
+    """The sign request's JSON shape and size, checked before anything is signed: the note
+    text and the instructions alike, each refusal a 4xx with a one-line reason."""
+    visit = _open(client)
+    asyncio.run(_stream(client, visit, _pcm("cough_visit", 8)))
+    auth = {"Authorization": f"Bearer {client.token}", "Content-Type": "application/json"}
+    path = f"/api/visits/{visit}/sign"
+    big = "x" * (100 * 1024 + 1)
+    refusals = [
+        (b"{not json", 400, "request body is not JSON"),
+        (b'["text"]', 400, "request body must be a JSON object"),
+        (b'{"instructions": "Rest."}', 400, "text (the note as signed) is required"),
+        (b'{"text": 3}', 400, "text (the note as signed) is required"),
+        (b'{"text": "Note.", "instructions": ["Rest."]}', 400, "instructions (the patient instructions as signed) must be text"),
+        (b'{"text": "Note.", "instructions": {"text": "Rest."}}', 400, "instructions (the patient instructions as signed) must be text"),
+        (json.dumps({"text": "Note.", "instructions": big}).encode(), 413, "instructions is over 100 KB"),
+        (json.dumps({"text": big, "instructions": "Rest."}).encode(), 413, "text is over 100 KB"),
+        (json.dumps({"text": "Note.", "instructions": "x" * 300_000}).encode(), 413, "request body too large"),
+    ]
+    for body, status, reason in refusals:
+        assert _http(service, "POST", path, auth, body) == (status, {"error": reason}), reason
+    # Nothing was signed: the visit is still under review, and signs once asked properly.
+    assert client.request("GET", f"/api/visits/{visit}")["state"] == "stopped"
+    with pytest.raises(ServiceError) as e:
+        client.request("GET", f"/api/visits/{visit}/fhir/instructions")
+    assert e.value.status == 409
+    # Instructions left empty (or null, or absent): the note is signed alone.
+    signed = client.request("POST", path, {"text": "## Plan\n\n- Rest.\n", "instructions": "  \n"})
+    assert signed["state"] == "signed" and signed["instructions"] is None
+    with pytest.raises(ServiceError) as e:
+        client.request("GET", f"/api/visits/{visit}/fhir/instructions")
+    assert (e.value.status, e.value.message) == (404, "no patient instructions were signed with this note")
+    client.request("DELETE", f"/api/visits/{visit}")
 
 
 def test_pause_resume_and_role_swap(client):
@@ -354,7 +419,7 @@ def test_too_many_visits_and_recorders(service, client):
         client.request("DELETE", f"/api/visits/{v}")
 
 
-def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit):
+def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit, signed_cough):
     """Runs last in this module: stop the service and look at what it left behind."""
     token = client.token
     visit = _open(client)
@@ -364,7 +429,7 @@ def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit)
     assert service.stop() == 130
     out = service.stdout + service.stderr
     assert "Traceback" not in out
-    phrases = ["cough for about a week", "deep breath", "viral bronchitis"]
+    phrases = ["cough for about a week", "deep breath", "viral bronchitis", "drink plenty of fluids", "reviewed with the patient"]
     for phrase in phrases:
         assert phrase not in out.lower()
     assert token not in service.stderr  # the token is printed once, on stdout, only
@@ -385,6 +450,18 @@ def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit)
     assert ("visit_discarded", visit) in events
     assert any(r["event"] == "visit_discarded" and r.get("reason") == "service_stopped" for r in log.read())
     assert ("note_exported", cough_visit[0]) in events
+    # Both signed documents' hashes, metadata only: the note's, then the instructions'
+    # (named by their template), and each download of them.
+    from scribe.batch.export import document_sha256
+
+    _, _, signed = signed_cough
+    records = [r for r in log.read() if r["visit_id"] == cough_visit[0] and r["event"] in ("note_signed", "note_exported")]
+    assert [(r["event"], r.get("template")) for r in records] == [
+        ("note_signed", None), ("note_signed", "soap.instructions"),
+        ("note_exported", None), ("note_exported", "soap.instructions"),
+    ]
+    assert [r["sha256"] for r in records[:2]] == [document_sha256(signed["document"]), document_sha256(signed["instructions"])]
+    assert all(set(r) <= {"time", "event", "visit_id", "prev", "sha256", "format", "template"} for r in records)
 
 
 def test_port_in_use_is_a_clear_error(tmp_path):

@@ -31,9 +31,14 @@ from scribe.live.visit import LiveVisit, VisitStateError
 from scribe.notes.templates import available_templates
 from scribe.service.access import AccessGuard
 from scribe.service.capture import CaptureService
+from scribe.service.signing import export_instructions, instructions_sent, sign_request, sign_visit
 from scribe.service.stream import connect
 
 T = TypeVar("T")
+
+# The recorder page's scripts, in the order index.html loads them: the review side (the
+# draft note, patient instructions, omissions and their evidence), then the recorder.
+RECORDER_SCRIPTS = ("review.js", "recorder.js")
 
 
 def create_app(service: CaptureService) -> AccessGuard:
@@ -133,15 +138,17 @@ def create_app(service: CaptureService) -> AccessGuard:
 
     @app.post("/api/visits/{visit_id}/sign")
     async def sign(visit_id: str, request: Request):
+        """The edited note and, unless empty, the edited patient instructions, signed
+        together (``scribe.service.signing``)."""
         live = service.get(visit_id)
-        body = await _json(request)
-        text = body.get("text")
-        if not isinstance(text, str):
-            raise HTTPException(400, "text (the note as signed) is required")
-        doc = await _act(service, live, live.sign, text)
+        signing = sign_request(await _json(request), service.limits)
+        signed = await _act(service, live, sign_visit, live, signing)
+        if signed.instructions is not None:
+            service.signed_instructions[live.id] = signed.instructions
         kept = "Audio and transcript destroyed; only the signed note remains, until you export it." if live.privacy \
             else "The visit is kept, encrypted, per the site's retention."
-        return {"state": live.state.value, "message": kept, "document": doc}
+        return {"state": live.state.value, "message": kept, "document": signed.note,
+                "instructions": signed.instructions}
 
     @app.get("/api/visits/{visit_id}/fhir")
     async def fhir(visit_id: str):
@@ -151,10 +158,24 @@ def create_app(service: CaptureService) -> AccessGuard:
             "content-disposition": f'attachment; filename="note-{visit_id[:8]}.fhir.json"',
         })
 
+    @app.get("/api/visits/{visit_id}/fhir/instructions")
+    async def fhir_instructions(visit_id: str):
+        live = service.get(visit_id)
+        if live.signed_document is None:
+            raise HTTPException(409, "the note is not signed yet")
+        document = service.signed_instructions.get(live.id)
+        if document is None:
+            raise HTTPException(404, "no patient instructions were signed with this note")
+        body = await _act(service, live, export_instructions, live, document)
+        return Response(body, media_type="application/fhir+json", headers={
+            "content-disposition": f'attachment; filename="instructions-{visit_id[:8]}.fhir.json"',
+        })
+
     @app.post("/api/visits/{visit_id}/send")
     async def send(visit_id: str, request: Request):
-        """The signed note to the EHR's FHIR server, for the patient and encounter the
-        page names (the site's practitioner and organisation unless it names others)."""
+        """The signed note, and its patient instructions if any, to the EHR's FHIR
+        server, for the patient and encounter the page names (the site's practitioner
+        and organisation unless it names others): one transaction each."""
         from scribe.fhir.client import ClinicalContext, FhirClient, FhirServerError, IdentityError, filed_note
 
         live = service.get(visit_id)
@@ -176,15 +197,25 @@ def create_app(service: CaptureService) -> AccessGuard:
             client = FhirClient(service.fhir.server, service.fhir.token())
         except ScribeError as e:  # the token file cannot be read: the site's setup, not the page's
             raise HTTPException(500, str(e)) from None
+        note, instructions = live.signed_document, service.signed_instructions.get(live.id)
         try:
-            response = await asyncio.to_thread(client.send, live.signed_document, context, document=bool(body.get("bundle")))
+            response = await asyncio.to_thread(client.send, note, context, document=bool(body.get("bundle")))
         except IdentityError as e:
             raise HTTPException(400, str(e)) from None
         except FhirServerError as e:
             raise HTTPException(502, str(e)) from None
         where, _ = filed_note(response)
         await service.run(live.sent)
-        return {"location": where, "message": f"Sent to the EHR as {where}."}
+        if instructions is None:
+            return {"location": where, "instructions_location": None, "message": f"Sent to the EHR as {where}."}
+        try:
+            response = await asyncio.to_thread(client.send, instructions, context)
+        except FhirServerError as e:  # sending again is safe: the note is not filed twice
+            raise HTTPException(502, f"the note was filed as {where}, the patient instructions not: {e}") from None
+        filed, _ = filed_note(response)
+        await service.run(instructions_sent, live, instructions)
+        return {"location": where, "instructions_location": filed,
+                "message": f"Sent to the EHR as {where}; patient instructions as {filed}."}
 
     @app.delete("/api/visits/{visit_id}")
     async def discard(visit_id: str):
@@ -229,12 +260,13 @@ async def _act(service: CaptureService, live: LiveVisit, fn: Callable[..., T], *
 
 
 def recorder_page(nonce: str) -> str:
-    """index.html with its stylesheet and script inlined under the response's CSP nonce:
+    """index.html with its stylesheet and scripts inlined under the response's CSP nonce:
     one authenticated request fetches the whole page, and no other asset needs the token."""
     folder = resources.files("scribe.service") / "recorder"
     html = (folder / "index.html").read_text(encoding="utf-8")
     css = (folder / "recorder.css").read_text(encoding="utf-8")
-    js = (folder / "recorder.js").read_text(encoding="utf-8")
     html = html.replace('<link rel="stylesheet" href="recorder.css">', f'<style nonce="{nonce}">\n{css}</style>')
-    html = html.replace('<script src="recorder.js"></script>', f'<script nonce="{nonce}">\n{js}</script>')
+    for script in RECORDER_SCRIPTS:
+        js = (folder / script).read_text(encoding="utf-8")
+        html = html.replace(f'<script src="{script}"></script>', f'<script nonce="{nonce}">\n{js}</script>')
     return html

@@ -43,6 +43,7 @@ class Limits:
     max_frame_bytes: int = 2 * SAMPLE_RATE * 2  # 2 s of PCM16 in one message
     max_control_bytes: int = 4096  # a JSON control message
     max_body_bytes: int = 256 * 1024  # a signed note is a few KB
+    max_text_bytes: int = 100 * 1024  # the note, and its patient instructions, as signed
     idle_seconds: float = 30 * 60  # a visit nobody streams to or touches is discarded
     signed_seconds: float = 60 * 60  # a signed note waits this long to be exported
 
@@ -76,6 +77,9 @@ class CaptureService:
         self.visits: dict[str, LiveVisit] = {}
         self.connected: set[str] = set()  # visits with a recorder connected now
         self.streams = 0  # WebSocket connections open now
+        # A signed visit's patient instructions (FHIR DocumentReference), held beside
+        # its signed note (LiveVisit.signed_document) until the visit ends.
+        self.signed_instructions: dict[str, dict] = {}
         self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scribe-compute")
 
     @property
@@ -119,6 +123,7 @@ class CaptureService:
             live.discard(reason)
         finally:
             self.visits.pop(live.id, None)
+            self.signed_instructions.pop(live.id, None)
             logger.info("visit %s ended (%s)", live.id, reason)
 
     def fail(self, live: LiveVisit, error: BaseException) -> None:

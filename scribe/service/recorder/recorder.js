@@ -1,5 +1,7 @@
 // Scribe recorder page: microphone -> 16 kHz PCM16 frames over a WebSocket to the local
-// capture service; transcript, draft note and signing come back. Plain JS, no build step.
+// capture service; transcript, draft note, patient instructions and signing come back.
+// Plain JS, no build step; review.js (loaded first) draws the note, instructions and
+// omissions.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -17,7 +19,8 @@ const token = sessionStorage.getItem("scribe.token") || "";
 const ui = {
   visit: null, ws: null, privacy: true, state: "idle",
   audio: null, pending: new Int16Array(0), seconds: 0, timer: null,
-  roles: {}, speakers: [], dirty: false, finalReceived: false, fhirServer: false,
+  roles: {}, speakers: [], dirty: false, instructionsDirty: false, finalReceived: false, fhirServer: false,
+  signedInstructions: false,
 };
 
 async function api(method, path, body) {
@@ -54,7 +57,8 @@ function setState(state, label) {
   $("sign").disabled = state !== "review";
   $("export").disabled = !(state === "signed" || (state === "done" && ui.visit));
   $("send").disabled = !(ui.fhirServer && (state === "signed" || state === "done"));
-  $("editor").readOnly = state === "signed";
+  $("editor").readOnly = state === "signed" || state === "done";
+  $("instructions-editor").readOnly = state === "signed" || state === "done";
 }
 
 // -- microphone -------------------------------------------------------------------------
@@ -179,36 +183,48 @@ async function sign() {
   if (ui.state !== "review") return;
   const text = $("editor").value;
   if (!text.trim()) { say("The note is empty: nothing to sign.", true); return; }
+  // The patient instructions are signed with the note; left empty, the note alone.
+  const instructions = $("instructions-editor").value;
   try {
-    const r = await api("POST", `/api/visits/${ui.visit}/sign`, { text });
+    const r = await api("POST", `/api/visits/${ui.visit}/sign`, { text, instructions });
+    ui.signedInstructions = Boolean(r.instructions);
     setState("signed", "Signed");
     $("note-status").textContent = "signed, final";
+    $("instructions-status").textContent = ui.signedInstructions ? "signed with the note, final" : "none signed";
     if (ui.privacy) {
       $("transcript").replaceChildren();
       const gone = document.createElement("li");
       gone.className = "gone";
       gone.textContent = "Privacy mode: the audio and transcript of this visit have been destroyed.";
       $("transcript").append(gone);
+      closeOmissions("Privacy mode: the transcript these were checked against has been destroyed.");
     }
-    say(`Note signed. ${r.message}`);
+    say(`${ui.signedInstructions ? "Note and patient instructions signed." : "Note signed."} ${r.message}`);
   } catch (e) {
     say(`Could not sign: ${e.message}`, true);
   }
 }
 
+async function download(path, name) {
+  const r = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (!r.ok) throw new Error((await r.json()).error);
+  const blob = await r.blob();
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+// The signed note's DocumentReference, then the instructions' (a document of their own).
 async function exportFhir() {
   try {
-    const r = await fetch(`/api/visits/${ui.visit}/fhir`, { headers: { Authorization: `Bearer ${token}` } });
-    if (!r.ok) throw new Error((await r.json()).error);
-    const blob = await r.blob();
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(blob);
-    a.download = `note-${ui.visit.slice(0, 8)}.fhir.json`;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-    say("FHIR DocumentReference downloaded. Start a new visit when ready.");
+    const id = ui.visit.slice(0, 8);
+    await download(`/api/visits/${ui.visit}/fhir`, `note-${id}.fhir.json`);
+    if (ui.signedInstructions) await download(`/api/visits/${ui.visit}/fhir/instructions`, `instructions-${id}.fhir.json`);
+    say(`FHIR DocumentReference${ui.signedInstructions ? "s (note, patient instructions)" : ""} downloaded. Start a new visit when ready.`);
     sessionStorage.removeItem("scribe.visit");
     setState("done", "Exported");
   } catch (e) {
@@ -272,7 +288,7 @@ function handle(ev, ready) {
       relabel();
       break;
     case "note":
-      showNote(ev.note, ev.text, false);
+      showReview(ev, false);
       break;
     case "final":
       ui.finalReceived = true;
@@ -280,7 +296,7 @@ function handle(ev, ready) {
       $("transcript").replaceChildren();
       ui.roles = ev.roles;
       ev.transcript.forEach(addLine);
-      showNote(ev.note, ev.text, true);
+      showReview(ev, true);
       if (ui.ws) ui.ws.close();
       setState("review", "Review and sign");
       say(ui.privacy
@@ -305,6 +321,7 @@ function addLine(ev) {
   const li = document.createElement("li");
   li.id = `line-${ev.id}`;
   li.dataset.speaker = ev.speaker || "";
+  li.dataset.start = ev.start;
   li.className = `spk-${speakerIndex(ev.speaker) % 4}`;
   const who = document.createElement("div");
   who.className = "who";
@@ -335,45 +352,6 @@ function relabel() {
     const r = ui.roles[li.dataset.speaker];
     if (r) setRole(li, r);
   });
-}
-
-function showNote(note, text, final) {
-  if (ui.finalReceived && !final) return; // a late growing draft never replaces the final
-  const draft = $("draft");
-  draft.replaceChildren();
-  for (const sec of note.sections) {
-    const h = document.createElement("h3");
-    h.textContent = sec.title;
-    draft.append(h);
-    if (!sec.sentences.length) {
-      const p = document.createElement("p");
-      p.className = "empty";
-      p.textContent = "Not discussed.";
-      draft.append(p);
-    }
-    for (const s of sec.sentences) {
-      const p = document.createElement("p");
-      p.textContent = s.text;
-      p.dataset.evidence = s.evidence.join(" ");
-      p.title = `Evidence: ${s.evidence.join(", ")}`;
-      p.addEventListener("click", () => showEvidence(p));
-      draft.append(p);
-    }
-  }
-  $("note-status").textContent = final ? "AI draft, complete: review before signing" : "AI draft, growing";
-  if (!ui.dirty) $("editor").value = text;
-}
-
-function showEvidence(p) {
-  document.querySelectorAll(".draft p.selected").forEach((x) => x.classList.remove("selected"));
-  document.querySelectorAll("#transcript li.evidence").forEach((x) => x.classList.remove("evidence"));
-  p.classList.add("selected");
-  let first = null;
-  for (const id of p.dataset.evidence.split(" ")) {
-    const li = $(`line-${id}`);
-    if (li) { li.classList.add("evidence"); first = first || li; }
-  }
-  if (first) first.scrollIntoView({ block: "center" });
 }
 
 // A page reloaded (or reopened in the same tab) during a visit picks the visit up again:
@@ -424,19 +402,19 @@ function resetPanels() {
   $("draft").replaceChildren();
   $("partial").textContent = "";
   $("editor").value = "";
+  $("instructions-draft").replaceChildren();
+  $("instructions-editor").value = "";
+  $("instructions-status").textContent = "drawn from the plan, signed with the note";
+  $("omissions").replaceChildren();
+  $("omissions-count").textContent = "";
   $("patient").value = "";
   $("encounter").value = "";
   $("clock").textContent = "0:00";
   $("note-status").textContent = "draft appears as you talk";
-  Object.assign(ui, { visit: null, ws: null, seconds: 0, roles: {}, speakers: [], dirty: false, finalReceived: false, pending: new Int16Array(0) });
-}
-
-function showTab(edit) {
-  $("draft").hidden = edit;
-  $("editor").hidden = !edit;
-  $("tab-draft").setAttribute("aria-selected", String(!edit));
-  $("tab-edit").setAttribute("aria-selected", String(edit));
-  if (edit) $("editor").focus();
+  Object.assign(ui, {
+    visit: null, ws: null, seconds: 0, roles: {}, speakers: [], dirty: false, instructionsDirty: false,
+    finalReceived: false, signedInstructions: false, pending: new Int16Array(0),
+  });
 }
 
 function startClock() {
@@ -464,9 +442,12 @@ $("sign").addEventListener("click", sign);
 $("export").addEventListener("click", exportFhir);
 $("send").addEventListener("click", sendToEhr);
 $("discard").addEventListener("click", discard);
-$("tab-draft").addEventListener("click", () => showTab(false));
-$("tab-edit").addEventListener("click", () => showTab(true));
+$("tab-draft").addEventListener("click", () => showTab("note", false));
+$("tab-edit").addEventListener("click", () => showTab("note", true));
+$("itab-draft").addEventListener("click", () => showTab("instructions", false));
+$("itab-edit").addEventListener("click", () => showTab("instructions", true));
 $("editor").addEventListener("input", () => { ui.dirty = true; });
+$("instructions-editor").addEventListener("input", () => { ui.instructionsDirty = true; });
 document.addEventListener("keydown", (e) => {
   if (e.altKey && e.code === "KeyS") {
     e.preventDefault();

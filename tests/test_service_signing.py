@@ -1,0 +1,197 @@
+"""Signing a live visit's note with its patient instructions (scribe.service.signing), on
+notes built by hand: the request's checks, the instructions' DocumentReference, and what
+is signed and audited in which order. No service process, no models."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import pytest
+from fastapi import HTTPException
+
+from scribe.batch.export import document_sha256
+from scribe.fhir.document_reference import validate_document_reference
+from scribe.live.events import FinalEvent
+from scribe.live.visit import State, VisitStateError
+from scribe.service.app import RECORDER_SCRIPTS, recorder_page
+from scribe.service.capture import Limits
+from scribe.service.signing import (
+    SignRequest,
+    audit_template,
+    export_instructions,
+    instructions_document,
+    instructions_id,
+    sign_request,
+    sign_visit,
+)
+from scribe.types import ModelInfo, Note, NoteSection, NoteSentence, Omission, Role, Segment, Transcript
+
+VISIT = uuid.uuid4().hex
+START = datetime(2025, 3, 4, 9, 0, tzinfo=timezone.utc)
+MODELS = (ModelInfo("drafter", "extractive", "1"),)
+SEGMENTS = (
+    Segment("s0", 0.0, 3.0, "I've had a cough for a week and a fever.", speaker="A", role=Role.PATIENT),
+    Segment("s1", 3.0, 7.0, "Drink plenty of fluids and come back if the fever lasts.", speaker="B", role=Role.CLINICIAN),
+)
+NOTE = Note(
+    "soap", "SOAP note", "11506-3",
+    (NoteSection("s", "Subjective", (NoteSentence("Cough for a week.", ("s0",)),), loinc="10164-2"),),
+    instructions=(NoteSentence("Drink plenty of fluids.", ("s1",)), NoteSentence("Come back if the fever lasts.", ("s1",))),
+    omissions=(Omission("symptom", "fever", ("s0",)),),
+    drafter="extractive", drafter_version="1",
+)
+EDITED = "## Your instructions\n\n- Drink plenty of fluids.\n- Rest for three days.\n"
+
+
+# -- the request ------------------------------------------------------------------------
+
+
+def test_sign_request_reads_both_texts():
+    limits = Limits()
+    assert sign_request({"text": "Note."}, limits) == SignRequest("Note.", "")
+    assert sign_request({"text": "Note.", "instructions": None}, limits) == SignRequest("Note.", "")
+    assert sign_request({"text": "Note.", "instructions": EDITED}, limits) == SignRequest("Note.", EDITED)
+
+
+@pytest.mark.parametrize(
+    "body, status, reason",
+    [
+        ({}, 400, "text (the note as signed) is required"),
+        ({"text": None, "instructions": "Rest."}, 400, "text (the note as signed) is required"),
+        ({"text": "Note.", "instructions": 1}, 400, "instructions (the patient instructions as signed) must be text"),
+        ({"text": "Note.", "instructions": ["a"]}, 400, "instructions (the patient instructions as signed) must be text"),
+        ({"text": "Note.", "instructions": "é" * 513}, 413, "instructions is over 1 KB"),  # 1026 bytes in UTF-8
+        ({"text": "x" * 1025, "instructions": ""}, 413, "text is over 1 KB"),
+    ],
+)
+def test_sign_request_refusals_are_one_line(body, status, reason):
+    with pytest.raises(HTTPException) as e:
+        sign_request(body, Limits(max_text_bytes=1024))
+    assert (e.value.status_code, e.value.detail) == (status, reason)
+    assert "\n" not in e.value.detail and "é" not in e.value.detail
+
+
+# -- the instructions' document -----------------------------------------------------------
+
+
+def test_instructions_document_is_the_signed_wording_under_its_own_type_and_id():
+    doc = instructions_document(NOTE, EDITED + "\n\n", visit_id=VISIT, models=MODELS,
+                                period=(START, START + timedelta(minutes=12)), created=START)
+    validate_document_reference(doc)
+    assert doc["type"]["coding"][0]["code"] == "69730-0" and doc["type"]["text"] == "Patient instructions"
+    assert doc["docStatus"] == "final" and doc["status"] == "current"
+    assert [base64.b64decode(c["attachment"]["data"]).decode() for c in doc["content"]] == [EDITED] * 2
+    assert doc["identifier"][0]["value"] == f"urn:uuid:{instructions_id(VISIT)}"
+    assert instructions_id(VISIT) == instructions_id(VISIT) != str(uuid.UUID(VISIT))
+    assert doc["context"]["period"] == {"start": "2025-03-04T09:00:00Z", "end": "2025-03-04T09:12:00Z"}
+
+
+# -- signing both, and the audit --------------------------------------------------------
+
+
+@dataclass
+class FakeVisit:
+    """The privacy container's audit hooks, recorded in order."""
+
+    audit: list = field(default_factory=list)
+
+    def signed(self, **fields):
+        self.audit.append(("note_signed", fields))
+
+    def exported(self, **fields):
+        self.audit.append(("note_exported", fields))
+
+
+class FakeLive:
+    """A stopped ``LiveVisit`` whose drafted note is ``NOTE``: sign records the signature
+    and ends the review, as the real one does."""
+
+    def __init__(self, note: Note = NOTE):
+        self.id = VISIT
+        self.note = note
+        self.state = State.stopped
+        self.visit = FakeVisit()
+        self.pipeline = SimpleNamespace(models=MODELS)
+        self.template = SimpleNamespace(id="soap")
+        self.started_at, self.stopped_at = START, START + timedelta(minutes=12)
+        self.last_active = 0.0
+
+    def review(self) -> FinalEvent:
+        if self.state is not State.stopped:
+            raise VisitStateError(f"visit is {self.state.value}; nothing to review")
+        return FinalEvent(True, Transcript(SEGMENTS, 7.0, "en"), self.note, "")
+
+    def sign(self, text: str) -> dict:
+        if self.state is not State.stopped:
+            raise VisitStateError(f"visit is {self.state.value}; cannot sign")
+        if not text.strip():
+            raise VisitStateError("the note is empty; nothing to sign")
+        self.state = State.signed
+        doc = {"resourceType": "DocumentReference", "note": text}
+        self.visit.signed(sha256=document_sha256(doc))
+        return doc
+
+
+def test_sign_visit_signs_the_note_then_the_instructions():
+    live = FakeLive()
+    signed = sign_visit(live, SignRequest("## Subjective\n\n- Cough.\n", EDITED))
+    assert signed.note == {"resourceType": "DocumentReference", "note": "## Subjective\n\n- Cough.\n"}
+    assert signed.instructions["type"]["coding"][0]["code"] == "69730-0"
+    # Metadata only: the hashes, the note's first; the instructions named by template.
+    assert live.visit.audit == [
+        ("note_signed", {"sha256": document_sha256(signed.note)}),
+        ("note_signed", {"sha256": document_sha256(signed.instructions), "template": "soap.instructions"}),
+    ]
+    body = export_instructions(live, signed.instructions)
+    assert live.visit.audit[-1] == ("note_exported", {"sha256": document_sha256(body), "format": "fhir",
+                                                      "template": "soap.instructions"})
+
+
+@pytest.mark.parametrize("instructions", ["", "  \n\t", "\n"])
+def test_empty_instructions_sign_the_note_alone(instructions):
+    live = FakeLive()
+    signed = sign_visit(live, SignRequest("## Subjective\n\n- Cough.\n", instructions))
+    assert signed.instructions is None
+    assert [event for event, _ in live.visit.audit] == ["note_signed"]
+
+
+def test_typed_instructions_are_signed_when_the_drafter_gave_none():
+    from dataclasses import replace
+
+    live = FakeLive(replace(NOTE, instructions=()))
+    signed = sign_visit(live, SignRequest("## Subjective\n\n- Cough.\n", "- Rest."))
+    assert base64.b64decode(signed.instructions["content"][0]["attachment"]["data"]).decode() == "- Rest.\n"
+
+
+def test_nothing_is_signed_or_audited_when_the_note_cannot_be():
+    live = FakeLive()
+    with pytest.raises(VisitStateError):
+        sign_visit(live, SignRequest("  ", EDITED))  # an empty note
+    live.state = State.recording
+    with pytest.raises(VisitStateError, match="visit is recording; cannot sign"):
+        sign_visit(live, SignRequest("Note.", EDITED))
+    assert live.visit.audit == []
+
+
+def test_audit_template_fits_the_audit_field():
+    live = FakeLive()
+    live.template = SimpleNamespace(id="t" * 64)
+    assert audit_template(live) == "t" * 51 + ".instructions" and len(audit_template(live)) == 64
+
+
+# -- the page -----------------------------------------------------------------------------
+
+
+def test_recorder_page_inlines_every_script_under_the_nonce():
+    page = recorder_page("NONCE123")
+    assert RECORDER_SCRIPTS == ("review.js", "recorder.js")
+    assert "<script src=" not in page and 'rel="stylesheet"' not in page
+    assert page.count('<script nonce="NONCE123">') == 2 and page.count('<style nonce="NONCE123">') == 1
+    # The review side first: recorder.js calls what review.js defines.
+    assert page.index("function showReview(") < page.index("function handle(")
+    for panel in ('id="instructions-draft"', 'id="instructions-editor"', 'id="omissions"', "Possibly missing from the note"):
+        assert panel in page
