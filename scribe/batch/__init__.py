@@ -6,24 +6,39 @@ then its results written all-or-nothing (``files.write_all``), audited, and opti
 filed on the EHR (``export.send_or_write``). ``runner.run_local`` runs many recordings
 on this machine, one after another; a runner that spreads them over machines goes
 beside it (``runner.py``'s ``Job`` and ``RecordingOutcome`` are its inputs and outputs).
-``outputs`` holds the file formats (transcript JSON, RTTM, WebVTT, note markdown, FHIR
-JSON); ``export`` the one place a document is hashed and audited as it leaves.
+``outputs`` holds the file formats (transcript JSON, RTTM, WebVTT, note markdown, note
+JSON, FHIR JSON); ``export`` the one place a document is hashed and audited as it leaves.
+
+``draft.run_drafts`` is the same for transcripts instead of recordings (``scribe
+draft``): ``readers.read_transcript`` reads Scribe's transcript JSON, WebVTT with voice
+tags or ``LABEL: text`` plain text, ``draft.assign_roles`` gives the speakers roles, and
+the note is drafted and written as for a recorded visit.
 """
 
+from scribe.batch.draft import DraftOutcome, DraftOutputs, Drafting, assign_roles, run_drafts
 from scribe.batch.export import ExportReceipt, FhirExport, audit_document, document_sha256, send_or_write
 from scribe.batch.runner import Job, RecordingOutcome, expand_inputs, run_local
-from scribe.batch.visit import VisitOutputs, process_recording, write_visit_outputs
+from scribe.batch.readers import TranscriptFile, read_transcript
+from scribe.batch.visit import NoteDocuments, VisitOutputs, process_recording, write_visit_outputs
 
 __all__ = [
+    "DraftOutcome",
+    "DraftOutputs",
+    "Drafting",
     "ExportReceipt",
     "FhirExport",
     "Job",
+    "NoteDocuments",
     "RecordingOutcome",
+    "TranscriptFile",
     "VisitOutputs",
+    "assign_roles",
     "audit_document",
     "document_sha256",
     "expand_inputs",
     "process_recording",
+    "read_transcript",
+    "run_drafts",
     "run_local",
     "send_or_write",
     "write_visit_outputs",

@@ -39,7 +39,8 @@ whatever shows it when the recording is done."""
 
 @dataclass(frozen=True)
 class Job:
-    """One recording to process: its path and its output name (unique in the batch)."""
+    """One input to process (a recording; a transcript for ``scribe draft``): its path
+    and its output name (unique in the batch)."""
 
     path: Path
     uri: str
@@ -61,21 +62,32 @@ class RecordingOutcome:
     errors: tuple[ScribeError, ...] = ()
 
 
-def expand_inputs(inputs: Iterable[Path]) -> tuple[list[Job], list[ScribeError]]:
+def expand_inputs(
+    inputs: Iterable[Path],
+    *,
+    listing: Callable[[Path], list[Path]] | None = None,
+    stem: Callable[[Path], str] | None = None,
+    kind: str = "audio files",
+) -> tuple[list[Job], list[ScribeError]]:
     """Files to process, each with a distinct output name, and the inputs that failed
-    (``InputError``: missing, unreadable, a folder without audio files; in input order).
+    (``InputError``: missing, unreadable, a folder without files to process; in input
+    order).
 
-    A folder gives its audio files (by extension, ``AUDIO_EXTENSIONS``), sorted. Two
-    inputs with the same stem (a/visit.wav, b/visit.wav; visit.wav, visit.mp3) get visit,
+    A folder gives the files ``listing(folder)`` returns (default: its audio files by
+    extension, ``AUDIO_EXTENSIONS``, sorted); a folder giving none fails as holding no
+    ``kind``. A file's output name is ``stem(path)`` (default: ``path.stem``). Two inputs
+    with the same name (a/visit.wav, b/visit.wav; visit.wav, visit.mp3) get visit,
     visit-2, ...: one visit's results must never overwrite another's."""
+    listing = listing or _audio_files
+    stem = stem or (lambda f: f.stem)
     files: list[Path] = []
     failures: list[ScribeError] = []
     for p in inputs:
         try:
             if p.is_dir():
-                found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+                found = listing(p)
                 if not found:
-                    raise InputError(p, "folder holds no audio files")
+                    raise InputError(p, f"folder holds no {kind}")
                 files.extend(found)
             elif not p.exists():
                 raise InputError(p, "file not found")
@@ -88,13 +100,18 @@ def expand_inputs(inputs: Iterable[Path]) -> tuple[list[Job], list[ScribeError]]
     jobs: list[Job] = []
     used: set[str] = set()
     for f in files:
-        uri, n = f.stem, 1
+        base = stem(f)
+        uri, n = base, 1
         while uri in used:
             n += 1
-            uri = f"{f.stem}-{n}"
+            uri = f"{base}-{n}"
         used.add(uri)
         jobs.append(Job(f, uri))
     return jobs, failures
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
 
 
 def discarded(error: ScribeError) -> ScribeError:

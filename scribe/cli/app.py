@@ -2,7 +2,7 @@
 options several commands share, and the helpers every command uses to turn a problem
 into one ``error: ...`` line and an exit code.
 
-Commands live in modules by job (``transcribe``, ``live``, ``export``, ``site``) and
+Commands live in modules by job (``transcribe``, ``draft``, ``live``, ``export``, ``site``) and
 register themselves on ``app`` when ``scribe.cli`` imports them.
 """
 
