@@ -203,8 +203,11 @@ def _check_filed(fhir_base: str, docs: list[dict], note_at: str, instructions_at
         assert filed["type"]["coding"][0]["code"] == doc["type"]["coding"][0]["code"]
         assert filed["masterIdentifier"] == doc["masterIdentifier"]
         assert filed["context"]["period"]["start"] < filed["context"]["period"]["end"]
+        assert filed["context"]["encounter"] == [{"reference": "Encounter/e-browser"}]
         plain = base64.b64decode(filed["content"][0]["attachment"]["data"]).decode()
         assert plain == text.strip() + "\n"
+    related = fhir.request("GET", instructions_at)["context"]["related"][0]["identifier"]
+    assert related == note["identifier"][0]  # the EHR can tell which note they go with
     assert "Reviewed and agreed with the patient." in signed_text
     assert "Call us if you are not better in a week." in signed_instructions
 

@@ -146,6 +146,7 @@ def test_instructions_signed_with_the_note_are_their_own_document(client, signed
     assert texts == [INSTRUCTIONS] * 2
     assert doc["identifier"] != note["identifier"] and doc["masterIdentifier"] != note["masterIdentifier"]
     assert doc["context"]["period"] == note["context"]["period"]
+    assert doc["context"]["related"][0]["identifier"] == note["identifier"][0]  # the note they go with
     assert client.request("GET", f"/api/visits/{visit}/fhir/instructions") == doc
     # No FHIR server configured for this service: sending is refused, nothing is lost.
     with pytest.raises(ServiceError) as e:

@@ -88,6 +88,8 @@ def test_instructions_document_is_the_signed_wording_under_its_own_type_and_id()
     assert doc["identifier"][0]["value"] == f"urn:uuid:{instructions_id(VISIT)}"
     assert instructions_id(VISIT) == instructions_id(VISIT) != str(uuid.UUID(VISIT))
     assert doc["context"]["period"] == {"start": "2025-03-04T09:00:00Z", "end": "2025-03-04T09:12:00Z"}
+    # They name the note they go with: the signed note's identifier is the visit's UUID.
+    assert doc["context"]["related"][0]["identifier"]["value"] == f"urn:uuid:{uuid.UUID(VISIT)}"
 
 
 # -- signing both, and the audit --------------------------------------------------------

@@ -5,8 +5,8 @@ summary (``Note.instructions``) as edited. The note is signed by ``LiveVisit.sig
 instructions become their own FHIR DocumentReference, built here the same way
 (``Note.instructions_note()``, status final, the edited text as both the plain text and
 the markdown, the recorder's start and stop times), with a document identifier derived
-from the visit's so the two stay apart across versions. Instructions left empty sign the
-note alone.
+from the visit's so the two stay apart across versions, and the note's identifier in
+``context.related``. Instructions left empty sign the note alone.
 
 The service keeps a signed visit's instructions document in memory beside the note's
 (``CaptureService.signed_instructions``) until the visit is exported or discarded. Every
@@ -90,7 +90,8 @@ def instructions_document(
 ) -> dict[str, Any]:
     """The patient instructions of ``note``, signed with the wording ``text``, as a
     FHIR DocumentReference (LOINC 69730-0, docStatus final): built as the signed note
-    is (``LiveVisit.sign``), from ``note.instructions_note()``."""
+    is (``LiveVisit.sign``), from ``note.instructions_note()``, and naming the note's
+    identifier in ``context.related`` as batch's instructions do."""
     from scribe.fhir.document_reference import build_document_reference
 
     text = text.strip()
@@ -102,6 +103,7 @@ def instructions_document(
         identifier=instructions_id(visit_id),
         plain_text=text + "\n",
         period=period,
+        related=str(uuid.UUID(visit_id)),  # the signed note's identifier (LiveVisit.sign)
     )
 
 
