@@ -1,12 +1,157 @@
-"""Omission check: salient facts said in the visit that the note does not carry.
+"""Omission check: the clinically salient facts said in the visit that the note does
+not carry, listed for the clinician to review before signing.
 
-Placeholder while the checker is built (issue 10): finds nothing.
+Facts found in the transcript, by kind (``scribe.types.OMISSION_KINDS``):
+
+- ``medication``: a drug name, from the bundled list ``data/medications.txt`` (common
+  generic and brand names in primary care) or a generic-name stem such as "-pril",
+  "-statin", "-olol"; with its dose when one follows ("metformin 1000 milligrams").
+- ``number``: a number with a clinical unit ("15 milligrams", "5 pounds", "7.8 percent",
+  "120 over 80").
+- ``allergy``: what follows "allergic to" / "allergy to".
+- ``follow-up``: a return interval ("follow up in two weeks", "come back in 3 months").
+- ``symptom``: a symptom from the bundled list ``data/symptoms.txt``.
+
+A fact is carried when its key words (the drug name, the number, the symptom, the
+interval) appear in the note's sentences. Lists are data, not code: a clinic can extend
+them. The check reads words, not meaning: a drug the note names once is carried even if
+a second dose of it was left out, so the list is a prompt to look, not a proof.
 """
 
 from __future__ import annotations
 
-from scribe.types import Note, Omission, Transcript
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
+
+from scribe.types import Note, Omission, Segment, Transcript
+
+# Generic-name stems (USAN stems, https://www.ama-assn.org/about/united-states-adopted-names).
+_DRUG_STEM = re.compile(
+    r"\b[a-z]{3,}(?:pril|sartan|olol|statin|formin|gliptin|gliflozin|glutide|prazole|tidine|"
+    r"cillin|mycin|floxacin|cycline|conazole|vir|mab|tinib|azepam|zolam|oxetine|triptyline|"
+    r"dipine|sone|olone|thiazide|semide|parin|xaban|gatran|terol|profen|coxib|dronate|lukast|"
+    r"setron|tadine|pramine|peridol|apine|idone|zodone|amine|caine|triptan)\b"
+)
+_NUMBER_WORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+    r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|a hundred|a thousand)"
+)
+_NUM = rf"(?:\d+(?:[.,]\d+)*|{_NUMBER_WORD}(?:[ -]{_NUMBER_WORD})*)"
+_UNIT = (
+    r"(?:mg|milligrams?|mcg|micrograms?|g|grams?|ml|milliliters?|cc|units?|percent|%|"
+    r"pounds?|lbs?|kilograms?|kg|degrees?|beats|bpm|mmhg|tablets?|pills?|puffs?|"
+    r"times a day|times a week|cigarettes?|packs?|drinks?)"
+)
+_NUMBER_FACT = re.compile(rf"\b({_NUM})\s*({_UNIT})(?![a-z])|\b(\d{{2,3}}) over (\d{{2,3}})\b")
+_ALLERGY = re.compile(r"\ballerg(?:ic|y|ies) to ([a-z][a-z -]{2,30}?)(?=[.,;!?]| and | but |$)")
+_FOLLOW_UP = re.compile(
+    rf"\b(?:follow up|follow-up|come back|see you|return|recheck|check back)\b[^.?!]{{0,30}}?"
+    rf"\bin (?:about |another |a )?((?:{_NUM}|a couple(?: of)?|a few|a|one)\s*(?:days?|weeks?|months?|years?))"
+)
+
+
+@lru_cache(maxsize=1)
+def _lexicon(name: str) -> tuple[str, ...]:
+    text = resources.files("scribe.notes").joinpath("data", name).read_text(encoding="utf-8")
+    words = [ln.split("#")[0].strip().lower() for ln in text.splitlines()]
+    # Longest first, so "chest pain" is found before "pain".
+    return tuple(sorted({w for w in words if w}, key=lambda w: (-len(w), w)))
+
+
+@lru_cache(maxsize=2)
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(r"\b(" + "|".join(re.escape(w) for w in _lexicon(name)) + r")\b")
+
+
+def _norm(text: str) -> str:
+    t = text.lower()
+    t = re.sub(r"(\d),(\d{3})\b", r"\1\2", t)
+    t = re.sub(r"\s+([,.?!;:%])", r"\1", t)
+    t = re.sub(r"(\w) -(\w)", r"\1-\2", t)
+    return " ".join(t.split())
+
+
+def _stemmed(text: str) -> str:
+    # Plural-insensitive matching ("headaches" carries "headache").
+    return " ".join(re.sub(r"(?<=[a-z]{3})(?:es|s)$", "", w) for w in text.split())
+
+
+def salient_facts(segments: Sequence[Segment]) -> list[Omission]:
+    """Every salient fact said, once per (kind, key), with the segments it was said in.
+
+    Returns ``Omission`` records (kind, the words as said, evidence ids) in first-said
+    order; ``find_omissions`` keeps the ones the note does not carry.
+    """
+    found: dict[tuple[str, str], tuple[str, list[str]]] = {}
+
+    def add(kind: str, key: str, text: str, seg: Segment) -> None:
+        k = (kind, key)
+        if k in found:
+            if seg.id not in found[k][1]:
+                found[k][1].append(seg.id)
+        else:
+            found[k] = (text, [seg.id])
+
+    meds = _pattern("medications.txt")
+    symptoms = _pattern("symptoms.txt")
+    for seg in segments:
+        t = _norm(seg.text)
+        for m in _NUMBER_FACT.finditer(t):
+            if m.group(3):
+                add("number", f"{m.group(3)} over {m.group(4)}", m.group(0), seg)
+            else:
+                add("number", m.group(1), m.group(0), seg)
+        names = {m.group(1) for m in meds.finditer(t)} | {m.group(0) for m in _DRUG_STEM.finditer(t)}
+        for name in sorted(names):
+            dose = re.search(rf"\b{re.escape(name)}\b[^.?!]{{0,20}}?\b({_NUM}\s*{_UNIT})", t)
+            add("medication", name, f"{name} {dose.group(1)}" if dose else name, seg)
+        for m in _ALLERGY.finditer(t):
+            add("allergy", m.group(1).strip(), m.group(1).strip(), seg)
+        for m in _FOLLOW_UP.finditer(t):
+            add("follow-up", m.group(1), m.group(1), seg)
+        for m in symptoms.finditer(t):
+            add("symptom", m.group(1), m.group(1), seg)
+    return [Omission(kind=k, text=text, evidence=tuple(ids)) for (k, _), (text, ids) in found.items()]
+
+
+def _carried(fact: Omission, note_text: str, note_stemmed: str) -> bool:
+    key = _norm(fact.text)
+    if fact.kind == "number":
+        num = re.match(rf"^({_NUM}|\d{{2,3}} over \d{{2,3}})", key)
+        token = num.group(1) if num else key
+        return re.search(rf"(?<![\d.]){re.escape(token)}(?![\d])", note_text) is not None
+    if fact.kind == "medication":
+        key = key.split()[0]
+    return re.search(rf"\b{re.escape(_stemmed(key))}", note_stemmed) is not None
 
 
 def find_omissions(transcript: Transcript, note: Note) -> tuple[Omission, ...]:
-    return ()
+    """Salient facts of ``transcript`` that no sentence of ``note`` carries.
+
+    Parameters
+    ----------
+    transcript : Transcript
+        The visit as said (any roles).
+    note : Note
+        The draft; only its section sentences count (the patient instructions restate
+        the plan for the patient, not for the record).
+
+    Returns
+    -------
+    tuple of Omission
+        In first-said order; empty when the note carries every fact found or the
+        transcript is empty.
+    """
+    if not transcript.segments:
+        return ()
+    text = _norm(" ".join(s.text for s in note.sentences()))
+    stemmed = _stemmed(text)
+    return tuple(f for f in salient_facts(transcript.segments) if not _carried(f, text, stemmed))
+
+
+def omission_rate(transcript: Transcript, note: Note) -> tuple[int, int]:
+    """(facts not carried, facts said): the benchmark's omission rate is their ratio."""
+    facts = salient_facts(transcript.segments)
+    return len(find_omissions(transcript, note)), len(facts)

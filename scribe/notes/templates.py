@@ -22,6 +22,13 @@ from scribe.errors import PathError
 logger = logging.getLogger("scribe.notes.templates")
 
 ENV_DIR = "SCRIBE_TEMPLATES_DIR"
+VERBOSITIES = ("brief", "full")
+# The learned drafter's clinical kinds (scribe.notes.sections.KINDS, repeated here so that
+# loading a template does not load the model).
+KINDS = (
+    "chief_complaint", "hpi", "history", "ros", "medications", "allergies", "exam",
+    "results", "assessment", "plan",
+)
 
 
 class TemplateError(PathError, ValueError):
@@ -42,6 +49,9 @@ class TemplateSection:
     max_sentences: int | None = None
     # Breaks ties when a sentence matches two sections' cues equally well (higher wins).
     priority: int = 0
+    # Clinical kinds (scribe.notes.sections.KINDS) this section takes from the learned
+    # drafter; cues only route sentences whose kind no section lists.
+    kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,10 @@ class Template:
     sections: tuple[TemplateSection, ...]
     description: str = ""
     path: str | None = None
+    # "brief" (a GP note, about 150 words) or "full" (about 400, like ACI-BENCH's notes);
+    # target_words, when set, overrides the verbosity's word budget.
+    verbosity: str = "full"
+    target_words: int | None = None
 
     def section(self, section_id: str) -> TemplateSection:
         for s in self.sections:
@@ -160,6 +174,12 @@ def _parse(path: Path, data: dict[str, Any]) -> Template:
                 raise TemplateError(path, f"unknown role in 'fallback' of {where}; use any of: {allowed}") from None
         else:
             raise TemplateError(path, f"key 'fallback' in {where} must be true, false or a list of roles")
+        kinds_raw = raw.get("kinds", [])
+        if not isinstance(kinds_raw, list) or not all(isinstance(k, str) for k in kinds_raw):
+            raise TemplateError(path, f"key 'kinds' in {where} must be a list of strings")
+        unknown = [k for k in kinds_raw if k not in KINDS]
+        if unknown:
+            raise TemplateError(path, f"unknown kind '{unknown[0]}' in {where}; use any of: {', '.join(KINDS)}")
         sections.append(
             TemplateSection(
                 id=sid,
@@ -172,8 +192,16 @@ def _parse(path: Path, data: dict[str, Any]) -> Template:
                 fallback=fallback,
                 max_sentences=max_sentences,
                 priority=priority,
+                kinds=tuple(kinds_raw),
             )
         )
+
+    verbosity = head.get("verbosity", "full")
+    if verbosity not in VERBOSITIES:
+        raise TemplateError(path, f"key 'verbosity' in [template] must be one of: {', '.join(VERBOSITIES)}")
+    target_words = head.get("target_words")
+    if target_words is not None and (not isinstance(target_words, int) or isinstance(target_words, bool) or target_words < 20):
+        raise TemplateError(path, "key 'target_words' in [template] must be an integer of at least 20")
 
     return Template(
         id=_str(path, head, "id", "[template]"),
@@ -182,4 +210,6 @@ def _parse(path: Path, data: dict[str, Any]) -> Template:
         sections=tuple(sections),
         description=_str(path, head, "description", "[template]", required=False) or "",
         path=str(path),
+        verbosity=verbosity,
+        target_words=target_words,
     )

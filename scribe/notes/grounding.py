@@ -1,0 +1,82 @@
+"""The grounding check: which words of a note sentence were not said in its evidence.
+
+A note sentence is grounded when every content word in it was said in the segments it
+cites. Two allowances, both closed: the words restating adds (``ADDED_WORDS`` in
+``scribe.notes.restate``: pronouns, "patient", auxiliaries, "denies", "endorses"), and
+inflections of a word that was said ("takes" for "take", "goes" for "go"), judged by the
+Porter stemmer (NLTK). Numbers must match as written ("1,000" and "1000" are one number).
+
+Used by the tests on every drafted note, and by any drafter that generates text (an LLM)
+to refuse sentences that say what nobody said.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+from scribe.notes.restate import ADDED_WORDS
+
+# Function words: never content, whatever the sentence (closed-class English words).
+FUNCTION_WORDS = frozenset(
+    """a an the and or but so if then than that this these those there here it its i me my
+    mine you your yours we our us he she him her his they them their is am are was were be
+    been being do does did done have has had having will would can could should shall may
+    might must to of in on at by for with from about as into onto up down out over under
+    just very not no nor yes yeah okay ok also too now still again any some all both each
+    either neither what how when where why which who whom whose while because since until
+    till before after per via""".split()
+)
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    from nltk.stem.porter import PorterStemmer
+
+    return PorterStemmer()
+
+
+def _tokens(text: str) -> list[str]:
+    t = text.lower()
+    t = re.sub(r"(\d),(\d{3})\b", r"\1\2", t)  # 1,000 -> 1000
+    t = re.sub(r"n't\b", " not", t)
+    t = re.sub(r"'(?:s|re|ve|ll|d|m)\b", "", t)
+    return _TOKEN.findall(t)
+
+
+@lru_cache(maxsize=8192)
+def stem(word: str) -> str:
+    return word if word.isdigit() else _stemmer().stem(word)
+
+
+def content_stems(text: str) -> set[str]:
+    """Stems of the content words of ``text`` (function words left out)."""
+    return {stem(w) for w in _tokens(text) if w not in FUNCTION_WORDS}
+
+
+def ungrounded_words(sentence: str, sources: Iterable[str], allowed: frozenset[str] = ADDED_WORDS) -> set[str]:
+    """Content words of ``sentence`` said in none of ``sources`` (the cited segments'
+    text), beyond ``allowed``. Empty set: the sentence is grounded."""
+    said = set().union(*(content_stems(s) for s in sources)) if sources else set()
+    out: set[str] = set()
+    for w in _tokens(sentence):
+        if w in FUNCTION_WORDS or w in allowed:
+            continue
+        if not any(stem(form) in said for form in _base_forms(w)):
+            out.add(w)
+    return out
+
+
+def _base_forms(word: str) -> tuple[str, ...]:
+    """``word`` and what it is an "-s" inflection of ("goes" -> "go", "tries" -> "try");
+    the stemmer alone leaves "goes" as "goe"."""
+    forms = [word]
+    if len(word) > 3 and word.endswith("ies"):
+        forms.append(word[:-3] + "y")
+    if len(word) > 3 and word.endswith("es"):
+        forms.append(word[:-2])
+    if len(word) > 2 and word.endswith("s"):
+        forms.append(word[:-1])
+    return tuple(forms)

@@ -1,0 +1,293 @@
+"""Restate a spoken sentence the way a note is written, adding no facts.
+
+What it does, and nothing more:
+
+- drops disfluency and talk that carries no fact: fillers ("um", "you know"), stutters
+  ("f- felt"), repeated words ("your, your"), leading discourse markers ("okay, so"),
+  and the clinician's hedges ("I'm gonna go ahead and");
+- moves speech about the speaker into the third person: the patient's "I have" becomes
+  "She has", the clinician's "your knee" becomes "her knee";
+- turns a yes/no exchange into a finding: "any fever?" / "no" -> "Denies fever.".
+
+Every word it adds comes from ``ADDED_WORDS`` (pronouns, "patient", auxiliaries, "denies",
+"reports") or is an inflection of a word that was said ("take" -> "takes"); the grounding
+test (tests/test_drafting.py) checks every note sentence against the segments it cites
+with exactly this allowance. Numbers, doses, units and drug names are never touched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# The closed set of words restating may add. Tests exempt exactly these.
+ADDED_WORDS = frozenset(
+    """he she they his her their him them himself herself themselves the patient patient's
+    is are was were has have does do did not no denies endorses reports""".split()
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    """How the note refers to the patient: subject, object, possessive, reflexive."""
+
+    subject: str
+    object: str
+    possessive: str
+    reflexive: str
+
+    @property
+    def plural(self) -> bool:
+        return self.subject == "they"
+
+
+HE = Person("he", "him", "his", "himself")
+SHE = Person("she", "her", "her", "herself")
+THEY = Person("they", "them", "their", "themselves")
+
+_MALE = re.compile(r"\b(?:year[- ]old (?:male|man|gentleman|boy)|\bmr\.?\s|\bhe's|\bhis\b|\bhim\b|\bhe\b)")
+_FEMALE = re.compile(r"\b(?:year[- ]old (?:female|woman|lady|girl)|\bmrs\.?\s|\bms\.?\s|\bshe's|\bher\b|\bshe\b)")
+_STATED_MALE = re.compile(r"\byear[- ]old (?:male|man|gentleman|boy)\b")
+_STATED_FEMALE = re.compile(r"\byear[- ]old (?:female|woman|lady|girl)\b")
+
+
+def patient_person(clinician_text: str) -> Person:
+    """He, she or they for the patient, from how the clinician described them.
+
+    A stated "N-year-old male/female" decides; otherwise "they" (a clinician's "he" or
+    "she" may be about someone else, so pronoun counts alone do not decide).
+    """
+    t = clinician_text.lower()
+    male, female = len(_STATED_MALE.findall(t)), len(_STATED_FEMALE.findall(t))
+    if male > female:
+        return HE
+    if female > male:
+        return SHE
+    return THEY
+
+
+_FILLER = re.compile(
+    r",?\s*(?<![\w'-])(?:um+|uh+|uhm|er|erm|hmm+|mm+|mm-hmm|uh-huh|you know|i mean|kind of|sort of|"
+    r"like i said|you see|basically|actually|literally|honestly)(?![\w'-]),?",
+    re.IGNORECASE,
+)
+_STUTTER = re.compile(r"(?<![\w'-])[a-z]{1,3}-(?=\s)", re.IGNORECASE)
+# A word or a phrase of up to three said again ("your, your", "trying to, trying to").
+_REPEAT = re.compile(r"\b((?:\w+(?:'\w+)?\s+){0,2}\w+(?:'\w+)?)(?:\s*,?\s+\1\b)+", re.IGNORECASE)
+_LEAD = re.compile(
+    r"^(?:(?:so|and|okay|ok|alright|all right|well|yeah|yes|now|oh|but|um|uh|right|"
+    r"anyway|also|then|great|good|perfect|got it|i see|sure)\b[ ,.-]*)+",
+    re.IGNORECASE,
+)
+# The clinician's way into a plan or a finding, and the voice assistant's name; what
+# follows is the fact.
+_HEDGE = re.compile(
+    r"\b(?:i'm going to|i am going to|i'm gonna|i'm gon na|i am gon na|we're going to|"
+    r"we are going to|we're gonna|we're gon na|i want to|i wan na|i would like to|i'd like to|"
+    r"let's|let me)\s+(?:go ahead and,?\s+|just\s+)?"
+    r"|\bgo ahead and,?\s+"
+    r"|\b(?:i think|i believe|i remember|i know|i suspect|i feel like|it looks like|it sounds like|"
+    r"it seems like|i'm sorry|i do appreciate|i appreciate|i do see|i see|i do notice|i notice|"
+    r"i do hear|i hear|i do feel)(?:\s+that)?,?\s+"
+    r"|\b(?:hey,?\s+)?(?:dragon|dax)\b,?\s*"
+    # "I'd recommend rest" -> "recommend rest"; "we'll order an x-ray" -> "order an x-ray".
+    r"|\b(?:i'd|i would|i|we'd|we would|we|i'll|i will|we'll|we will|we can|i can)\s+"
+    r"(?=(?:recommend|suggest|order|start|prescribe|refer|schedule|check|send|continue|increase|"
+    r"decrease|stop|discontinue|repeat|obtain|get you|see you|follow up|switch|add|give you)\b)",
+    re.IGNORECASE,
+)
+
+_YES = re.compile(r"^(?:yes|yeah|yep|yup|uh-huh|mm-hmm|correct|i do|i did|i have|i am|sometimes|a little|a bit|definitely|absolutely)\b", re.IGNORECASE)
+_NO = re.compile(r"^(?:no|nope|nah|not really|never|none|i don't|i do not|i haven't|i have not|i didn't|not that i|i'm not|i am not)\b", re.IGNORECASE)
+_Q_LEAD = re.compile(
+    r"^(?:(?:and|so|okay|any|other|or|have you|had you|do you|did you|are you|were you|"
+    r"is there|was there|has there been|have you had|have you been|do you have|did you have|"
+    r"are you having|have you noticed|did you notice|have you experienced|experiencing|having|"
+    r"noticed|any other symptoms like|symptoms like|like|what about|how about|how's|how is|"
+    r"are you still|still|ever|been|had|any kind of|any sort of)\b[ ,]*)+",
+    re.IGNORECASE,
+)
+
+
+def tidy(text: str) -> str:
+    """Disfluency and filler removed, spacing and punctuation repaired; words only go."""
+    t = re.sub(r"\s+([,.?!;:])", r"\1", " ".join(text.split()))
+    t = _STUTTER.sub(" ", t)
+    t = _FILLER.sub(" ", t)
+    t = re.sub(r"\s*\.\.\.\s*", " ", t)
+    t = _REPEAT.sub(r"\1", t)
+    t = re.sub(r"\s+([,.?!;:])", r"\1", t)
+    t = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", t)
+    t = re.sub(r"\s{2,}", " ", t).strip(" ,;:")
+    t = _LEAD.sub("", t).strip(" ,;:")
+    return t
+
+
+def finish(text: str) -> str:
+    """Capital first letter, one full stop, "i" as "I"; empty stays empty."""
+    t = re.sub(r"\s{2,}", " ", text).strip(" ,;:")
+    t = re.sub(r"[,;:]\s*([.?!])$", r"\1", t)
+    if not t:
+        return t
+    t = re.sub(r"\bi\b", "I", t)
+    t = t[0].upper() + t[1:]
+    if t[-1] not in ".?!":
+        t += "."
+    return t
+
+
+# Verbs after "I"/"you" that change with a third-person singular subject.
+_SINGULAR = {
+    "am": "is", "'m": "is", "are": "is", "'re": "is", "have": "has", "'ve": "has",
+    "do": "does", "don't": "doesn't", "haven't": "hasn't", "aren't": "isn't", "were": "was",
+    "weren't": "wasn't", "'d": "would", "'ll": "will",
+}
+_PLURAL = {"am": "are", "'m": "are", "'re": "are", "'ve": "have", "was": "were", "wasn't": "weren't", "'d": "would", "'ll": "will"}
+_MODAL = frozenset(
+    """can could will would should might may must did didn't had was wasn't can't couldn't
+    won't wouldn't shouldn't hadn't""".split()
+)
+_ADVERB = frozenset(
+    """also really just still usually never always sometimes only actually definitely
+    already even probably often recently mostly normally generally certainly kind sort
+    typically occasionally""".split()
+)
+# Irregular past forms (no "-s" to add). Common ones in visit speech.
+_IRREGULAR_PAST = frozenset(
+    """took felt went got had saw came gave made said thought told knew fell broke ate drank
+    ran began became left kept slept found bought brought put quit cut hit lost paid sat
+    stood wore woke heard meant read threw caught held led let set shut spent sent stuck
+    tore won wrote rode drove flew forgot hurt""".split()
+)
+# A "you" followed by one of these is a subject ("if it hurts you can call").
+_VERBISH = frozenset(
+    """need take feel go get want know see come try use start stop keep continue make call
+    notice said mentioned told had have has were was are do did don't didn't can could will
+    would should might may must also really just still usually never always ever guys""".split()
+)
+# After these, "you" starts a clause (subject); elsewhere it is an object ("refer you").
+_CLAUSE_START = frozenset(
+    """and but so if when because that while since until or before after where how what as
+    then once unless whether though although""".split()
+)
+
+
+def _third_person_verb(verb: str) -> str:
+    v = verb.lower()
+    if v in _IRREGULAR_PAST or v.endswith("ed") or v in _MODAL or not v.isalpha() or len(v) < 2:
+        return verb
+    if v.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if v.endswith("y") and v[-2] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def _agree(word: str, person: Person) -> str:
+    """The verb right after a converted subject, made to agree with it."""
+    low = word.lower()
+    if person.plural:
+        return _PLURAL.get(low, word)
+    if low in _SINGULAR:
+        return _SINGULAR[low]
+    if low in _MODAL:
+        return word
+    return _third_person_verb(word)
+
+
+_SPLIT = re.compile(r"^([\"(]*)(.*?)([.,?!;:\")]*)$")
+
+
+def to_third_person(text: str, person: Person, *, speaker_is_patient: bool) -> str:
+    """The patient's first person ("I", "my") or the clinician's second person ("you",
+    "your") as the note's third person, with the verb after a converted subject made to
+    agree ("I have" -> "she has", "you take" -> "he takes"). Other pronouns are left.
+
+    ``speaker_is_patient`` picks which of the two to convert: a patient's "you" is the
+    clinician, a clinician's "I" is the clinician.
+    """
+    if speaker_is_patient:
+        subj, poss, obj, refl = {"i"}, {"my"}, {"me"}, {"myself"}
+        contracted = {"i'm": "'m", "i've": "'ve", "i'd": "'d", "i'll": "'ll"}
+    else:
+        subj, poss, obj, refl = {"you"}, {"your"}, set(), {"yourself"}
+        contracted = {"you're": "'re", "you've": "'ve", "you'd": "'d", "you'll": "'ll"}
+    out: list[str] = []
+    agree_next = False
+    prev = ""
+    tokens = text.split()
+    for k, w in enumerate(tokens):
+        m = _SPLIT.match(w)
+        pre, core, post = m.group(1), m.group(2), m.group(3)
+        low = core.lower()
+        if agree_next and core:
+            if low in _ADVERB or low.endswith("ly"):
+                out.append(w)  # "I really like" -> the verb is still to come
+                prev = low
+                continue
+            agree_next = False
+            out.append(pre + _agree(core, person) + post)
+            prev = low
+            continue
+        nxt = _SPLIT.match(tokens[k + 1]).group(2).lower() if k + 1 < len(tokens) else ""
+        object_you = (
+            low == "you"
+            and prev
+            and prev not in _CLAUSE_START
+            and not out[-1].endswith((",", ".", ";", ":"))
+            and nxt not in _VERBISH
+        )
+        if low in subj and not object_you:
+            core = person.subject
+            agree_next = not post
+        elif low == "you":
+            core = person.object
+        elif low in contracted:
+            core = f"{person.subject} {_agree(contracted[low], person)}"
+        elif low in poss:
+            core = person.possessive
+        elif low in obj:
+            core = person.object
+        elif low in refl:
+            core = person.reflexive
+        out.append(pre + core + post)
+        prev = low
+    return " ".join(out)
+
+
+def strip_hedges(text: str) -> str:
+    """The clinician's lead-in to a plan ("I'm gonna go ahead and order") without the
+    lead-in ("order ...")."""
+    return _HEDGE.sub("", text)
+
+
+def answer_polarity(answer: str) -> bool | None:
+    """True for a yes, False for a no, None for anything longer or unclear."""
+    a = _LEAD.sub("", answer.strip().lower()).strip(" ,.")
+    a = re.sub(r"^(?:um|uh)[ ,]*", "", a)
+    if _NO.match(a):
+        return False
+    if _YES.match(a):
+        return True
+    return None
+
+
+_SYMPTOM_Q = re.compile(
+    r"^(?:(?:and|so|okay|now|or|also|um|uh)[ ,]+)*(?:any|do you have|have you had|have you (?:noticed|experienced|been having|felt)|"
+    r"are you having|are you experiencing|did you have|did you (?:notice|experience|feel)|is there any|"
+    r"has there been any|no)\b",
+    re.IGNORECASE,
+)
+
+
+def question_topic(question: str) -> tuple[str, bool]:
+    """What a yes/no question asks about, and whether it asks about a symptom or finding
+    ("any fever or chills?" -> ("fever or chills", True); "you're avoiding salt?" ->
+    ("you're avoiding salt", False))."""
+    q = tidy(question).rstrip("?. ")
+    # Of several clauses, the question is the last one ("okay. any fever?").
+    q = re.split(r"[.!?]\s+", q)[-1].strip()
+    symptom = bool(_SYMPTOM_Q.match(q))
+    if symptom:
+        q = _Q_LEAD.sub("", q).strip(" ,")
+    return q, symptom
