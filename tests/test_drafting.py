@@ -212,7 +212,7 @@ def test_omissions_list_what_the_note_left_out():
     for o in note.omissions:
         assert o.kind in ("symptom", "medication", "allergy", "number", "follow-up")
         assert o.evidence and set(o.evidence) <= ids
-        said = " ".join(s.text.lower() for s in t.segments if s.id in o.evidence)
+        said = repair_spacing(" ".join(s.text.lower() for s in t.segments if s.id in o.evidence))
         assert o.text.split()[0] in said
         assert o.text not in text or o.kind in ("number", "medication")
     # The full note carries more of the facts than the brief one.
