@@ -101,6 +101,15 @@ def fail(error: ScribeError) -> None:
     typer.echo(f"error: {error}", err=True)
 
 
+def end_batch(failures: list[ScribeError], inputs: int) -> None:
+    """After a batch whose failures were each printed as they happened: the last line
+    counting them (``2 of 12 input(s) failed``) and the exit with the highest of their
+    codes; nothing when none failed."""
+    if failures:
+        typer.echo(f"{len(failures)} of {inputs} input(s) failed", err=True)
+        raise typer.Exit(max(f.exit_code for f in failures))
+
+
 def check_writable(out: Path) -> None:
     """Create ``out`` if missing and prove a file can be made in it, before any model
     loads. Raises ``OutputError`` (exit code 3)."""

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from scribe.cli.app import DrafterOption, app, check_writable, fail
+from scribe.cli.app import DrafterOption, app, check_writable, end_batch, fail
 from scribe.config import load_config
 from scribe.errors import ScribeError
 from scribe.options import ScribeOptions
@@ -82,6 +82,4 @@ def draft(
         for error in outcome.errors:
             failures.append(error)
             fail(error)
-    if failures:
-        typer.echo(f"{len(failures)} of {len(jobs) + unreadable} input(s) failed", err=True)
-        raise typer.Exit(max(f.exit_code for f in failures))
+    end_batch(failures, len(jobs) + unreadable)

@@ -26,6 +26,7 @@ from scribe.cli.app import (
     check_identity,
     check_writable,
     clinical_context,
+    end_batch,
     fail,
     fhir_destination,
     load_pipeline,
@@ -154,9 +155,7 @@ def transcribe(
         for error in outcome.errors:
             failures.append(error)
             fail(error)
-    if failures:
-        typer.echo(f"{len(failures)} of {len(jobs) + unreadable} input(s) failed", err=True)
-        raise typer.Exit(max(f.exit_code for f in failures))
+    end_batch(failures, len(jobs) + unreadable)
 
 
 @contextmanager
