@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scribe.notes.restate import (
@@ -32,18 +33,20 @@ from scribe.notes.restate import (
     Person,
     answer_polarity,
     finish,
+    negated_question,
     patient_person,
     question_topic,
     strip_hedges,
     tidy,
     to_third_person,
 )
+from scribe.notes.omissions import salient_facts
 from scribe.notes.sections import SectionModel, featurize, load_section_model
 from scribe.notes.templates import Template, TemplateSection
 from scribe.notes.utterances import Utterance, utterances
 from scribe.options import ScribeOptions
 from scribe.speakers.roles import apply_roles
-from scribe.types import Note, NoteSection, NoteSentence, Role, Transcript
+from scribe.types import Note, NoteSection, NoteSentence, Role, Segment, Transcript
 
 logger = logging.getLogger("scribe.notes.extractive")
 
@@ -65,7 +68,7 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SMALL_TALK = re.compile(
     r"\b(?:hi|hello|hey|bye|goodbye|thank you|thanks|nice to (?:meet|see)|good to (?:meet|see)|"
     r"how are you|how're you|how are we|have a (?:good|great|nice)|take care|dax|dragon|"
-    r"see you|you're welcome|no problem|sounds good|any other questions|any questions|"
+    r"see you|you're welcome|no problem|sounds good|any other questions|any questions|questions|concerns|"
     r"the weather|weekend|vacation|game|tell dax|review of symptoms sheet|"
     r"gon na check you out|go ahead and examine|let me examine|take a (?:deep )?breath|"
     r"breathe in|breathe out|lie back|sit up|lean forward|look straight|follow my finger|"
@@ -73,7 +76,7 @@ _SMALL_TALK = re.compile(
 )
 # Exam instructions and courtesy that a note never carries, whatever the model thinks.
 _NEVER = re.compile(
-    r"^(?:take a deep breath|breathe|deep breath|lean|lie|sit|stand|look|follow|push|pull|"
+    r"^(?:show me|i'm glad|i am glad|that's (?:good|great|awesome|wonderful)|good to hear|take a deep breath|breathe|deep breath|lean|lie|sit|stand|look|follow|push|pull|"
     r"squeeze|relax|open your mouth|say ah|let me|i'm just gon na|i'm gon na check)\b"
 )
 _CC = re.compile(
@@ -98,6 +101,9 @@ _PLAN_CUE = re.compile(
 _NUMERIC = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twice|once)\b")
 
 
+_SALIENT_KINDS = ("medication", "number", "allergy", "follow-up")
+
+
 @dataclass(frozen=True)
 class DraftParams:
     """Drafting hyperparameters, with where each value comes from.
@@ -114,6 +120,10 @@ class DraftParams:
     dedup_jaccard: float = 0.6  # content-word overlap above which two sentences are one
     max_sentence_words: int = 45  # longer restatements are cut at their clause ends
     short_answer_words: int = 6  # a reply this short is read with the question it answers
+    # The salient pass (medications, doses, allergies, follow-up left out by the budget)
+    # may run this fraction over budget, with sentences at least this note-worthy.
+    salient_extra: float = 0.1
+    salient_min_worthy: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,10 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / min(len(a), len(b))
+
+
+def _union_jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
 
 
 def _clip(text: str, max_words: int) -> str:
@@ -182,6 +196,8 @@ class ExtractiveDrafter:
         topic, symptom = question_topic(q.text)
         if not content_words(topic):
             return None
+        if negated_question(q.text) and polarity is not False:
+            return None  # "no fever?" "yes": yes, no fever, or yes, fever?
         if symptom:
             topic = to_third_person(topic, person, speaker_is_patient=False)
             return finish(f"{DENIES if polarity is False else ENDORSES} {topic}")
@@ -200,6 +216,8 @@ class ExtractiveDrafter:
         for i, u in enumerate(utts):
             low = u.text.lower()
             if u.is_question:
+                if _SMALL_TALK.search(low):
+                    continue  # "any questions?" "no" is not a finding
                 nxt = utts[i + 1] if i + 1 < len(utts) else None
                 if nxt is None or nxt.speaker == u.speaker or u.role is not Role.CLINICIAN:
                     continue
@@ -255,6 +273,47 @@ class ExtractiveDrafter:
             out.append(NoteSentence(text, u.evidence))
         return tuple(out[:8])
 
+    def _carry_salient(
+        self,
+        cands: list[_Candidate],
+        routes: dict[int, TemplateSection | None],
+        chosen: dict[str, list[_Candidate]],
+        kept: list[set[str]],
+        segments: Sequence[Segment],
+        room: int,
+    ) -> int:
+        """Second pass: a medication, dose, allergy or follow-up interval said but not yet
+        carried pulls in the best sentence that carries it, within ``salient_extra`` of
+        the budget. Returns the words added."""
+        room += int(self.params.salient_extra * (room + sum(len(c.text.split()) for v in chosen.values() for c in v)))
+        taken = {c.order for v in chosen.values() for c in v}
+        text = " ".join(c.text.lower() for v in chosen.values() for c in v)
+        added = 0
+        for fact in salient_facts(segments):
+            if fact.kind not in _SALIENT_KINDS:
+                continue
+            key = fact.text.lower().split()[0] if fact.kind == "medication" else fact.text.lower()
+            if key in text:
+                continue
+            best = None
+            for c in cands:
+                if c.order in taken or routes[c.order] is None or key not in c.text.lower():
+                    continue
+                if best is None or c.score > best.score:
+                    best = c
+            if best is None or best.score < self.params.salient_min_worthy:
+                continue
+            n = len(best.text.split())
+            if added + n > room:
+                continue
+            sec = routes[best.order]
+            chosen[sec.id].append(best)
+            kept.append(set(content_words(best.text)))
+            taken.add(best.order)
+            text += " " + best.text.lower()
+            added += n
+        return added
+
     def draft(self, transcript: Transcript, template: Template) -> Note:
         segments = transcript.segments
         # A transcript straight from the diarizer has no roles yet; restating needs them.
@@ -273,12 +332,12 @@ class ExtractiveDrafter:
         words_used = 0
         cc = self._chief_complaint(utts)
         cc_section = _section_for(template, "chief_complaint")
+        cc_words = set(content_words(cc.text)) if cc is not None else set()
         if cc is not None and cc_section is not None:
             words_used += len(cc.text.split())
-            kept.append(set(content_words(cc.text)))
         for c in sorted(cands, key=lambda c: (-c.score, c.order)):
             if c.score < self.params.min_worthy:
-                break
+                continue
             sec = routes[c.order]
             if sec is None or (cc is not None and c.kind == "chief_complaint"):
                 continue
@@ -287,12 +346,16 @@ class ExtractiveDrafter:
             words = set(content_words(c.text))
             if any(_jaccard(words, k) >= self.params.dedup_jaccard for k in kept):
                 continue
+            if cc is not None and _union_jaccard(words, cc_words) >= self.params.dedup_jaccard:
+                continue  # the chief complaint line already says it
             n = len(c.text.split())
             if words_used + n > budget:
                 continue
             kept.append(words)
             words_used += n
             chosen[sec.id].append(c)
+
+        words_used += self._carry_salient(cands, routes, chosen, kept, segments, budget - words_used)
 
         sections = []
         for sec in template.sections:

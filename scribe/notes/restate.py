@@ -104,7 +104,7 @@ _Q_LEAD = re.compile(
     r"is there|was there|has there been|have you had|have you been|do you have|did you have|"
     r"are you having|have you noticed|did you notice|have you experienced|experiencing|having|"
     r"noticed|any other symptoms like|symptoms like|like|what about|how about|how's|how is|"
-    r"are you still|still|ever|been|had|any kind of|any sort of)\b[ ,]*)+",
+    r"are you still|still|ever|been|had|any kind of|any sort of|no)\b[ ,]*)+",
     re.IGNORECASE,
 )
 
@@ -159,17 +159,19 @@ _IRREGULAR_PAST = frozenset(
     stood wore woke heard meant read threw caught held led let set shut spent sent stuck
     tore won wrote rode drove flew forgot hurt""".split()
 )
-# A "you" followed by one of these is a subject ("if it hurts you can call").
-_VERBISH = frozenset(
-    """need take feel go get want know see come try use start stop keep continue make call
-    notice said mentioned told had have has were was are do did don't didn't can could will
-    would should might may must also really just still usually never always ever guys""".split()
+# A "you" right after one of these is an object ("refer you", "for you"); anywhere else a
+# clinician's "you" starts a clause. Prepositions and the verbs clinicians use with the
+# patient as object, read off ACI-BENCH train dialogues.
+_TAKES_OBJECT = frozenset(
+    """to for with at on of about from by into against around after before toward towards
+    give gave tell told send sent see saw refer referred put place placed get got help let ask call show thank
+    check examine swab start keep need want like bring take took love hear heard meet met
+    bother bothering hurt hurting prescribe prescribed treat treated follow schedule
+    contact discharge admit remind wake""".split()
 )
-# After these, "you" starts a clause (subject); elsewhere it is an object ("refer you").
-_CLAUSE_START = frozenset(
-    """and but so if when because that while since until or before after where how what as
-    then once unless whether though although""".split()
-)
+
+
+_INVERTED = frozenset("are were do did have has is was can could will would should does".split())
 
 
 def _third_person_verb(verb: str) -> str:
@@ -183,9 +185,17 @@ def _third_person_verb(verb: str) -> str:
     return verb + "s"
 
 
+_NOT_A_VERB = frozenset(
+    """because and but so if when that the a an to in on for with all both guys too or as
+    than then while since until about at by from of""".split()
+)
+
+
 def _agree(word: str, person: Person) -> str:
     """The verb right after a converted subject, made to agree with it."""
     low = word.lower()
+    if low in _NOT_A_VERB:
+        return word
     if person.plural:
         return _PLURAL.get(low, word)
     if low in _SINGULAR:
@@ -215,8 +225,7 @@ def to_third_person(text: str, person: Person, *, speaker_is_patient: bool) -> s
     out: list[str] = []
     agree_next = False
     prev = ""
-    tokens = text.split()
-    for k, w in enumerate(tokens):
+    for w in text.split():
         m = _SPLIT.match(w)
         pre, core, post = m.group(1), m.group(2), m.group(3)
         low = core.lower()
@@ -229,17 +238,11 @@ def to_third_person(text: str, person: Person, *, speaker_is_patient: bool) -> s
             out.append(pre + _agree(core, person) + post)
             prev = low
             continue
-        nxt = _SPLIT.match(tokens[k + 1]).group(2).lower() if k + 1 < len(tokens) else ""
-        object_you = (
-            low == "you"
-            and prev
-            and prev not in _CLAUSE_START
-            and not out[-1].endswith((",", ".", ";", ":"))
-            and nxt not in _VERBISH
-        )
+        object_you = low == "you" and prev in _TAKES_OBJECT and not out[-1].endswith((",", ".", ";", ":"))
         if low in subj and not object_you:
             core = person.subject
-            agree_next = not post
+            # After an inverted auxiliary ("were you having") the verb is already right.
+            agree_next = not post and prev not in _INVERTED
         elif low == "you":
             core = person.object
         elif low in contracted:
@@ -278,6 +281,13 @@ _SYMPTOM_Q = re.compile(
     r"has there been any|no)\b",
     re.IGNORECASE,
 )
+
+
+def negated_question(question: str) -> bool:
+    """A question asked in the negative ("no fever?", "no chest pain?"): only a "no"
+    answer reads unambiguously (as a denial)."""
+    q = re.split(r"[.!?]\s+", tidy(question).rstrip("?. "))[-1].strip().lower()
+    return q.startswith("no ")
 
 
 def question_topic(question: str) -> tuple[str, bool]:

@@ -51,6 +51,13 @@ _NEW_THOUGHT = re.compile(
     r"for your|regarding|as far as)\b)"
 )
 _QUESTION = re.compile(r"\?\s*$")
+# Unpunctuated speech has no "?": a sentence opening like a question is one.
+_QUESTION_START = re.compile(
+    r"^(?:(?:so|and|okay|ok|alright|all right|now|um|uh|well|but|and then)[ ,]+)*"
+    r"(?:(?:do|did|does|have|has|are|were|is|was|can|could|would|will|should) (?:you|it|they|he|she|there|your|anyone|anybody)|"
+    r"how|what|when|where|why|which|who|any)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,12 @@ class Utterance:
 
     @property
     def is_question(self) -> bool:
-        return bool(_QUESTION.search(self.text))
+        """Ends with "?", or, when it has no sentence end at all (unpunctuated speech),
+        opens like a question ("do you", "any", "how")."""
+        t = self.text.strip()
+        if _QUESTION.search(t):
+            return True
+        return not re.search(r"[.!]$", t) and bool(_QUESTION_START.match(t))
 
 
 def repair_spacing(text: str) -> str:
