@@ -302,6 +302,9 @@ class ExtractiveDrafter:
             for c in cands:
                 if c.order in taken or routes[c.order] is None or key not in c.text.lower():
                     continue
+                words = set(content_words(c.text))
+                if any(_jaccard(words, k) >= self.params.dedup_jaccard for k in kept):
+                    continue
                 if best is None or c.score > best.score:
                     best = c
             if best is None or best.score < self.params.salient_min_worthy:
@@ -336,6 +339,7 @@ class ExtractiveDrafter:
         cc = self._chief_complaint(utts)
         cc_section = _section_for(template, "chief_complaint")
         cc_words = set(content_words(cc.text)) if cc is not None else set()
+        seen = [cc_words] if cc_words else []
         if cc is not None and cc_section is not None:
             words_used += len(cc.text.split())
         for c in sorted(cands, key=lambda c: (-c.score, c.order)):
@@ -358,7 +362,7 @@ class ExtractiveDrafter:
             words_used += n
             chosen[sec.id].append(c)
 
-        words_used += self._carry_salient(cands, routes, chosen, kept, segments, budget - words_used)
+        words_used += self._carry_salient(cands, routes, chosen, kept + seen, segments, budget - words_used)
 
         sections = []
         for sec in template.sections:
