@@ -29,6 +29,7 @@ SECTION_DISPLAYS = {
     "10164-2": "History of Present illness Narrative",
     "10187-3": "Review of systems Narrative - Reported",
     "29545-1": "Physical findings Narrative",
+    "30954-2": "Relevant diagnostic tests/laboratory data Narrative",
     "51848-0": "Evaluation note",
     "18776-5": "Plan of care note",
     "10160-0": "History of Medication use Narrative",
