@@ -43,6 +43,7 @@ def test_hp_codes():
         "medications": "10160-0",
         "allergies": "48765-2",
         "physical_exam": "29545-1",
+        "results": "30954-2",
         "assessment": "51848-0",
         "plan": "18776-5",
     }
@@ -114,3 +115,28 @@ def test_missing_keys(tmp_path, body, reason):
 
 def test_template_error_is_value_error():
     assert issubclass(TemplateError, ValueError)
+
+
+def test_kinds_and_verbosity(tmp_path):
+    soap, hp = load_template("soap"), load_template("hp")
+    assert soap.verbosity == "brief" and hp.verbosity == "full"
+    # Every kind the drafter's model predicts has a home in each shipped template.
+    from scribe.notes.templates import KINDS
+
+    for name in available_templates():
+        t = load_template(name)
+        homes = {k for s in t.sections for k in s.kinds}
+        assert homes == set(KINDS), (name, set(KINDS) - homes)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[template]\nid="x"\ntitle="X"\nloinc="1"\nverbosity="short"\n'
+        '[[sections]]\nid="a"\ntitle="A"\nroles=["patient"]\n'
+    )
+    with pytest.raises(TemplateError, match="verbosity"):
+        load_template(str(bad))
+    bad.write_text(
+        '[template]\nid="x"\ntitle="X"\nloinc="1"\n'
+        '[[sections]]\nid="a"\ntitle="A"\nroles=["patient"]\nkinds=["gossip"]\n'
+    )
+    with pytest.raises(TemplateError, match="unknown kind 'gossip'"):
+        load_template(str(bad))

@@ -91,12 +91,21 @@ _OPENER_Q = re.compile(r"\b(?:what brings you|what brought you|what can i do for
 _ASSESSMENT_CUE = re.compile(
     r"\b(?:i think (?:this is|it's|it is|you have|that you have)|most likely|consistent with|"
     r"diagnos\w+|sounds like|looks like (?:you have|it's|this is)|impression|suspect|"
-    r"concerned (?:about|for|that)|probably (?:a|an|just)|is (?:well )?controlled|is stable)\b"
+    r"concerned (?:about|for|that)|probably (?:a|an|just)|is (?:well )?controlled|is stable|"
+    r"(?:looks|sounds|seems) like (?:a|an)|this is (?:a|an|likely|probably))\b"
+)
+# Safety-net advice ("if you get a fever, come back") belongs to the plan, whatever else
+# the sentence mentions.
+_SAFETY_NET = re.compile(
+    r"\b(?:come back|call (?:us|me|the office)|return (?:to|if)|go to the (?:er|emergency)|"
+    r"seek (?:care|medical)|if (?:you|it|that|they|he|she) (?:get|gets|have|has|develop|develops|"
+    r"notice|start|starts|become|becomes|worsen|worsens|get worse|gets worse))\b"
 )
 _PLAN_CUE = re.compile(
     r"\b(?:recommend|order|prescribe|refer|schedule|follow up|follow-up|come back|start|"
     r"continue|increase|decrease|stop|milligrams|mg|twice|once a day|daily|physical therapy)\b"
 )
+_EXAM_TALK = re.compile(r"\b(?:exam|examination|on palpation|auscultation|x-ray shows|results? (?:of|show))\b")
 # Numbers, doses and units: kept whole, and a sentence with one counts as content.
 _NUMERIC = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twice|once)\b")
 
@@ -267,6 +276,8 @@ class ExtractiveDrafter:
         for c in sorted(cands, key=lambda c: c.order):
             if c.kind != "plan" or c.role is not Role.CLINICIAN or c.score < self.params.min_worthy:
                 continue
+            if _EXAM_TALK.search(utts[c.order].text.lower()):
+                continue  # findings are for the record, not the patient's to-do list
             u = utts[c.order]
             text = finish(_clip(tidy(strip_hedges(tidy(u.text))), self.params.max_sentence_words))
             words = set(content_words(text))
@@ -404,6 +415,8 @@ def _settle(kind: str, u: Utterance) -> str:
     if u.role is not Role.CLINICIAN or kind not in ("assessment", "plan", "hpi", "exam"):
         return kind
     low = u.text.lower()
+    if _SAFETY_NET.search(low):
+        return "plan"
     a, p = bool(_ASSESSMENT_CUE.search(low)), bool(_PLAN_CUE.search(low))
     if a and not p:
         return "assessment"

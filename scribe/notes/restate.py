@@ -75,7 +75,8 @@ _STUTTER = re.compile(r"(?<![\w'-])[a-z]{1,3}-(?=\s)", re.IGNORECASE)
 # A word or a phrase of up to three said again ("your, your", "trying to, trying to").
 _REPEAT = re.compile(r"\b((?:\w+(?:'\w+)?\s+){0,2}\w+(?:'\w+)?)(?:\s*,?\s+\1\b)+", re.IGNORECASE)
 _LEAD = re.compile(
-    r"^(?:(?:so|and|okay|ok|alright|all right|well|yeah|yes|now|oh|but|um|uh|right|"
+    r"^(?:(?:good morning|good afternoon|good evening|morning|afternoon|hi|hello|hey|"
+    r"so|and|okay|ok|alright|all right|well|yeah|yes|now|oh|but|um|uh|right|"
     r"anyway|also|then|great|good|perfect|got it|i see|sure)\b[ ,.-]*)+",
     re.IGNORECASE,
 )

@@ -122,6 +122,8 @@ def aci_transcript(dialogue: str) -> tuple[Transcript, list[str]]:
             tag, text = tags[-1], line
         else:
             continue
+        if not text.strip():
+            continue  # an empty turn ("[doctor]" alone) says nothing
         speaker = names.setdefault(tag, "ABCDEFG"[len(names)])
         dur = max(0.5, _SECONDS_PER_WORD * len(text.split()))
         segments.append(Segment(id=f"s{len(segments)}", start=t, end=t + dur, text=text, speaker=speaker))

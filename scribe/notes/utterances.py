@@ -60,6 +60,14 @@ _QUESTION_START = re.compile(
 )
 
 
+# A question to the listener inside a sentence a recogniser ended with "." ("Good
+# morning, I'm Dr. Patel, what brings you in today.").
+_ASKS_YOU = re.compile(
+    r"\b(?:what|how|when|where|why|which) (?:brings|brought|is|are|do|did|does|can|could|would|have|has) you\b",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class Utterance:
     """One sentence as said, with who said it and where.
@@ -82,7 +90,7 @@ class Utterance:
         """Ends with "?", or, when it has no sentence end at all (unpunctuated speech),
         opens like a question ("do you", "any", "how")."""
         t = self.text.strip()
-        if _QUESTION.search(t):
+        if _QUESTION.search(t) or _ASKS_YOU.search(t):
             return True
         return not re.search(r"[.!]$", t) and bool(_QUESTION_START.match(t))
 
