@@ -12,7 +12,7 @@ import pytest
 from scribe.notes import Drafter, draft_note
 from scribe.notes.extractive import ExtractiveDrafter
 from scribe.notes.grounding import ungrounded_words
-from scribe.notes.restate import HE, SHE, THEY, patient_person, to_third_person, tidy
+from scribe.notes.restate import HE, PATIENT, SHE, THEY, patient_person, to_third_person, tidy
 from scribe.notes.templates import available_templates, load_template
 from scribe.notes.train import aci_transcript, with_predicted_roles
 from scribe.notes.utterances import repair_spacing, utterances
@@ -80,7 +80,7 @@ def test_soap_note_is_clinical_and_concise():
     assert note.template == "soap" and note.loinc == "11506-3" and note.status == "preliminary"
     subj = section_text(note, "subjective")
     # Third person, not "I have had a cough".
-    assert "They have had a cough for a week" in subj
+    assert "The patient has had a cough for a week" in subj
     assert "Patient reports" not in subj and not re.search(r"\bI\b", subj)
     # A negated symptom is written as a denial.
     assert "Denies fever or chills." in subj
@@ -186,7 +186,7 @@ def test_third_person():
 def test_patient_person_from_what_the_clinician_said():
     assert patient_person("james is a 57-year-old male who presents") is HE
     assert patient_person("she is a 40-year-old female") is SHE
-    assert patient_person("how are you doing today") is THEY
+    assert patient_person("how are you doing today") is PATIENT
 
 
 def test_tidy_drops_disfluency_only():
@@ -239,3 +239,9 @@ def test_omission_kinds():
         ("number", "150 over 90"),
         ("follow-up", "two weeks"),
     } <= found
+
+
+def test_unstated_sex_is_the_patient_then_they():
+    assert to_third_person("i have had a cough and i'm tired", PATIENT, speaker_is_patient=True) == (
+        "the patient has had a cough and they are tired"
+    )

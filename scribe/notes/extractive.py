@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scribe.notes.restate import (
-    THEY,
+    PATIENT,
     Person,
     answer_polarity,
     finish,
@@ -266,7 +266,7 @@ class ExtractiveDrafter:
             if u.role is Role.CLINICIAN and _OPENER_Q.search(u.text.lower()):
                 a = utts[i + 1]
                 if a.role is not Role.CLINICIAN and content_words(a.text):
-                    return NoteSentence(self._restate(a, THEY), a.evidence)
+                    return NoteSentence(self._restate(a, PATIENT), a.evidence)
         return None
 
     def _instructions(self, cands: list[_Candidate], utts: list[Utterance]) -> tuple[NoteSentence, ...]:

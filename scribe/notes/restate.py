@@ -35,6 +35,9 @@ class Person:
     object: str
     possessive: str
     reflexive: str
+    # The subject the first time a sentence names the patient ("the patient"), when it
+    # differs from the pronoun used after that ("they").
+    first_subject: str | None = None
 
     @property
     def plural(self) -> bool:
@@ -44,6 +47,9 @@ class Person:
 HE = Person("he", "him", "his", "himself")
 SHE = Person("she", "her", "her", "herself")
 THEY = Person("they", "them", "their", "themselves")
+# Sex not stated: "The patient has a cough ... they ..." rather than guessing.
+PATIENT = Person("they", "them", "their", "themselves", first_subject="the patient")
+_SINGULAR_THEY = Person("the patient", "them", "their", "themselves")
 
 _MALE = re.compile(r"\b(?:year[- ]old (?:male|man|gentleman|boy)|\bmr\.?\s|\bhe's|\bhis\b|\bhim\b|\bhe\b)")
 _FEMALE = re.compile(r"\b(?:year[- ]old (?:female|woman|lady|girl)|\bmrs\.?\s|\bms\.?\s|\bshe's|\bher\b|\bshe\b)")
@@ -54,8 +60,9 @@ _STATED_FEMALE = re.compile(r"\byear[- ]old (?:female|woman|lady|girl)\b")
 def patient_person(clinician_text: str) -> Person:
     """He, she or they for the patient, from how the clinician described them.
 
-    A stated "N-year-old male/female" decides; otherwise "they" (a clinician's "he" or
-    "she" may be about someone else, so pronoun counts alone do not decide).
+    A stated "N-year-old male/female" decides; otherwise "the patient", then "they"
+    (a clinician's "he" or "she" may be about someone else, so pronoun counts alone do
+    not decide).
     """
     t = clinician_text.lower()
     male, female = len(_STATED_MALE.findall(t)), len(_STATED_FEMALE.findall(t))
@@ -63,12 +70,12 @@ def patient_person(clinician_text: str) -> Person:
         return HE
     if female > male:
         return SHE
-    return THEY
+    return PATIENT
 
 
 _FILLER = re.compile(
     r",?\s*(?<![\w'-])(?:um+|uh+|uhm|er|erm|hmm+|mm+|mm-hmm|uh-huh|you know|i mean|kind of|sort of|"
-    r"like i said|you see|basically|actually|literally|honestly)(?![\w'-]),?",
+    r"like i said|you see|basically|actually|literally|honestly|really|pretty|definitely|obviously|certainly)(?![\w'-]),?",
     re.IGNORECASE,
 )
 _STUTTER = re.compile(r"(?<![\w'-])[a-z]{1,3}-(?=\s)", re.IGNORECASE)
@@ -226,6 +233,8 @@ def to_third_person(text: str, person: Person, *, speaker_is_patient: bool) -> s
     out: list[str] = []
     agree_next = False
     prev = ""
+    named = False  # has the sentence named the patient yet
+    current = person  # the form of the last subject written, for agreement
     for w in text.split():
         m = _SPLIT.match(w)
         pre, core, post = m.group(1), m.group(2), m.group(3)
@@ -236,18 +245,21 @@ def to_third_person(text: str, person: Person, *, speaker_is_patient: bool) -> s
                 prev = low
                 continue
             agree_next = False
-            out.append(pre + _agree(core, person) + post)
+            out.append(pre + _agree(core, current) + post)
             prev = low
             continue
         object_you = low == "you" and prev in _TAKES_OBJECT and not out[-1].endswith((",", ".", ";", ":"))
         if low in subj and not object_you:
-            core = person.subject
+            core, current = _subject(person, named)
+            named = True
             # After an inverted auxiliary ("were you having") the verb is already right.
             agree_next = not post and prev not in _INVERTED
         elif low == "you":
             core = person.object
         elif low in contracted:
-            core = f"{person.subject} {_agree(contracted[low], person)}"
+            subject, current = _subject(person, named)
+            named = True
+            core = f"{subject} {_agree(contracted[low], current)}"
         elif low in poss:
             core = person.possessive
         elif low in obj:
@@ -257,6 +269,13 @@ def to_third_person(text: str, person: Person, *, speaker_is_patient: bool) -> s
         out.append(pre + core + post)
         prev = low
     return " ".join(out)
+
+
+def _subject(person: Person, named: bool) -> tuple[str, Person]:
+    """The subject to write and the person its verb agrees with."""
+    if person.first_subject and not named:
+        return person.first_subject, _SINGULAR_THEY
+    return person.subject, person
 
 
 def strip_hedges(text: str) -> str:
