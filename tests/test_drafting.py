@@ -11,14 +11,14 @@ import pytest
 
 from scribe.notes import Drafter, draft_note
 from scribe.notes.extractive import ExtractiveDrafter
-from scribe.notes.grounding import ungrounded_words
+from scribe.notes.grounding import grounding_problems
 from scribe.notes.restate import HE, PATIENT, SHE, THEY, patient_person, to_third_person, tidy
 from scribe.notes.templates import available_templates, load_template
 from scribe.notes.train import aci_transcript, with_predicted_roles
 from scribe.notes.utterances import repair_spacing, utterances
 from scribe.scoring import shared_data
 from scribe.speakers.roles import apply_roles
-from scribe.types import Note, Role, Segment, Transcript
+from scribe.types import Note, NoteSection, NoteSentence, Role, Segment, Transcript
 
 from tests.dialogues import DICTATION, THREE_SPEAKERS, TWO_SPEAKERS, transcript
 
@@ -43,8 +43,8 @@ def assert_grounded(t: Transcript, note: Note) -> None:
     for s in [*note.sentences(), *note.instructions]:
         assert s.evidence, s
         assert all(e in by_id for e in s.evidence), s
-        extra = ungrounded_words(s.text, [by_id[e] for e in s.evidence])
-        assert not extra, f"{s.text!r} adds {extra}"
+        problems = grounding_problems(s.text, [by_id[e] for e in s.evidence])
+        assert not problems, f"{s.text!r}: {problems}"
 
 
 def aci_valid() -> list[dict[str, str]]:
@@ -234,14 +234,168 @@ def test_omission_kinds():
     assert {
         ("allergy", "penicillin"),
         ("symptom", "fever"),
-        ("medication", "lisinopril 10 milligrams"),
-        ("number", "10 milligrams"),
+        ("medication", "lisinopril 10 milligrams"),  # the dose goes with its drug
         ("number", "150 over 90"),
         ("follow-up", "two weeks"),
     } <= found
+    assert ("number", "10 milligrams") not in found
+
+
+def test_no_known_allergies_is_not_an_allergy_and_stems_carry_symptoms():
+    from scribe.notes.omissions import find_omissions
+
+    segs = (
+        Segment("s0", 0, 3, "I'm not allergic to anything. I have been vomiting since Monday.", speaker="B", role=Role.PATIENT),
+        Segment("s1", 3, 6, "Take metformin 500 milligrams with dinner.", speaker="A", role=Role.CLINICIAN),
+    )
+    t = Transcript(segs, 6.0, "en")
+    note = Note("soap", "t", "1", (NoteSection("s", "S", (NoteSentence("The patient vomited since Monday.", ("s0",)),)),))
+    found = {(o.kind, o.text) for o in find_omissions(t, note)}
+    assert found == {("medication", "metformin 500 milligrams")}
 
 
 def test_unstated_sex_is_the_patient_then_they():
     assert to_third_person("i have had a cough and i'm tired", PATIENT, speaker_is_patient=True) == (
         "the patient has had a cough and they are tired"
     )
+
+
+def _clinic(turns):
+    """A labelled visit: ("D", text) is the clinician, ("P", text) the patient."""
+    role = {"D": Role.CLINICIAN, "P": Role.PATIENT, "M": Role.OTHER}
+    t = transcript(turns)
+    segs = tuple(Segment(s.id, s.start, s.end, s.text, speaker=s.speaker, role=role[s.speaker]) for s in t.segments)
+    return Transcript(segs, t.duration, "en")
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ("No.", "Denies leg swelling."),
+        ("Absolutely not.", "Denies leg swelling."),
+        ("Definitely not.", "Denies leg swelling."),
+        ("Yes.", "Endorses leg swelling."),
+        ("I'm not sure.", None),
+        ("No swelling, but my calf hurts.", None),
+    ],
+)
+def test_yes_no_answers_keep_their_meaning(answer, expected):
+    t = _clinic([("D", "Any leg swelling?"), ("P", answer)])
+    note = draft_note(DRAFTER, t, load_template("hp"))
+    found = [s.text for s in note.sentences() if s.text.startswith(("Denies", "Endorses"))]
+    assert found == ([expected] if expected else []), found
+    assert_grounded(t, note)
+
+
+def test_grounding_check_sees_meaning_changes():
+    assert grounding_problems("Endorses leg swelling.", ["Any leg swelling?", "Absolutely not."])
+    assert grounding_problems("Denies leg swelling.", ["Any leg swelling?", "Yes."])
+    assert grounding_problems("The patient is not allergic to penicillin.", ["I am allergic to penicillin."])
+    assert grounding_problems("Their potassium was 3.3.3 last week.", ["Your potassium was 3.3, 3.3 last week."])
+    assert not grounding_problems("Increase metformin to 1,000 milligrams.", ["increase metformin to 1000 milligrams"])
+
+
+def test_medical_words_that_look_like_filler_are_kept():
+    # "ER" (emergency room, extended release), "mm", laterality and "great toe".
+    assert tidy("go to the ER right away") == "go to the ER right away"
+    assert tidy("naproxen ER 750 milligrams") == "naproxen ER 750 milligrams"
+    assert tidy("a lung nodule that is 6 mm") == "a lung nodule that is 6 mm"
+    assert tidy("Right knee has a large effusion") == "Right knee has a large effusion"
+    assert tidy("Great toe is red and hot") == "Great toe is red and hot"
+    assert tidy("Well controlled on metformin") == "Well controlled on metformin"
+    assert tidy("Your potassium was 3.3, 3.3 last week") == "Your potassium was 3.3, 3.3 last week"
+    assert tidy("Right, so, um, your knee") == "your knee"
+
+
+def test_a_diagnosis_keeps_its_doubt_and_its_section():
+    t = _clinic(
+        [
+            ("D", "What brings you in?"),
+            ("P", "I twisted my ankle playing soccer yesterday and it is swollen."),
+            ("D", "On exam there is swelling over the lateral ankle."),
+            ("D", "I think you have an ankle sprain, but I want an x-ray to rule out a fracture."),
+            ("D", "If the pain gets worse or you cannot walk on it, go to the ER right away."),
+        ]
+    )
+    note = draft_note(DRAFTER, t, load_template("hp"))
+    assessment = section_text(note, "assessment") + section_text(note, "plan")
+    assert "I think they have an ankle sprain" in assessment or "I think the patient has an ankle sprain" in assessment
+    assert "go to the ER right away" in section_text(note, "plan")
+    assert any("go to the ER right away" in s.text for s in note.instructions)
+    assert_grounded(t, note)
+
+
+def test_dictated_headings_find_their_sections():
+    t = _clinic(
+        [
+            ("D", "Mr. Brown is a 62-year-old man seen for follow-up of type 2 diabetes."),
+            ("D", "On exam blood pressure is 138 over 84 and feet have intact sensation."),
+            ("D", "Assessment: type 2 diabetes, not at goal with an A1c of 8.1."),
+            ("D", "Plan: increase metformin to 1000 milligrams twice a day and recheck the A1c in 3 months."),
+        ]
+    )
+    note = draft_note(DRAFTER, t, load_template("hp"))
+    assert "138 over 84" in section_text(note, "physical_exam")
+    assert "not at goal" in section_text(note, "assessment")
+    assert "metformin to 1000 milligrams twice a day" in section_text(note, "plan")
+    assert "He" in all_text(note) or "62-year-old man" in all_text(note)
+    assert_grounded(t, note)
+
+
+def test_allergies_and_medications_have_their_sections():
+    t = _clinic(
+        [
+            ("D", "Do you have any allergies to medicines?"),
+            ("P", "I'm allergic to penicillin, it gives me hives."),
+            ("D", "What medications are you taking?"),
+            ("P", "I take lisinopril 10 milligrams every morning."),
+        ]
+    )
+    note = draft_note(DRAFTER, t, load_template("hp"))
+    assert "penicillin" in section_text(note, "allergies")
+    assert "lisinopril 10 milligrams" in section_text(note, "medications")
+
+
+def test_titles_state_the_patients_sex():
+    assert patient_person("good morning mrs. garcia, how are you") is SHE
+    assert patient_person("hello mr. brown") is HE
+    # The first stated age and sex is the patient's, not the husband's after it.
+    assert patient_person("she is a 67-year-old woman; her husband is a 70-year-old man") is SHE
+
+
+def test_object_you_and_the_patients_you():
+    assert to_third_person("we will switch you to losartan", SHE, speaker_is_patient=False) == (
+        "we will switch her to losartan"
+    )
+    assert to_third_person("I don't think you need antibiotics", HE, speaker_is_patient=False) == (
+        "I don't think he needs antibiotics"
+    )
+    # A patient's "you" is the clinician: left as said.
+    assert to_third_person("You told me to take it", SHE, speaker_is_patient=True) == "You told her to take it"
+
+
+def test_a_new_line_with_a_capital_is_a_new_sentence():
+    segs = (
+        Segment("s0", 0, 1, "Might be what is going on", speaker="A", role=Role.CLINICIAN),
+        Segment("s1", 1, 2, "Switch you to losartan 50 milligrams", speaker="A", role=Role.CLINICIAN),
+        Segment("s2", 2, 3, "with food.", speaker="A", role=Role.CLINICIAN),
+    )
+    assert [u.text for u in utterances(segs)] == [
+        "Might be what is going on.",
+        "Switch you to losartan 50 milligrams with food.",
+    ]
+
+
+def test_exam_instructions_never_reach_the_note_or_the_instructions():
+    t = _clinic(
+        [
+            ("P", "My belly has hurt for two days."),
+            ("D", "Press on your belly for me. Does that hurt?"),
+            ("P", "Yes, on the right side."),
+            ("D", "I'm just going to take your vitals."),
+            ("D", "We'll get an ultrasound of your belly today."),
+        ]
+    )
+    note = draft_note(DRAFTER, t, load_template("soap"))
+    text = (all_text(note) + " " + " ".join(s.text for s in note.instructions)).lower()
+    assert "press on" not in text and "take your vitals" not in text and "take their vitals" not in text

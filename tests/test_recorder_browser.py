@@ -24,15 +24,20 @@ from tests.test_fhir_export import TOKEN, server  # noqa: F401  (the FHIR server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts"
-CLIP_SECONDS = 26  # the first six exchanges of cough_visit
+# The first six exchanges of cough_visit (history), then its last 27 s from 0:52.5 (the
+# assessment, the advice and the safety net), so the visit has a plan to draft patient
+# instructions from, in under a minute.
+CLIPS = ((0.0, 26.0), (52.5, 79.5))
+CLIP_SECONDS = int(sum(b - a for a, b in CLIPS))
 
 
 def _fake_mic(path: Path) -> Path:
-    """The clip, then silence: Chromium loops the file unless told %noloop, and after
-    the clip the microphone must go quiet, not repeat the visit."""
+    """The clips, then silence: Chromium loops the file unless told %noloop, and after
+    the clips the microphone must go quiet, not repeat the visit."""
     with wave.open(str(SAMPLES / "cough_visit.wav")) as w:
-        pcm = np.frombuffer(w.readframes(CLIP_SECONDS * 16000), dtype="<i2")
-    pcm = np.concatenate([np.zeros(8000, dtype="<i2"), pcm, np.zeros(16000 * 30, dtype="<i2")])
+        audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    pieces = [audio[int(a * 16000) : int(b * 16000)] for a, b in CLIPS]
+    pcm = np.concatenate([np.zeros(8000, dtype="<i2"), *pieces, np.zeros(16000 * 30, dtype="<i2")])
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)

@@ -6,6 +6,12 @@ cites. Two allowances, both closed: the words restating adds (``ADDED_WORDS`` in
 inflections of a word that was said ("takes" for "take", "goes" for "go"), judged by the
 Porter stemmer (NLTK). Numbers must match as written ("1,000" and "1000" are one number).
 
+Words are not the whole of meaning, so ``grounding_problems`` adds two checks a word
+check cannot make: every number is one that was said, written the same way ("3.3", not
+"3.3.3"), and a negation is never added: a sentence with "not", "no" or "denies" needs a
+negation in what was said, "Denies" needs the answer it rests on (the last cited line) to
+be a no, and "Endorses" needs it not to be one.
+
 Used by the tests on every drafted note, and by any drafter that generates text (an LLM)
 to refuse sentences that say what nobody said.
 """
@@ -13,7 +19,7 @@ to refuse sentences that say what nobody said.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from scribe.notes.restate import ADDED_WORDS
@@ -80,3 +86,39 @@ def _base_forms(word: str) -> tuple[str, ...]:
     if len(word) > 2 and word.endswith("s"):
         forms.append(word[:-1])
     return tuple(forms)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
+_NEGATION = re.compile(r"\b(?:no|not|never|none|nothing|nobody|neither|nor|without|denies|deny|denied)\b|n't\b")
+
+
+def _numbers(text: str) -> set[str]:
+    return {re.sub(r"(?<=\d),(?=\d{3}\b)", "", n) for n in _NUMBER.findall(text)}
+
+
+def grounding_problems(sentence: str, sources: Sequence[str], allowed: frozenset[str] = ADDED_WORDS) -> list[str]:
+    """Why ``sentence`` is not grounded in ``sources`` (its cited lines, in order), as
+    short reasons naming the words; an empty list when it is grounded.
+
+    Checks: content words said (``ungrounded_words``); numbers said as written; no
+    negation added; "Denies" resting on a no and "Endorses" on an answer that is not one
+    (the last source is the answer).
+    """
+    problems: list[str] = []
+    extra = ungrounded_words(sentence, sources, allowed)
+    if extra:
+        problems.append("words not said: " + ", ".join(sorted(extra)))
+    said_numbers = set().union(*(_numbers(s) for s in sources)) if sources else set()
+    unsaid = _numbers(sentence) - said_numbers
+    if unsaid:
+        problems.append("numbers not said: " + ", ".join(sorted(unsaid)))
+    low = sentence.lower()
+    said_negation = any(_NEGATION.search(s.lower()) for s in sources)
+    if _NEGATION.search(low) and not said_negation:
+        problems.append("negation not said")
+    answer = sources[-1].lower() if sources else ""
+    if re.match(r"\s*denies\b", low) and not _NEGATION.search(answer):
+        problems.append("'Denies' without a no")
+    if re.match(r"\s*endorses\b", low) and _NEGATION.search(answer):
+        problems.append("'Endorses' on a no")
+    return problems

@@ -25,7 +25,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 
+from scribe.notes.grounding import content_stems
 from scribe.types import Note, Omission, Segment, Transcript
+
+_NOTHING = frozenset({"anything", "nothing", "any", "none"})
 
 # Generic-name stems (USAN stems, https://www.ama-assn.org/about/united-states-adopted-names).
 _DRUG_STEM = re.compile(
@@ -98,17 +101,25 @@ def salient_facts(segments: Sequence[Segment]) -> list[Omission]:
     symptoms = _pattern("symptoms.txt")
     for seg in segments:
         t = _norm(seg.text)
+        names = {m.group(1) for m in meds.finditer(t)} | {m.group(0) for m in _DRUG_STEM.finditer(t)}
+        doses: set[str] = set()
+        for name in sorted(names):
+            dose = re.search(rf"\b{re.escape(name)}\b[^.?!]{{0,20}}?\b({_NUM}\s*{_UNIT})", t)
+            if dose:
+                doses.add(dose.group(1))
+            add("medication", name, f"{name} {dose.group(1)}" if dose else name, seg)
         for m in _NUMBER_FACT.finditer(t):
             if m.group(3):
                 add("number", f"{m.group(3)} over {m.group(4)}", m.group(0), seg)
-            else:
+            elif m.group(0) not in doses:  # a drug's dose is checked with its drug
                 add("number", m.group(1), m.group(0), seg)
-        names = {m.group(1) for m in meds.finditer(t)} | {m.group(0) for m in _DRUG_STEM.finditer(t)}
-        for name in sorted(names):
-            dose = re.search(rf"\b{re.escape(name)}\b[^.?!]{{0,20}}?\b({_NUM}\s*{_UNIT})", t)
-            add("medication", name, f"{name} {dose.group(1)}" if dose else name, seg)
         for m in _ALLERGY.finditer(t):
-            add("allergy", m.group(1).strip(), m.group(1).strip(), seg)
+            what = m.group(1).strip()
+            before = t[max(0, m.start() - 12) : m.start()]
+            # "not allergic to anything" / "no allergies": nothing to carry as an allergy.
+            if re.search(r"\b(?:not|no|n't|never)\b", before) or what.split()[0] in _NOTHING:
+                continue
+            add("allergy", what, what, seg)
         for m in _FOLLOW_UP.finditer(t):
             add("follow-up", m.group(1), m.group(1), seg)
         for m in symptoms.finditer(t):
@@ -116,14 +127,24 @@ def salient_facts(segments: Sequence[Segment]) -> list[Omission]:
     return [Omission(kind=k, text=text, evidence=tuple(ids)) for (k, _), (text, ids) in found.items()]
 
 
+def _number_in(token: str, note_text: str) -> bool:
+    return re.search(rf"(?<![\d.]){re.escape(token)}(?![\d])", note_text) is not None
+
+
 def _carried(fact: Omission, note_text: str, note_stemmed: str) -> bool:
     key = _norm(fact.text)
     if fact.kind == "number":
         num = re.match(rf"^({_NUM}|\d{{2,3}} over \d{{2,3}})", key)
-        token = num.group(1) if num else key
-        return re.search(rf"(?<![\d.]){re.escape(token)}(?![\d])", note_text) is not None
+        return _number_in(num.group(1) if num else key, note_text)
     if fact.kind == "medication":
-        key = key.split()[0]
+        name, _, dose = key.partition(" ")
+        if not re.search(rf"\b{re.escape(name)}\b", note_text):
+            return False
+        num = re.match(rf"^({_NUM})", dose)
+        return not num or _number_in(num.group(1), note_text)
+    if fact.kind == "symptom":
+        # "vomited" carries "vomiting": every word of the symptom, by its stem.
+        return content_stems(key) <= content_stems(note_text)
     return re.search(rf"\b{re.escape(_stemmed(key))}", note_stemmed) is not None
 
 

@@ -51,10 +51,9 @@ THEY = Person("they", "them", "their", "themselves")
 PATIENT = Person("they", "them", "their", "themselves", first_subject="the patient")
 _SINGULAR_THEY = Person("the patient", "them", "their", "themselves")
 
-_MALE = re.compile(r"\b(?:year[- ]old (?:male|man|gentleman|boy)|\bmr\.?\s|\bhe's|\bhis\b|\bhim\b|\bhe\b)")
-_FEMALE = re.compile(r"\b(?:year[- ]old (?:female|woman|lady|girl)|\bmrs\.?\s|\bms\.?\s|\bshe's|\bher\b|\bshe\b)")
-_STATED_MALE = re.compile(r"\byear[- ]old (?:male|man|gentleman|boy)\b")
-_STATED_FEMALE = re.compile(r"\byear[- ]old (?:female|woman|lady|girl)\b")
+_STATED = re.compile(r"\byear[- ]old (male|man|gentleman|boy|female|woman|lady|girl)\b")
+_TITLE_MALE = re.compile(r"\bmr\.?\s+[a-z]")
+_TITLE_FEMALE = re.compile(r"\b(?:mrs|ms|miss)\.?\s+[a-z]")
 
 
 def patient_person(clinician_text: str) -> Person:
@@ -65,26 +64,37 @@ def patient_person(clinician_text: str) -> Person:
     not decide).
     """
     t = clinician_text.lower()
-    male, female = len(_STATED_MALE.findall(t)), len(_STATED_FEMALE.findall(t))
-    if male > female:
+    # The first "N-year-old man/woman" said is the patient's (a clinician introduces the
+    # patient before anyone else); a title ("Mrs. Garcia") decides when only one kind is
+    # used.
+    stated = _STATED.search(t)
+    if stated:
+        return SHE if stated.group(1) in ("female", "woman", "lady", "girl") else HE
+    mr, mrs = bool(_TITLE_MALE.search(t)), bool(_TITLE_FEMALE.search(t))
+    if mr and not mrs:
         return HE
-    if female > male:
+    if mrs and not mr:
         return SHE
     return PATIENT
 
 
 _FILLER = re.compile(
-    r",?\s*(?<![\w'-])(?:um+|uh+|uhm|er|erm|hmm+|mm+|mm-hmm|uh-huh|you know|i mean|kind of|sort of|"
+    r",?\s*(?<![\w'-])(?:um+|uh+|uhm|hmm+|mm-hmm|uh-huh|you know|i mean|kind of|sort of|"
     r"like i said|you see|basically|actually|literally|honestly|really|pretty|definitely|obviously|certainly)(?![\w'-]),?",
     re.IGNORECASE,
 )
 _STUTTER = re.compile(r"(?<![\w'-])[a-z]{1,3}-(?=\s)", re.IGNORECASE)
 # A word or a phrase of up to three said again ("your, your", "trying to, trying to").
-_REPEAT = re.compile(r"\b((?:\w+(?:'\w+)?\s+){0,2}\w+(?:'\w+)?)(?:\s*,?\s+\1\b)+", re.IGNORECASE)
+_REPEAT = re.compile(
+    r"(?<![\w.'-])((?:\w+(?:'\w+)?\s+){0,2}\w+(?:'\w+)?)(?:\s*,?\s+\1(?![\w'-]|\.\d))+", re.IGNORECASE
+)
 _LEAD = re.compile(
-    r"^(?:(?:good morning|good afternoon|good evening|morning|afternoon|hi|hello|hey|"
-    r"so|and|okay|ok|alright|all right|well|yeah|yes|now|oh|but|um|uh|right|"
-    r"anyway|also|then|great|good|perfect|got it|i see|sure)\b[ ,.-]*)+",
+    r"^(?:(?:(?:good morning|good afternoon|good evening|hi|hello|hey|"
+    r"so|and|okay|ok|alright|all right|yeah|yes|oh|but|um|uh|anyway|also|then)\b[ ,.-]*)"
+    # Words that are also laterality or findings ("right knee", "great toe", "well
+    # controlled", "now"): stripped only when punctuated as an interjection ("Right, so").
+    r"|(?:(?:right|well|now|great|good|perfect|got it|i see|sure|morning|afternoon)[,.!-]+\s*)"
+    r"|(?:(?:right|well|now)\s+(?=(?:i|you|we|he|she|it|they|that|so|and|okay|um|uh|yeah|let's)\b)))+",
     re.IGNORECASE,
 )
 # The clinician's way into a plan or a finding, and the voice assistant's name; what
@@ -94,9 +104,10 @@ _HEDGE = re.compile(
     r"we are going to|we're gonna|we're gon na|i want to|i wan na|i would like to|i'd like to|"
     r"let's|let me)\s+(?:go ahead and,?\s+|just\s+)?"
     r"|\bgo ahead and,?\s+"
-    r"|\b(?:i think|i believe|i remember|i know|i suspect|i feel like|it looks like|it sounds like|"
-    r"it seems like|i'm sorry|i do appreciate|i appreciate|i do see|i see|i do notice|i notice|"
-    r"i do hear|i hear|i do feel)(?:\s+that)?,?\s+"
+    # Not "I think" / "it looks like" / "I suspect": a diagnosis stated with doubt keeps
+    # its doubt.
+    r"|\b(?:i remember|i know|i'm sorry|i do appreciate|i appreciate|i do see|i see|i do notice|"
+    r"i notice|i do hear|i hear|i do feel)(?:\s+that)?,?\s+"
     r"|\b(?:hey,?\s+)?(?:dragon|dax)\b,?\s*"
     # "I'd recommend rest" -> "recommend rest"; "we'll order an x-ray" -> "order an x-ray".
     r"|\b(?:i'd|i would|i|we'd|we would|we|i'll|i will|we'll|we will|we can|i can)\s+"
@@ -106,13 +117,29 @@ _HEDGE = re.compile(
 )
 
 _YES = re.compile(r"^(?:yes|yeah|yep|yup|uh-huh|mm-hmm|correct|i do|i did|i have|i am|sometimes|a little|a bit|definitely|absolutely)\b", re.IGNORECASE)
-_NO = re.compile(r"^(?:no|nope|nah|not really|never|none|i don't|i do not|i haven't|i have not|i didn't|not that i|i'm not|i am not)\b", re.IGNORECASE)
+_NO = re.compile(
+    r"^(?:no|nope|nah|not really|not at all|never|none|i don't|i do not|i haven't|i have not|i didn't|"
+    r"i did not|not that i|i'm not|i am not|(?:absolutely|definitely|certainly|of course|surely) not)\b",
+    re.IGNORECASE,
+)
+# An answer that is not a plain yes or no: unsure, partial, or mixed ("no fever, but
+# chills"). Read as neither, so no "Denies"/"Endorses" is written from it.
+_UNCLEAR = re.compile(
+    r"\b(?:not sure|don't know|do not know|dunno|maybe|might|i think so|i guess|kind of|sort of|"
+    r"but|except|although|though|only|sometimes|a little|a bit|not much|hard to say)\b",
+    re.IGNORECASE,
+)
 _Q_LEAD = re.compile(
-    r"^(?:(?:and|so|okay|any|other|or|have you|had you|do you|did you|are you|were you|"
-    r"is there|was there|has there been|have you had|have you been|do you have|did you have|"
-    r"are you having|have you noticed|did you notice|have you experienced|experiencing|having|"
-    r"noticed|any other symptoms like|symptoms like|like|what about|how about|how's|how is|"
-    r"are you still|still|ever|been|had|any kind of|any sort of|no)\b[ ,]*)+",
+    # Longest first: "do you have" before "do you".
+    r"^(?:(?:"
+    r"any other symptoms like|have you experienced|have you noticed|are you having|"
+    r"did you notice|has there been|are you still|have you been|symptoms like|"
+    r"did you have|experiencing|have you had|any kind of|any sort of|been having|"
+    r"do you have|what about|any other|how about|was there|have you|is there|"
+    r"were you|are you|did you|feeling|getting|had any|had you|noticed|do you|"
+    r"having|how is|notice|how's|other|still|been|ever|feel|have|like|okay|were|and|"
+    r"any|are|did|get|had|has|was|do|is|no|or|so"
+    r")\b[ ,]*)+",
     re.IGNORECASE,
 )
 
@@ -175,16 +202,24 @@ _TAKES_OBJECT = frozenset(
     give gave tell told send sent see saw refer referred put place placed get got help let ask call show thank
     check examine swab start keep need want like bring take took love hear heard meet met
     bother bothering hurt hurting prescribe prescribed treat treated follow schedule
-    contact discharge admit remind wake""".split()
+    contact discharge admit remind wake switch switched change changed move moved keep
+    kept giving sending telling seeing""".split()
 )
 
 
+# Words after an object "you" ("switch you to", "see you in", "get you a"): prepositions,
+# particles and determiners, which never follow a subject "you".
+_FOLLOWS_OBJECT = frozenset(
+    """to on off with for a an the back in up out over into some this that these those
+    at from about today tomorrow again now here there down through started""".split()
+)
 _INVERTED = frozenset("are were do did have has is was can could will would should does".split())
 
 
 def _third_person_verb(verb: str) -> str:
     v = verb.lower()
-    if v in _IRREGULAR_PAST or v.endswith("ed") or v in _MODAL or not v.isalpha() or len(v) < 2:
+    # "-ed" is a past form, "-eed" is not ("need", "bleed").
+    if v in _IRREGULAR_PAST or (v.endswith("ed") and not v.endswith("eed")) or v in _MODAL or not v.isalpha() or len(v) < 2:
         return verb
     if v.endswith(("s", "sh", "ch", "x", "z", "o")):
         return verb + "es"
@@ -195,7 +230,8 @@ def _third_person_verb(verb: str) -> str:
 
 _NOT_A_VERB = frozenset(
     """because and but so if when that the a an to in on for with all both guys too or as
-    than then while since until about at by from of""".split()
+    than then while since until about at by from of yeah yes no um uh okay well like
+    just oh""".split()
 )
 
 
@@ -235,7 +271,8 @@ def to_third_person(text: str, person: Person, *, speaker_is_patient: bool) -> s
     prev = ""
     named = False  # has the sentence named the patient yet
     current = person  # the form of the last subject written, for agreement
-    for w in text.split():
+    words = text.split()
+    for k, w in enumerate(words):
         m = _SPLIT.match(w)
         pre, core, post = m.group(1), m.group(2), m.group(3)
         low = core.lower()
@@ -248,13 +285,19 @@ def to_third_person(text: str, person: Person, *, speaker_is_patient: bool) -> s
             out.append(pre + _agree(core, current) + post)
             prev = low
             continue
-        object_you = low == "you" and prev in _TAKES_OBJECT and not out[-1].endswith((",", ".", ";", ":"))
+        nxt = _SPLIT.match(words[k + 1]).group(2).lower() if k + 1 < len(words) else ""
+        object_you = (
+            low == "you"
+            and bool(out)
+            and not out[-1].endswith((",", ".", ";", ":"))
+            and (prev in _TAKES_OBJECT or nxt in _FOLLOWS_OBJECT or not nxt)
+        )
         if low in subj and not object_you:
             core, current = _subject(person, named)
             named = True
             # After an inverted auxiliary ("were you having") the verb is already right.
             agree_next = not post and prev not in _INVERTED
-        elif low == "you":
+        elif low == "you" and not speaker_is_patient:
             core = person.object
         elif low in contracted:
             subject, current = _subject(person, named)
@@ -286,12 +329,15 @@ def strip_hedges(text: str) -> str:
 
 def answer_polarity(answer: str) -> bool | None:
     """True for a yes, False for a no, None for anything longer or unclear."""
-    a = _LEAD.sub("", answer.strip().lower()).strip(" ,.")
-    a = re.sub(r"^(?:um|uh)[ ,]*", "", a)
+    a = answer.strip().lower()
+    a = re.sub(r"^(?:(?:so|and|okay|ok|well|oh|um|uh)\b[ ,.-]*)+", "", a).strip(" ,.")
+    if _UNCLEAR.search(a):
+        return None
     if _NO.match(a):
         return False
     if _YES.match(a):
-        return True
+        # "absolutely not", "yes, no fever": a negation after the yes-word is not a yes.
+        return None if re.search(r"\b(?:not|no|never)\b|n't\b", a[3:]) else True
     return None
 
 

@@ -180,6 +180,11 @@ def _pieces(run: list[Segment]) -> list[tuple[str, tuple[str, ...]]]:
         if not t:
             continue
         if text:
+            # A line that starts with a capital (not "I") after one without a sentence
+            # end starts a new sentence: transcript files put one turn a line, and
+            # recognisers capitalise only sentence starts.
+            if not re.search(r"[.?!]$", text) and re.match(r"[A-Z](?![a-z]*'|\b)", t) and not t.startswith("I "):
+                text += "."
             text += " "
         spans.append((len(text), len(text) + len(t), seg.id))
         text += t
@@ -198,7 +203,8 @@ def _pieces(run: list[Segment]) -> list[tuple[str, tuple[str, ...]]]:
     # Glue pieces that cannot stand alone back onto their neighbour.
     glued: list[tuple[str, tuple[str, ...]]] = []
     for part, ids in out:
-        if glued and (_DANGLING_END.search(glued[-1][0]) or _CONTINUATION_START.match(part)):
+        cut_mid_phrase = _DANGLING_END.search(glued[-1][0]) and not part[:1].isupper() if glued else False
+        if glued and (cut_mid_phrase or _CONTINUATION_START.match(part)):
             prev, prev_ids = glued[-1]
             joined = re.sub(r"[.]\s*$", "", prev) + " " + part
             glued[-1] = (joined, prev_ids + tuple(i for i in ids if i not in prev_ids))
