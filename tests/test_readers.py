@@ -270,3 +270,21 @@ def test_missing_folder_fifo_and_unreadable(tmp_path):
         locked = write(tmp_path / "locked.txt", "Doctor: hi\n")
         locked.chmod(0)
         assert error(locked) == f"{locked}: cannot be read (Permission denied)"
+
+
+def test_utf16_with_bom_is_read_as_text(tmp_path):
+    # Windows Notepad's "Unicode" save: UTF-16 with a byte-order mark.
+    path = tmp_path / "notepad.txt"
+    path.write_bytes("Dr Lee: Any fever?\r\nPatient: No.\r\n".encode("utf-16"))
+    got = read_transcript(path).transcript
+    assert [s.text for s in got.segments] == ["Any fever?", "No."]
+
+
+def test_json_without_speakers_is_one_voice(tmp_path):
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"segments": [
+        {"id": "s0", "start": 0, "end": 2, "text": "I have had a cough for a week."},
+        {"id": "s1", "start": 2, "end": 4, "text": "It keeps me up at night."},
+    ]}))
+    got = read_transcript(path).transcript
+    assert {s.speaker for s in got.segments} == {"SPEAKER_00"}

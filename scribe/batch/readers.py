@@ -184,6 +184,12 @@ def _read_text(path: Path) -> str:
         raise InputError(path, f"cannot be read ({e.strerror or type(e).__name__})") from None
     if not data.strip():
         raise InputError(path, "file is empty")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # A UTF-16 file with its byte-order mark (Windows Notepad's "Unicode"): text.
+        try:
+            return data.decode("utf-16").removeprefix("\ufeff")
+        except UnicodeDecodeError:
+            raise InputError(path, "not valid UTF-16 text despite its byte-order mark") from None
     if b"\x00" in data:
         raise InputError(path, "not a text file (binary data)")
     try:
@@ -235,6 +241,10 @@ def parse_transcript_json(text: str, path: Path) -> tuple[Transcript, tuple[Mode
             raise ValueError
     except (TypeError, ValueError):
         raise InputError(path, 'not a Scribe transcript ("duration" or "language" malformed)') from None
+    if all(s.speaker is None for s in segments):
+        # No speakers at all (another tool's export): one unlabelled voice, whose role the
+        # labeller judges from what it says, rather than a note of nobody's words.
+        segments = [replace(s, speaker="SPEAKER_00") for s in segments]
     transcript = Transcript(segments=tuple(segments), duration=max(duration, max(s.end for s in segments)),
                             language=language)
     return _label_roles(transcript), _models(doc.get("models"))
