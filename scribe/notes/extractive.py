@@ -40,7 +40,7 @@ from scribe.notes.restate import (
     tidy,
     to_third_person,
 )
-from scribe.notes.omissions import salient_facts
+from scribe.notes.omissions import mentions_medication, salient_facts
 from scribe.notes.sections import SectionModel, featurize, load_section_model
 from scribe.notes.templates import Template, TemplateSection
 from scribe.notes.utterances import Utterance, utterances
@@ -115,12 +115,8 @@ _HEADINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("exam", re.compile(r"^(?:\W*)(?:on (?:physical )?exam(?:ination)?|(?:physical )?exam(?:ination)? (?:shows|reveals|is)|vital signs|vitals)\b")),
     ("results", re.compile(r"\b(?:x-ray|mri|ct scan|ultrasound|ekg|echo(?:cardiogram)?|labs?|lab work|blood work|a1c|results?)\b[^.?!]{0,40}\b(?:shows?|showed|revealed?|reveals|came back|was|were|is)\b")),
 )
-_MED_NAME = re.compile(
-    r"\b(?:[a-z]{3,}(?:pril|sartan|olol|statin|formin|gliptin|gliflozin|prazole|cillin|mycin|"
-    r"cycline|dipine|thiazide|semide|xaban)|insulin|aspirin|tylenol|ibuprofen|advil|motrin|"
-    r"lasix|synthroid|levothyroxine|prednisone|albuterol|inhaler|vitamin \w+|multivitamin|"
-    r"metformin|birth control|medications?|meds|pills?)\b"
-)
+# What the patient calls their medicines without naming one.
+_MEDS_TALK = re.compile(r"\b(?:inhaler|vitamin \w+|multivitamin|birth control|medications?|meds|pills?)\b")
 _EXAM_TALK = re.compile(
     r"\b(?:exam|examination|on palpation|auscultation|x-ray shows|results? (?:of|show)|shows|showed|"
     r"revealed|came back|press|was \d|were \d|is \d)\b"
@@ -449,7 +445,7 @@ def _rule_kind(low: str, role: Role) -> str | None:
         for kind, pattern in _HEADINGS:
             if pattern.search(low):
                 return kind
-    elif _MED_NAME.search(low):
+    elif mentions_medication(low) or _MEDS_TALK.search(low):
         return "medications"  # what the patient says they take
     return None
 

@@ -26,6 +26,7 @@ from functools import lru_cache
 from importlib import resources
 
 from scribe.notes.grounding import content_stems
+from scribe.notes.utterances import repair_spacing
 from scribe.types import Note, Omission, Segment, Transcript
 
 _NOTHING = frozenset({"anything", "nothing", "any", "none"})
@@ -69,16 +70,14 @@ def _pattern(name: str) -> re.Pattern[str]:
 
 
 def _norm(text: str) -> str:
+    # Spacing repaired as the drafter repairs it, thousands commas dropped ("1,000").
+    return re.sub(r"(\d),(\d{3})\b", r"\1\2", repair_spacing(text).lower())
+
+
+def mentions_medication(text: str) -> bool:
+    """Whether ``text`` names a drug from the bundled list or by a generic-name stem."""
     t = text.lower()
-    t = re.sub(r"(\d),(\d{3})\b", r"\1\2", t)
-    t = re.sub(r"\s+([,.?!;:%])", r"\1", t)
-    t = re.sub(r"(\w) -(\w)", r"\1-\2", t)
-    return " ".join(t.split())
-
-
-def _stemmed(text: str) -> str:
-    # Plural-insensitive matching ("headaches" carries "headache").
-    return " ".join(re.sub(r"(?<=[a-z]{3})(?:es|s)$", "", w) for w in text.split())
+    return bool(_pattern("medications.txt").search(t) or _DRUG_STEM.search(t))
 
 
 def salient_facts(segments: Sequence[Segment]) -> list[Omission]:
@@ -131,7 +130,7 @@ def _number_in(token: str, note_text: str) -> bool:
     return re.search(rf"(?<![\d.]){re.escape(token)}(?![\d])", note_text) is not None
 
 
-def _carried(fact: Omission, note_text: str, note_stemmed: str) -> bool:
+def _carried(fact: Omission, note_text: str) -> bool:
     key = _norm(fact.text)
     if fact.kind == "number":
         num = re.match(rf"^({_NUM}|\d{{2,3}} over \d{{2,3}})", key)
@@ -142,10 +141,9 @@ def _carried(fact: Omission, note_text: str, note_stemmed: str) -> bool:
             return False
         num = re.match(rf"^({_NUM})", dose)
         return not num or _number_in(num.group(1), note_text)
-    if fact.kind == "symptom":
-        # "vomited" carries "vomiting": every word of the symptom, by its stem.
-        return content_stems(key) <= content_stems(note_text)
-    return re.search(rf"\b{re.escape(_stemmed(key))}", note_stemmed) is not None
+    # A symptom, an allergy, an interval: every content word of it, by its stem
+    # ("vomited" carries "vomiting", "headache" carries "headaches").
+    return content_stems(key) <= content_stems(note_text)
 
 
 def find_omissions(transcript: Transcript, note: Note) -> tuple[Omission, ...]:
@@ -168,8 +166,7 @@ def find_omissions(transcript: Transcript, note: Note) -> tuple[Omission, ...]:
     if not transcript.segments:
         return ()
     text = _norm(" ".join(s.text for s in note.sentences()))
-    stemmed = _stemmed(text)
-    return tuple(f for f in salient_facts(transcript.segments) if not _carried(f, text, stemmed))
+    return tuple(f for f in salient_facts(transcript.segments) if not _carried(f, text))
 
 
 def omission_rate(transcript: Transcript, note: Note) -> tuple[int, int]:
