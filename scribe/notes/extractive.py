@@ -91,10 +91,19 @@ _OPENER_Q = re.compile(r"\b(?:what brings you|what brought you|what can i do for
 # What a clinician says when stating a diagnosis, and when stating a plan: they settle
 # the model's least certain call, assessment against plan.
 _ASSESSMENT_CUE = re.compile(
-    r"\b(?:i think (?:this is|it's|it is|you have|that you have)|most likely|consistent with|"
+    r"\b(?:i think (?:this is|it's|it is|you have|that you have|you've got|he has|she has)|"
+    r"most likely|consistent with|worried about|"
     r"diagnos\w+|sounds like|looks like (?:you have|it's|this is)|impression|suspect|"
     r"concerned (?:about|for|that)|probably (?:a|an|just)|is (?:well )?controlled|is stable|"
     r"(?:looks|sounds|seems) like (?:a|an)|this is (?:a|an|likely|probably))\b"
+)
+# A diagnosis stated outright, narrower than the cues above ("I think it's something we
+# can fix" routes as assessment but is not a diagnosis the budget must keep).
+_DIAGNOSIS_CUE = re.compile(
+    r"\b(?:diagnos\w+|consistent with|most likely|impression|suspect|worried about|concerned (?:about|for)|"
+    r"i think (?:this is|it's|it is) (?:a|an|likely|probably|most likely|just)|"
+    r"i think (?:you have|that you have|you've got|he has|she has)|"
+    r"(?:looks|sounds|seems) like (?:a|an|you have))\b"
 )
 # Safety-net advice ("if you get a fever, come back") belongs to the plan, whatever else
 # the sentence mentions.
@@ -110,8 +119,8 @@ _PLAN_CUE = re.compile(
 _ALLERGY_TALK = re.compile(r"\b(?:allerg(?:y|ies|ic)|anaphyla\w*)\b")
 # Dictation headings and the phrases that open a finding, in the clinician's words.
 _HEADINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("assessment", re.compile(r"^(?:\W*)(?:assessment|impression|diagnosis)\b")),
-    ("plan", re.compile(r"^(?:\W*)(?:plan|recommendations?)\b")),
+    ("assessment", re.compile(r"^(?:\W*)(?:my |the )?(?:assessment|impression|diagnosis)\b")),
+    ("plan", re.compile(r"^(?:\W*)(?:my |the )?(?:plan|recommendations?)\b")),
     ("exam", re.compile(r"^(?:\W*)(?:on (?:physical )?exam(?:ination)?|(?:physical )?exam(?:ination)? (?:shows|reveals|is)|vital signs|vitals)\b")),
     ("results", re.compile(r"\b(?:x-ray|mri|ct scan|ultrasound|ekg|echo(?:cardiogram)?|labs?|lab work|blood work|a1c|results?)\b[^.?!]{0,40}\b(?:shows?|showed|revealed?|reveals|came back|was|were|is)\b")),
 )
@@ -273,7 +282,7 @@ class ExtractiveDrafter:
                 continue
             kind = _settle(kinds[i], u)
             score = float(worthy[i])
-            if u.role is Role.CLINICIAN and (_SAFETY_NET.search(low) or _ASSESSMENT_CUE.search(low)):
+            if u.role is Role.CLINICIAN and (_SAFETY_NET.search(low) or _DIAGNOSIS_CUE.search(low)):
                 # A diagnosis the clinician stated and safety-net advice are never left
                 # out for the budget: a clinician signing the note must see both.
                 score = max(score, p.must_include)

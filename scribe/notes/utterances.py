@@ -68,6 +68,16 @@ _ASKS_YOU = re.compile(
 )
 
 
+# Openings that make a question even when a recogniser ended it with "." ("Any swelling
+# or feeling like the knee gives way.").
+_ALWAYS_ASKS = re.compile(
+    r"^(?:(?:so|and|okay|ok|alright|all right|now|um|uh|well|but)[ ,]+)*"
+    r"(?:any|do you|did you|are you|have you|is there|was there|can you|could you|would you|"
+    r"does it|did it|is it|has it)\b",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class Utterance:
     """One sentence as said, with who said it and where.
@@ -90,7 +100,7 @@ class Utterance:
         """Ends with "?", or, when it has no sentence end at all (unpunctuated speech),
         opens like a question ("do you", "any", "how")."""
         t = self.text.strip()
-        if _QUESTION.search(t) or _ASKS_YOU.search(t):
+        if _QUESTION.search(t) or _ASKS_YOU.search(t) or _ALWAYS_ASKS.match(t):
             return True
         return not re.search(r"[.!]$", t) and bool(_QUESTION_START.match(t))
 
