@@ -376,13 +376,17 @@ def test_object_you_and_the_patients_you():
 
 def test_a_new_line_with_a_capital_is_a_new_sentence():
     segs = (
-        Segment("s0", 0, 1, "Might be what is going on", speaker="A", role=Role.CLINICIAN),
+        Segment("s0", 0, 1, "That might be what is happening", speaker="A", role=Role.CLINICIAN),
         Segment("s1", 1, 2, "Switch you to losartan 50 milligrams", speaker="A", role=Role.CLINICIAN),
         Segment("s2", 2, 3, "with food.", speaker="A", role=Role.CLINICIAN),
+        Segment("s3", 3, 4, "Your cardiologist started you on", speaker="A", role=Role.CLINICIAN),
+        Segment("s4", 4, 5, "Eliquis 5 milligrams twice a day.", speaker="A", role=Role.CLINICIAN),
     )
     assert [u.text for u in utterances(segs)] == [
-        "Might be what is going on.",
+        "That might be what is happening.",
         "Switch you to losartan 50 milligrams with food.",
+        # A line cut after "on" goes on, capital or not (a drug's brand name).
+        "Your cardiologist started you on Eliquis 5 milligrams twice a day.",
     ]
 
 
@@ -399,3 +403,72 @@ def test_exam_instructions_never_reach_the_note_or_the_instructions():
     note = draft_note(DRAFTER, t, load_template("soap"))
     text = (all_text(note) + " " + " ".join(s.text for s in note.instructions)).lower()
     assert "press on" not in text and "take your vitals" not in text and "take their vitals" not in text
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ("No fever.", ["Denies fever."]),  # only what the answer names
+        ("I don't think so.", []),  # hedged: neither
+        ("I do, sometimes.", ["Endorses fever or chills."]),
+    ],
+)
+def test_partial_and_hedged_answers(answer, expected):
+    t = _clinic([("D", "Any fever or chills?"), ("P", answer)])
+    note = draft_note(DRAFTER, t, load_template("hp"))
+    assert [s.text for s in note.sentences() if s.text.startswith(("Denies", "Endorses"))] == expected
+    assert_grounded(t, note)
+
+
+def test_advice_that_starts_like_an_exam_instruction_is_kept():
+    t = _clinic(
+        [
+            ("P", "I get dizzy when I stand up, since they started the water pill."),
+            ("D", "Your blood pressure drops 25 points when you stand, so stop the hydrochlorothiazide today."),
+            ("D", "Push fluids, at least two liters a day."),
+            ("D", "Stand up slowly, sit on the edge of the bed first."),
+            ("D", "Follow up with me in two weeks and if you faint, go to the emergency room."),
+            ("D", "Since you are allergic to sulfa, we will not use that class again."),
+        ]
+    )
+    note = draft_note(DRAFTER, t, load_template("hp"))
+    plan = section_text(note, "plan")
+    for said in ("Push fluids", "Stand up slowly", "Follow up with me in two weeks"):
+        assert said in plan, (said, plan)
+    assert "sulfa" in section_text(note, "allergies") + plan
+
+
+def test_a_punctuated_sentence_is_not_cut_at_markers():
+    segs = (
+        Segment("s0", 0, 5, "The prednisone can raise your blood sugar and make it hard to sleep, so take it in the morning with food.",
+                speaker="A", role=Role.CLINICIAN),
+    )
+    assert len(utterances(segs)) == 1
+
+
+def test_a_denial_and_the_safety_net_about_it_are_both_kept():
+    t = _clinic(
+        [
+            ("P", "It burns when I pee, for three days."),
+            ("D", "Any fever or back pain?"),
+            ("P", "No."),
+            ("D", "If you get a fever or back pain, come back right away."),
+        ]
+    )
+    note = draft_note(DRAFTER, t, load_template("hp"))
+    text = all_text(note)
+    assert "Denies fever or back pain." in text and "come back right away" in text
+
+
+def test_a_dictated_plan_heading_carries_to_the_lines_after_it():
+    t = _clinic(
+        [
+            ("D", "Plan: increase lisinopril to 20 milligrams daily."),
+            ("D", "Urine microalbumin and basic metabolic panel."),
+            ("D", "Return in 3 months."),
+        ]
+    )
+    note = draft_note(DRAFTER, t, load_template("hp"))
+    plan = section_text(note, "plan")
+    assert "Urine microalbumin" in plan and "Return in 3 months" in plan
+    assert not any(s.text.lower().startswith("plan:") for s in note.instructions)

@@ -10,12 +10,16 @@ Offline, deterministic, and about a millisecond per sentence on a laptop CPU. St
    (chief complaint, HPI, history, ROS, medications, allergies, exam, results,
    assessment, plan) it feeds. The template maps those kinds onto its own sections;
    its cue words only route what its kinds do not cover.
-3. **How it is written** (``scribe.notes.restate``): disfluency and hedges dropped, first
-   and second person moved to the third ("She reports..."), a yes/no exchange written as
-   a finding ("Denies fever or chills."). Nothing else is added.
-4. **How long.** The template's verbosity sets a word budget (brief about 150, full
-   about 400); the most note-worthy sentences fill it, near-duplicates are dropped, and
-   each section keeps its sentences in spoken order.
+   Where a sentence says its kind outright (a dictated "Plan:", an allergy, a drug the
+   patient takes, safety-net advice, an instruction), a rule overrides the model.
+3. **How it is written** (``scribe.notes.restate``): disfluency and the clinician's
+   lead-ins dropped ("I'm gonna go ahead and"), first and second person moved to the
+   third ("She has had a cough"), a plain yes/no exchange written as a finding ("Denies
+   fever or chills."). A diagnosis said with doubt keeps it. Nothing else is added.
+4. **How long.** The template's verbosity sets a word budget (brief about 160 words,
+   full about 450); the most note-worthy sentences fill it, near-duplicates are dropped,
+   a stated diagnosis and safety-net advice are always kept, a salient fact the budget
+   left out pulls its sentence back in, and each section keeps spoken order.
 
 Patient instructions are the plan and advice the clinician gave, in the second person
 as they were said. Registered as ``"extractive"`` in ``scribe.notes.DRAFTERS``.
@@ -29,8 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scribe.notes.restate import (
-    PATIENT,
     Person,
+    answer_items,
     answer_polarity,
     finish,
     negated_question,
@@ -76,8 +80,11 @@ _SMALL_TALK = re.compile(
 )
 # Exam instructions and courtesy that a note never carries, whatever the model thinks.
 _NEVER = re.compile(
-    r"^(?:show me|i'm glad|i am glad|that's (?:good|great|awesome|wonderful)|good to hear|take a deep breath|breathe|deep breath|lean|lie|sit|stand|look|follow|push|pull|"
-    r"squeeze|relax|open your mouth|say ah|let me|i'm just gon na|i'm gon na check|press|i'm going to press|"
+    r"^(?:show me|i'm glad|i am glad|that's (?:good|great|awesome|wonderful)|good to hear|take a deep breath|"
+    r"breathe (?:in|out|deeply|normally)|deep breath|lean (?:forward|back)|lie (?:back|down|flat)|"
+    r"sit (?:up|back|down)|stand up for me|look (?:straight|up|down|at me|to the|over)|follow my|"
+    r"push (?:against|on my|up)|pull (?:against|toward)|"
+    r"squeeze|relax|open your mouth|say ah|let me|i'm just gon na|i'm gon na check|press (?:on|here|down)|i'm going to press|"
     r"i'm (?:just )?(?:going to|gon na|gonna) (?:take|check|listen|look|examine|feel|press|have you)|"
     r"this is (?:doctor|dr\.?) \w+ calling)\b"
 )
@@ -95,7 +102,8 @@ _ASSESSMENT_CUE = re.compile(
     r"most likely|consistent with|worried about|"
     r"diagnos\w+|sounds like|looks like (?:you have|it's|this is)|impression|suspect|"
     r"concerned (?:about|for|that)|probably (?:a|an|just)|is (?:well )?controlled|is stable|"
-    r"(?:looks|sounds|seems) like (?:a|an)|this is (?:a|an|likely|probably))\b"
+    r"(?:looks|sounds|seems) like (?:a|an)|(?:these|they) (?:sound|look) like|this is (?:a|an|likely|probably)|"
+    r"you have (?:a|an)|is (?:improving|worsening|not well controlled|well controlled|uncontrolled))\b"
 )
 # A diagnosis stated outright, narrower than the cues above ("I think it's something we
 # can fix" routes as assessment but is not a diagnosis the budget must keep).
@@ -103,7 +111,8 @@ _DIAGNOSIS_CUE = re.compile(
     r"\b(?:diagnos\w+|consistent with|most likely|impression|suspect|worried about|concerned (?:about|for)|"
     r"i think (?:this is|it's|it is) (?:a|an|likely|probably|most likely|just)|"
     r"i think (?:you have|that you have|you've got|he has|she has)|"
-    r"(?:looks|sounds|seems) like (?:a|an|you have))\b"
+    r"(?:looks|sounds|seems) like (?:a|an|you have)|(?:these|they) (?:sound|look) like|"
+    r"(?:this|it) is (?:a|an|most likely|likely|probably)|you have (?:a|an))\b"
 )
 # Safety-net advice ("if you get a fever, come back") belongs to the plan, whatever else
 # the sentence mentions.
@@ -121,14 +130,26 @@ _ALLERGY_TALK = re.compile(r"\b(?:allerg(?:y|ies|ic)|anaphyla\w*)\b")
 _HEADINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("assessment", re.compile(r"^(?:\W*)(?:my |the )?(?:assessment|impression|diagnosis)\b")),
     ("plan", re.compile(r"^(?:\W*)(?:my |the )?(?:plan|recommendations?)\b")),
+    ("medications", re.compile(r"^(?:\W*)(?:current |home )?medications?\s*:")),
+    ("allergies", re.compile(r"^(?:\W*)allergies\s*:")),
     ("exam", re.compile(r"^(?:\W*)(?:on (?:physical )?exam(?:ination)?|(?:physical )?exam(?:ination)? (?:shows|reveals|is)|vital signs|vitals)\b")),
     ("results", re.compile(r"\b(?:x-ray|mri|ct scan|ultrasound|ekg|echo(?:cardiogram)?|labs?|lab work|blood work|a1c|results?)\b[^.?!]{0,40}\b(?:shows?|showed|revealed?|reveals|came back|was|were|is)\b")),
 )
 # What the patient calls their medicines without naming one.
-_MEDS_TALK = re.compile(r"\b(?:inhaler|vitamin \w+|multivitamin|birth control|medications?|meds|pills?)\b")
+_MEDS_TALK = re.compile(
+    r"\b(?:take|taking|takes|on|use|using)\b[^.?!]{0,30}\b(?:inhaler|vitamin|multivitamin|birth control|"
+    r"medications?|meds|pills?)\b"
+)
+# A clinician's sentence that opens with an instruction is the plan ("Push fluids",
+# "Stand up slowly", "Stop the hydrochlorothiazide").
+_IMPERATIVE = re.compile(
+    r"^(?:push|stand|stop|start|take|keep|avoid|drink|use|continue|increase|decrease|follow|return|"
+    r"call|come|schedule|apply|try|rest|ice|elevate|hold|switch|watch|get|make sure|limit|cut|"
+    r"wear|do not|don't|no more|plan to)\b"
+)
 _EXAM_TALK = re.compile(
     r"\b(?:exam|examination|on palpation|auscultation|x-ray shows|results? (?:of|show)|shows|showed|"
-    r"revealed|came back|press|was \d|were \d|is \d)\b"
+    r"revealed|came back|press|(?:was|were|is) \d+(?:\.\d+)?)\b"
 )
 # Numbers, doses and units: kept whole, and a sentence with one counts as content.
 _NUMERIC = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twice|once)\b")
@@ -238,6 +259,13 @@ class ExtractiveDrafter:
         if negated_question(q.text) and polarity is not False:
             return None  # "no fever?" "yes": yes, no fever, or yes, fever?
         if symptom:
+            named = answer_items(a.text)
+            if named:
+                # "Any fever or chills?" "No fever.": only what the answer names, and only
+                # when it names part of what was asked.
+                if not set(content_words(named)) <= set(content_words(topic)):
+                    return None
+                topic = named
             topic = to_third_person(topic, person, speaker_is_patient=False)
             return finish(f"{DENIES if polarity is False else ENDORSES} {topic}")
         if polarity and re.match(r"^(?:you|you're|you've)\b", topic, re.IGNORECASE):
@@ -252,8 +280,15 @@ class ExtractiveDrafter:
         worthy, kinds, _ = self.model.predict(docs)
         out: list[_Candidate] = []
         used_answers: set[int] = set()
+        heading: tuple[int, str] | None = None  # (turn, kind) of a dictated heading
         for i, u in enumerate(utts):
             low = u.text.lower()
+            if u.role is Role.CLINICIAN:
+                said = _dictated_heading(low)
+                if said is not None:
+                    heading = (u.turn, said)
+                elif heading is not None and heading[0] != u.turn:
+                    heading = None
             if u.is_question:
                 if _SMALL_TALK.search(low):
                     continue  # "any questions?" "no" is not a finding
@@ -281,6 +316,13 @@ class ExtractiveDrafter:
             if len(words) < p.min_content_words and not (words and _NUMERIC.search(text)):
                 continue
             kind = _settle(kinds[i], u)
+            if (
+                heading is not None
+                and heading[0] == u.turn
+                and _rule_kind(low, u.role) is None
+                and not (_DIAGNOSIS_CUE.search(low) or _SAFETY_NET.search(low))
+            ):
+                kind = heading[1]  # "Plan: ... Return in 3 months." in one dictated turn
             score = float(worthy[i])
             if u.role is Role.CLINICIAN and (_SAFETY_NET.search(low) or _DIAGNOSIS_CUE.search(low)):
                 # A diagnosis the clinician stated and safety-net advice are never left
@@ -289,7 +331,7 @@ class ExtractiveDrafter:
             out.append(_Candidate(text, kind, score, u.evidence, i, u.role))
         return out
 
-    def _chief_complaint(self, utts: list[Utterance]) -> NoteSentence | None:
+    def _chief_complaint(self, utts: list[Utterance], person: Person) -> NoteSentence | None:
         """The reason for the visit in the clinician's words ("presents with X") or, failing
         that, the patient's answer to "what brings you in"."""
         for u in utts:
@@ -301,7 +343,7 @@ class ExtractiveDrafter:
             if u.role is Role.CLINICIAN and _OPENER_Q.search(u.text.lower()):
                 a = utts[i + 1]
                 if a.role is not Role.CLINICIAN and content_words(a.text):
-                    return NoteSentence(self._restate(a, PATIENT), a.evidence)
+                    return NoteSentence(self._restate(a, person), a.evidence)
         return None
 
     def _instructions(self, cands: list[_Candidate], utts: list[Utterance]) -> tuple[NoteSentence, ...]:
@@ -309,12 +351,19 @@ class ExtractiveDrafter:
         out: list[NoteSentence] = []
         seen: list[set[str]] = []
         for c in sorted(cands, key=lambda c: c.order):
-            if c.kind != "plan" or c.role is not Role.CLINICIAN or c.score < self.params.min_worthy:
+            if c.kind != "plan" or c.role is not Role.CLINICIAN:
+                continue
+            low = utts[c.order].text.lower()
+            # Advice is the patient's to keep even when the note's budget would not:
+            # anything the clinician recommended, told them to do, or warned about.
+            advice = _PLAN_CUE.search(low) or _IMPERATIVE.match(tidy(low).lower()) or _SAFETY_NET.search(low)
+            if c.score < self.params.min_worthy and not advice:
                 continue
             if _EXAM_TALK.search(utts[c.order].text.lower()):
                 continue  # findings are for the record, not the patient's to-do list
             u = utts[c.order]
-            text = finish(_clip(tidy(strip_hedges(tidy(u.text))), self.params.max_sentence_words))
+            said = re.sub(r"^\W*(?:my |the )?(?:plan|recommendations?)\s*:\s*", "", tidy(u.text), flags=re.IGNORECASE)
+            text = finish(_clip(tidy(strip_hedges(said)), self.params.max_sentence_words))
             words = set(content_words(text))
             if len(words) < 2 or any(_jaccard(words, s) >= self.params.dedup_jaccard for s in seen):
                 continue
@@ -322,12 +371,25 @@ class ExtractiveDrafter:
             out.append(NoteSentence(text, u.evidence))
         return tuple(out[:8])
 
+    def _duplicate(self, kind: str, words: set[str], kept: list[tuple[str, set[str]]]) -> bool:
+        """Whether a sentence repeats one already kept (most of its content words).
+        A review-of-systems finding and a sentence of another kind are compared on
+        nearly all their words only: a denial shares its words with the safety-net
+        advice about the same symptoms, and both belong in the note."""
+        for k_kind, k_words in kept:
+            if (kind == "ros") != (k_kind == "ros"):
+                if _union_jaccard(words, k_words) >= 0.8:
+                    return True
+            elif _jaccard(words, k_words) >= self.params.dedup_jaccard:
+                return True
+        return False
+
     def _carry_salient(
         self,
         cands: list[_Candidate],
         routes: dict[int, TemplateSection | None],
         chosen: dict[str, list[_Candidate]],
-        kept: list[set[str]],
+        kept: list[tuple[str, set[str]]],
         segments: Sequence[Segment],
         room: int,
     ) -> int:
@@ -349,7 +411,7 @@ class ExtractiveDrafter:
                 if c.order in taken or routes[c.order] is None or key not in c.text.lower():
                     continue
                 words = set(content_words(c.text))
-                if any(_jaccard(words, k) >= self.params.dedup_jaccard for k in kept):
+                if self._duplicate(c.kind, words, kept):
                     continue
                 if best is None or c.score > best.score:
                     best = c
@@ -360,7 +422,7 @@ class ExtractiveDrafter:
                 continue
             sec = routes[best.order]
             chosen[sec.id].append(best)
-            kept.append(set(content_words(best.text)))
+            kept.append((best.kind, set(content_words(best.text))))
             taken.add(best.order)
             text += " " + best.text.lower()
             added += n
@@ -380,12 +442,12 @@ class ExtractiveDrafter:
         budget = self.params.budget_brief if template.verbosity == "brief" else self.params.budget_full
         budget = template.target_words or budget
         chosen: dict[str, list[_Candidate]] = {sec.id: [] for sec in template.sections}
-        kept: list[set[str]] = []
+        kept: list[tuple[str, set[str]]] = []
         words_used = 0
-        cc = self._chief_complaint(utts)
+        cc = self._chief_complaint(utts, person)
         cc_section = _section_for(template, "chief_complaint")
         cc_words = set(content_words(cc.text)) if cc is not None else set()
-        seen = [cc_words] if cc_words else []
+        seen = [("chief_complaint", cc_words)] if cc_words else []
         if cc is not None and cc_section is not None:
             words_used += len(cc.text.split())
         for c in sorted(cands, key=lambda c: (-c.score, c.order)):
@@ -397,14 +459,14 @@ class ExtractiveDrafter:
             if sec.max_sentences is not None and len(chosen[sec.id]) >= sec.max_sentences:
                 continue
             words = set(content_words(c.text))
-            if any(_jaccard(words, k) >= self.params.dedup_jaccard for k in kept):
+            if self._duplicate(c.kind, words, kept):
                 continue
             if cc is not None and _union_jaccard(words, cc_words) >= self.params.dedup_jaccard:
                 continue  # the chief complaint line already says it
             n = len(c.text.split())
             if words_used + n > budget:
                 continue
-            kept.append(words)
+            kept.append((c.kind, words))
             words_used += n
             chosen[sec.id].append(c)
 
@@ -444,11 +506,30 @@ class ExtractiveDrafter:
         )
 
 
+_HEADING_COLON = re.compile(
+    r"^\W*(?:my |the )?(assessment|impression|diagnosis|plan|recommendations?|medications?|allergies|"
+    r"exam|physical exam|examination)\s*:"
+)
+_HEADING_KIND = {
+    "assessment": "assessment", "impression": "assessment", "diagnosis": "assessment",
+    "plan": "plan", "recommendation": "plan", "recommendations": "plan",
+    "medication": "medications", "medications": "medications", "allergies": "allergies",
+    "exam": "exam", "physical exam": "exam", "examination": "exam",
+}
+
+
+def _dictated_heading(low: str) -> str | None:
+    """The kind a dictated heading with a colon opens ("Plan: ..."), which the sentences
+    after it in the same turn inherit."""
+    m = _HEADING_COLON.match(low)
+    return _HEADING_KIND[m.group(1)] if m else None
+
+
 def _rule_kind(low: str, role: Role) -> str | None:
     """Kinds a sentence says outright, which the model (few such examples in ACI-BENCH
     train) under-predicts: a dictated heading ("Assessment: ...", "On exam ..."), an
     allergy, a medication the patient takes."""
-    if _ALLERGY_TALK.search(low):
+    if _ALLERGY_TALK.search(low) and not (role is Role.CLINICIAN and _PLAN_CUE.search(low)):
         return "allergies"
     if role is Role.CLINICIAN:
         for kind, pattern in _HEADINGS:
@@ -469,7 +550,7 @@ def _settle(kind: str, u: Utterance) -> str:
         return ruled
     if u.role is not Role.CLINICIAN or kind not in ("assessment", "plan", "hpi", "exam", "results", "chief_complaint"):
         return kind
-    if _SAFETY_NET.search(low):
+    if _SAFETY_NET.search(low) or (kind in ("hpi", "exam", "chief_complaint") and _IMPERATIVE.match(tidy(low).lower())):
         return "plan"
     a, p = bool(_ASSESSMENT_CUE.search(low)), bool(_PLAN_CUE.search(low))
     if a and not p:

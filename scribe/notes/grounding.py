@@ -89,7 +89,7 @@ def _base_forms(word: str) -> tuple[str, ...]:
 
 
 _NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
-_NEGATION = re.compile(r"\b(?:no|not|never|none|nothing|nobody|neither|nor|without|denies|deny|denied)\b|n't\b")
+_NEGATION = re.compile(r"\b(?:no|nope|nah|not|never|none|nothing|nobody|neither|nor|without|denies|deny|denied)\b|n't\b")
 
 
 def _numbers(text: str) -> set[str]:

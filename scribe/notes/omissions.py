@@ -30,6 +30,8 @@ from scribe.notes.utterances import repair_spacing
 from scribe.types import Note, Omission, Segment, Transcript
 
 _NOTHING = frozenset({"anything", "nothing", "any", "none"})
+# Words the generic-name stems catch that are not drugs.
+_NOT_DRUGS = frozenset({"cholesterol", "examine", "determine", "famine", "routine", "medicine", "uterine", "urine", "feminine", "vaccine", "caffeine"})
 
 # Generic-name stems (USAN stems, https://www.ama-assn.org/about/united-states-adopted-names).
 _DRUG_STEM = re.compile(
@@ -100,7 +102,11 @@ def salient_facts(segments: Sequence[Segment]) -> list[Omission]:
     symptoms = _pattern("symptoms.txt")
     for seg in segments:
         t = _norm(seg.text)
-        names = {m.group(1) for m in meds.finditer(t)} | {m.group(0) for m in _DRUG_STEM.finditer(t)}
+        names = {m.group(1) for m in meds.finditer(t)} | {
+            m.group(0) for m in _DRUG_STEM.finditer(t) if m.group(0) not in _NOT_DRUGS
+        }
+        # A drug the patient is allergic to is an allergy, not a medication they take.
+        names -= {m.group(1).strip() for m in _ALLERGY.finditer(t)}
         doses: set[str] = set()
         for name in sorted(names):
             dose = re.search(rf"\b{re.escape(name)}\b[^.?!]{{0,20}}?\b({_NUM}\s*{_UNIT})", t)
@@ -112,7 +118,8 @@ def salient_facts(segments: Sequence[Segment]) -> list[Omission]:
                 add("number", f"{m.group(3)} over {m.group(4)}", m.group(0), seg)
             elif m.group(0) not in doses:  # a drug's dose is checked with its drug
                 add("number", m.group(1), m.group(0), seg)
-        for m in _ALLERGY.finditer(t):
+        for m in _ALLERGY.finditer(t) if not t.rstrip().endswith("?") else ():
+            # (an allergy asked about in a question is not one the patient has)
             what = m.group(1).strip()
             before = t[max(0, m.start() - 12) : m.start()]
             # "not allergic to anything" / "no allergies": nothing to carry as an allergy.

@@ -80,7 +80,7 @@ def patient_person(clinician_text: str) -> Person:
 
 _FILLER = re.compile(
     r",?\s*(?<![\w'-])(?:um+|uh+|uhm|hmm+|mm-hmm|uh-huh|you know|i mean|kind of|sort of|"
-    r"like i said|you see|basically|actually|literally|honestly|really|pretty|definitely|obviously|certainly)(?![\w'-]),?",
+    r"like i said|basically|literally|honestly|really|pretty|definitely|obviously|certainly)(?![\w'-]),?",
     re.IGNORECASE,
 )
 _STUTTER = re.compile(r"(?<![\w'-])[a-z]{1,3}-(?=\s)", re.IGNORECASE)
@@ -126,7 +126,7 @@ _NO = re.compile(
 # chills"). Read as neither, so no "Denies"/"Endorses" is written from it.
 _UNCLEAR = re.compile(
     r"\b(?:not sure|don't know|do not know|dunno|maybe|might|i think so|i guess|kind of|sort of|"
-    r"but|except|although|though|only|sometimes|a little|a bit|not much|hard to say)\b",
+    r"but|except|although|though|only|not much|hard to say|i don't think so|i do not think so)\b",
     re.IGNORECASE,
 )
 _Q_LEAD = re.compile(
@@ -180,12 +180,12 @@ _SINGULAR = {
 _PLURAL = {"am": "are", "'m": "are", "'re": "are", "'ve": "have", "was": "were", "wasn't": "weren't", "'d": "would", "'ll": "will"}
 _MODAL = frozenset(
     """can could will would should might may must did didn't had was wasn't can't couldn't
-    won't wouldn't shouldn't hadn't""".split()
+    won't wouldn't shouldn't hadn't cannot""".split()
 )
 _ADVERB = frozenset(
     """also really just still usually never always sometimes only actually definitely
     already even probably often recently mostly normally generally certainly kind sort
-    typically occasionally""".split()
+    typically occasionally ever""".split()
 )
 # Irregular past forms (no "-s" to add). Common ones in visit speech.
 _IRREGULAR_PAST = frozenset(
@@ -203,7 +203,7 @@ _TAKES_OBJECT = frozenset(
     check examine swab start keep need want like bring take took love hear heard meet met
     bother bothering hurt hurting prescribe prescribed treat treated follow schedule
     contact discharge admit remind wake switch switched change changed move moved keep
-    kept giving sending telling seeing""".split()
+    kept giving sending telling seeing had make made""".split()
 )
 
 
@@ -354,6 +354,21 @@ def negated_question(question: str) -> bool:
     answer reads unambiguously (as a denial)."""
     q = re.split(r"[.!?]\s+", tidy(question).rstrip("?. "))[-1].strip().lower()
     return q.startswith("no ")
+
+
+def answer_items(answer: str) -> str:
+    """What a short answer names after its yes or no ("No fever." -> "fever"; "No." ->
+    ""), so a partial answer denies only what it names."""
+    a = re.sub(r"^(?:(?:so|and|okay|ok|well|oh|um|uh)\b[ ,.-]*)+", "", answer.strip().lower()).strip(" ,.!")
+    a = re.sub(
+        r"^(?:(?:absolutely|definitely|certainly|of course) not|not really|not at all|no|nope|nah|never|"
+        r"none|yes|yeah|yep|yup|correct|i do|i did|i have|i don't|i haven't|i didn't)\b[ ,.!]*",
+        "",
+        a,
+    )
+    # How often or how much is not an item: "I do, sometimes." names nothing.
+    a = re.sub(r"\b(?:sometimes|occasionally|often|usually|mostly|a little|a bit|lately|recently|still|too|also|though)\b", "", a)
+    return a.strip(" ,.!")
 
 
 def question_topic(question: str) -> tuple[str, bool]:

@@ -119,10 +119,9 @@ def repair_spacing(text: str) -> str:
 
 
 def _cut_unpunctuated(sentence: str) -> list[str]:
-    """A long sentence without inner punctuation, cut at new-thought markers into pieces
-    of at least 4 words; a punctuated or short sentence is returned whole."""
-    words = sentence.split()
-    if len(words) <= MAX_UNPUNCTUATED or sentence.count(",") >= len(words) // 12 + 1:
+    """A long unpunctuated sentence, cut at new-thought markers into pieces of at least
+    4 words; a short one is returned whole."""
+    if len(sentence.split()) <= MAX_UNPUNCTUATED:
         return [sentence]
     out: list[str] = []
     for chunk in _NEW_THOUGHT.split(sentence):
@@ -193,7 +192,12 @@ def _pieces(run: list[Segment]) -> list[tuple[str, tuple[str, ...]]]:
             # A line that starts with a capital (not "I") after one without a sentence
             # end starts a new sentence: transcript files put one turn a line, and
             # recognisers capitalise only sentence starts.
-            if not re.search(r"[.?!]$", text) and re.match(r"[A-Z](?![a-z]*'|\b)", t) and not t.startswith("I "):
+            if (
+                not re.search(r"[.?!]$", text)
+                and re.match(r"[A-Z](?![a-z]*'|\b)", t)
+                and not t.startswith("I ")
+                and not _DANGLING_END.search(text)  # "started me on" | "Eliquis 5 mg"
+            ):
                 text += "."
             text += " "
         spans.append((len(text), len(text) + len(t), seg.id))
@@ -202,7 +206,9 @@ def _pieces(run: list[Segment]) -> list[tuple[str, tuple[str, ...]]]:
     pos = 0
     parts: list[str] = []
     for sentence in _SENTENCE_END.split(text):
-        parts.extend(_cut_unpunctuated(sentence))
+        # Only a sentence transcribed without any punctuation is cut at markers; a
+        # punctuated one is the recogniser's (or the writer's) own.
+        parts.extend([sentence] if re.search(r"[,.?!;:]", sentence) else _cut_unpunctuated(sentence))
     for part in parts:
         start = text.find(part, pos)
         end = start + len(part)
@@ -216,6 +222,8 @@ def _pieces(run: list[Segment]) -> list[tuple[str, tuple[str, ...]]]:
         cut_mid_phrase = _DANGLING_END.search(glued[-1][0]) and not part[:1].isupper() if glued else False
         if glued and (cut_mid_phrase or _CONTINUATION_START.match(part)):
             prev, prev_ids = glued[-1]
+            if re.match(r"(?:And|Or|But|Because|Which)\b", part):
+                part = part[0].lower() + part[1:]  # a line break, not a new sentence
             joined = re.sub(r"[.]\s*$", "", prev) + " " + part
             glued[-1] = (joined, prev_ids + tuple(i for i in ids if i not in prev_ids))
         else:
