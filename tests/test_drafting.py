@@ -409,6 +409,7 @@ def test_exam_instructions_never_reach_the_note_or_the_instructions():
     "answer, expected",
     [
         ("No fever.", ["Denies fever."]),  # only what the answer names
+        ("No, no fever.", ["Denies fever."]),
         ("I don't think so.", []),  # hedged: neither
         ("I do, sometimes.", ["Endorses fever or chills."]),
     ],

@@ -361,8 +361,8 @@ def answer_items(answer: str) -> str:
     ""), so a partial answer denies only what it names."""
     a = re.sub(r"^(?:(?:so|and|okay|ok|well|oh|um|uh)\b[ ,.-]*)+", "", answer.strip().lower()).strip(" ,.!")
     a = re.sub(
-        r"^(?:(?:absolutely|definitely|certainly|of course) not|not really|not at all|no|nope|nah|never|"
-        r"none|yes|yeah|yep|yup|correct|i do|i did|i have|i don't|i haven't|i didn't)\b[ ,.!]*",
+        r"^(?:(?:(?:absolutely|definitely|certainly|of course) not|not really|not at all|no|nope|nah|never|"
+        r"none|yes|yeah|yep|yup|correct|i do|i did|i have|i don't|i haven't|i didn't)\b[ ,.!]*)+",
         "",
         a,
     )
