@@ -46,6 +46,7 @@ def featurize(utts: Sequence[Utterance], index: int) -> str:
     words = _WORD.findall(tidy(u.text).lower())
     role = u.role.value if u.role is not Role.UNKNOWN else "unknown"
     toks = [*words, f"__role_{role}", f"__pos_{min(9, int(u.position * 10))}"]
+    toks += [f"{role[0]}_{w}" for w in words]  # the same word says more from one role
     toks.append(f"__len_{min(4, len(words) // 6)}")
     if u.is_question:
         toks.append("__question")
