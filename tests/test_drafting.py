@@ -473,3 +473,17 @@ def test_a_dictated_plan_heading_carries_to_the_lines_after_it():
     plan = section_text(note, "plan")
     assert "Urine microalbumin" in plan and "Return in 3 months" in plan
     assert not any(s.text.lower().startswith("plan:") for s in note.instructions)
+
+
+@pytest.mark.parametrize("said", ["This looks like strep throat.", "You have strep throat."])
+def test_a_diagnosis_without_an_article_is_the_assessment(said):
+    t = _clinic(
+        [
+            ("P", "I have had a sore throat for three days and a fever."),
+            ("D", "Your throat is red with white patches."),
+            ("D", said),
+            ("D", "We will start amoxicillin 500 milligrams twice a day for 10 days."),
+        ]
+    )
+    note = draft_note(DRAFTER, t, load_template("hp"))
+    assert "strep throat" in section_text(note, "assessment")

@@ -103,7 +103,8 @@ _ASSESSMENT_CUE = re.compile(
     r"diagnos\w+|sounds like|looks like (?:you have|it's|this is)|impression|suspect|"
     r"concerned (?:about|for|that)|probably (?:a|an|just)|is (?:well )?controlled|is stable|"
     r"(?:looks|sounds|seems) like (?:a|an)|(?:these|they) (?:sound|look) like|this is (?:a|an|likely|probably)|"
-    r"you have (?:a|an)|is (?:improving|worsening|not well controlled|well controlled|uncontrolled))\b"
+    r"you have (?:a|an)|is (?:improving|worsening|not well controlled|well controlled|uncontrolled)|"
+    r"(?:this|it|that) (?:looks|sounds|seems) like|^(?:so,? )?you have (?!been|had|to|got|a lot|some|any)\w+)\b"
 )
 # A diagnosis stated outright, narrower than the cues above ("I think it's something we
 # can fix" routes as assessment but is not a diagnosis the budget must keep).
@@ -112,7 +113,8 @@ _DIAGNOSIS_CUE = re.compile(
     r"i think (?:this is|it's|it is) (?:a|an|likely|probably|most likely|just)|"
     r"i think (?:you have|that you have|you've got|he has|she has)|"
     r"(?:looks|sounds|seems) like (?:a|an|you have)|(?:these|they) (?:sound|look) like|"
-    r"(?:this|it) is (?:a|an|most likely|likely|probably)|you have (?:a|an))\b"
+    r"(?:this|it) is (?:a|an|most likely|likely|probably)|you have (?:a|an)|"
+    r"(?:this|it|that) (?:looks|sounds|seems) like|^(?:so,? )?you have (?!been|had|to|got|a lot|some|any)\w+)\b"
 )
 # Safety-net advice ("if you get a fever, come back") belongs to the plan, whatever else
 # the sentence mentions.
