@@ -77,6 +77,9 @@ class ScribeOptions:
     diarizer: str = "embedding"  # who spoke when (scribe.speakers.DIARIZERS)
     role_labeller: str = "cues"  # clinician/patient from what was said (scribe.speakers.ROLE_LABELLERS)
     drafter: str = "extractive"  # visit note (scribe.notes.DRAFTERS)
+    # The model-drafting backends' model: a local transformers save_pretrained folder
+    # (config.json, tokenizer files, weights); read by the ``llm`` drafter only.
+    note_model: str | None = None
     model: str = "tiny.en"  # "tiny.en", "base", or a CTranslate2 Whisper folder
     language: str | None = None  # None: English for .en models, detected otherwise
     device: str = "cpu"

@@ -86,6 +86,14 @@ DiarizerOption = Annotated[
     str, typer.Option("--diarizer", help=_backend_help("Who-spoke-when (diarization)", DIARIZERS))
 ]
 DrafterOption = Annotated[str, typer.Option("--drafter", help=_backend_help("Note-drafting", DRAFTERS))]
+NoteModelOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--note-model",
+        metavar="PATH",
+        help="The note model of --drafter llm: a local transformers model folder (config.json, tokenizer, weights). Nothing is downloaded.",
+    ),
+]
 
 
 def check_backends(speech: str, diarizer: str, drafter: str) -> None:

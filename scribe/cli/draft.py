@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from scribe.cli.app import DrafterOption, app, check_writable, end_batch, fail
+from scribe.cli.app import DrafterOption, NoteModelOption, app, check_writable, end_batch, fail
 from scribe.config import load_config
 from scribe.errors import ScribeError
 from scribe.options import ScribeOptions
@@ -41,6 +41,7 @@ def draft(
         ),
     ] = None,
     drafter: DrafterOption = DEFAULTS.drafter,
+    note_model: NoteModelOption = None,
 ) -> None:
     """Draft visit notes from transcripts instead of recordings.
 
@@ -48,7 +49,7 @@ def draft(
 
     For each transcript NAME, writes into --out what `transcribe` writes: NAME.note.md (the draft note, for clinician review), NAME.note.json (the note for machines), NAME.fhir.json (FHIR R4 DocumentReference) and, when the note has patient instructions, NAME.instructions.md and NAME.instructions.fhir.json. With --no-privacy also NAME.transcript.json, NAME.rttm and NAME.vtt.
 
-    Exit codes: 0 all drafted; 1 template or FHIR problem; 2 an input missing, unreadable, empty or not a transcript; 3 results cannot be written. With several failures, the highest.
+    Exit codes: 0 all drafted; 1 template or FHIR problem; 2 an input missing, unreadable, empty or not a transcript; 3 results cannot be written; 4 the note model (--note-model) cannot be loaded. With several failures, the highest.
     """
     from scribe.batch.draft import Drafting, run_drafts
     from scribe.batch.readers import TRANSCRIPT_EXTENSIONS, transcript_files, transcript_stem
@@ -63,7 +64,7 @@ def draft(
     try:
         site = load_config()
         privacy_on = site.privacy if privacy is None else privacy
-        drafting = Drafting.from_options(ScribeOptions(drafter=drafter, template=template))
+        drafting = Drafting.from_options(ScribeOptions(drafter=drafter, note_model=note_model, template=template))
         check_writable(out)
         visits = VisitFactory.start(privacy_on, site)
     except ScribeError as e:

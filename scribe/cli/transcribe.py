@@ -20,6 +20,7 @@ from scribe.cli.app import (
     PractitionerOption,
     DiarizerOption,
     DrafterOption,
+    NoteModelOption,
     SpeechOption,
     app,
     check_backends,
@@ -96,6 +97,7 @@ def transcribe(
     speech: SpeechOption = DEFAULTS.speech,
     diarizer: DiarizerOption = DEFAULTS.diarizer,
     drafter: DrafterOption = DEFAULTS.drafter,
+    note_model: NoteModelOption = None,
 ) -> None:
     """Transcribe recorded visits and draft their notes.
 
@@ -103,7 +105,7 @@ def transcribe(
 
     With --fhir-server (or [fhir] server in the config), each note (and its patient instructions) is also sent to the EHR as draft (preliminary), for --patient/--encounter (one visit's identity: give one recording at a time).
 
-    Exit codes: 0 all processed; 1 template or FHIR problem, or identity missing; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model or --language problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
+    Exit codes: 0 all processed; 1 template or FHIR problem, or identity missing; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model, --language or note model (--note-model) problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
     """
     from scribe.batch.export import FhirExport
     from scribe.batch.runner import expand_inputs, run_local
@@ -122,6 +124,7 @@ def transcribe(
             speech=speech,
             diarizer=diarizer,
             drafter=drafter,
+            note_model=note_model,
             model=model,
             language=language,
             device=device.value,

@@ -61,5 +61,5 @@ def draft_note(drafter: Drafter, transcript: Transcript, template: Template) -> 
 
 DRAFTERS: Registry[Drafter] = Registry(
     "drafter",
-    {"extractive": "scribe.notes.extractive:ExtractiveDrafter"},
+    {"extractive": "scribe.notes.extractive:ExtractiveDrafter", "llm": "scribe.notes.llm:LlmDrafter"},
 )
