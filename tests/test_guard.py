@@ -60,3 +60,15 @@ def test_spoken_numbers_and_units_read_as_written():
     assert normalise_numbers("Fifteen milligrams, 1,000 Milligrams, one twenty over eighty, twenty-five pounds") == (
         "15 mg, 1000 mg, 120/80, 25 lb"
     )
+
+
+def test_a_spoken_dose_is_carried_by_its_digits():
+    # A model drafter writes "15 mg" for "fifteen milligrams": not an omission.
+    from scribe.notes.omissions import find_omissions
+    from scribe.types import Note, NoteSection, NoteSentence, Transcript
+
+    t = Transcript(VISIT, 18.0, "en")
+    note = Note("hp", "t", "1", (NoteSection("plan", "Plan", (NoteSentence("Start meloxicam 15 mg daily.", ("s4",)),)),))
+    assert not [o for o in find_omissions(t, note) if o.kind == "medication"]
+    wrong = Note("hp", "t", "1", (NoteSection("plan", "Plan", (NoteSentence("Start meloxicam 20 mg daily.", ("s4",)),)),))
+    assert [o.text for o in find_omissions(t, wrong) if o.kind == "medication"] == ["meloxicam fifteen milligrams"]

@@ -29,35 +29,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scribe.notes.grounding import content_stems
+from scribe.notes.grounding import content_stems, normalise_numbers, spoken_numbers
 from scribe.notes.restate import ADDED_WORDS
 from scribe.notes.omissions import mentions_medication
 from scribe.types import Segment
 
-_UNITS = {
-    "milligram": "mg", "milligrams": "mg", "mgs": "mg", "microgram": "mcg", "micrograms": "mcg",
-    "gram": "g", "grams": "g", "milliliter": "ml", "milliliters": "ml", "millilitre": "ml",
-    "millilitres": "ml", "kilogram": "kg", "kilograms": "kg", "pound": "lb", "pounds": "lb",
-    "lbs": "lb", "percent": "%", "millimeter": "mm", "millimeters": "mm", "centimeter": "cm",
-    "centimeters": "cm",
-}
-_ONES = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19,
-}
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
-_NUMBER_WORD = re.compile(
-    r"\b(?:(?:" + "|".join([*_TENS, *_ONES]) + r")(?:[ -](?:" + "|".join(_ONES) + r"))?"
-    r"(?: hundred(?: (?:and )?(?:" + "|".join([*_TENS, *_ONES]) + r")(?:[ -](?:" + "|".join(_ONES) + r"))?)?)?"
-    r"(?: thousand)?)\b"
-)
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_BP_HUNDREDS = re.compile(
-    r"\b(one|two) ((?:" + "|".join(_TENS) + r"|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
-    r"eighteen|nineteen)(?:[ -](?:" + "|".join(_ONES) + r"))?)(?= over\b)"
-)
 _SIDE = re.compile(r"\b(left|right|bilateral(?:ly)?|both sides)\b")
 # Words a note writes about what was said, not facts: never counted against coverage.
 _NOTE_STEMS = frozenset(
@@ -65,38 +41,6 @@ _NOTE_STEMS = frozenset(
     | content_stems(" ".join(ADDED_WORDS))
 )
 _NEGATOR = re.compile(r"\b(?:no|not|never|denies|denied|deny|without|negative for|none)\b|n't\b")
-
-
-def _words_to_number(phrase: str) -> int:
-    total, current = 0, 0
-    for w in re.split(r"[ -]+", phrase):
-        if w in _ONES:
-            current += _ONES[w]
-        elif w in _TENS:
-            current += _TENS[w]
-        elif w == "hundred":
-            current = max(current, 1) * 100
-        elif w == "thousand":
-            total += max(current, 1) * 1000
-            current = 0
-    return total + current
-
-
-def normalise_numbers(text: str) -> str:
-    """Spoken numbers as digits and units as their abbreviations, lower case:
-    "Fifteen milligrams, 1,000 Milligrams" -> "15 mg, 1000 mg". Adds no facts."""
-    t = text.lower()
-    t = re.sub(r"(\d),(\d{3})\b", r"\1\2", t)
-    # A blood pressure is said "one thirty over eighty": 130/80.
-    t = _BP_HUNDREDS.sub(lambda m: str(_words_to_number(m.group(1)) * 100 + _words_to_number(m.group(2))), t)
-    t = _NUMBER_WORD.sub(lambda m: str(_words_to_number(m.group(0))), t)
-    t = re.sub(r"\b(" + "|".join(_UNITS) + r")\b", lambda m: _UNITS[m.group(1)], t)
-    # "120 over 80" as "120/80"
-    return re.sub(r"\b(\d{2,3}) over (\d{2,3})\b", r"\1/\2", t)
-
-
-def _numbers(text: str) -> set[str]:
-    return set(_NUMBER.findall(normalise_numbers(text)))
 
 
 def _sides(text: str) -> set[str]:
@@ -182,7 +126,7 @@ class GroundingGuard:
         evidence, coverage = self.align(sentence, segments)
         said = " ".join(s.text for s in segments if s.id in evidence)
         problems: list[str] = []
-        for n in sorted(_numbers(sentence) - _numbers(said)):
+        for n in sorted(spoken_numbers(sentence) - spoken_numbers(said)):
             problems.append(f"number {n} not said")
         for side in sorted(_sides(sentence) - _sides(said)):
             problems.append(f"side {side} not said")

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 
-from scribe.notes.grounding import content_stems
+from scribe.notes.grounding import content_stems, spoken_numbers
 from scribe.notes.utterances import repair_spacing
 from scribe.types import Note, Omission, Segment, Transcript
 
@@ -133,21 +133,17 @@ def salient_facts(segments: Sequence[Segment]) -> list[Omission]:
     return [Omission(kind=k, text=text, evidence=tuple(ids)) for (k, _), (text, ids) in found.items()]
 
 
-def _number_in(token: str, note_text: str) -> bool:
-    return re.search(rf"(?<![\d.]){re.escape(token)}(?![\d])", note_text) is not None
-
-
 def _carried(fact: Omission, note_text: str) -> bool:
     key = _norm(fact.text)
+    # Numbers compare as digits, spoken or written: "fifteen milligrams" is carried by
+    # "15 mg" (a model drafter writes the digits).
     if fact.kind == "number":
-        num = re.match(rf"^({_NUM}|\d{{2,3}} over \d{{2,3}})", key)
-        return _number_in(num.group(1) if num else key, note_text)
+        return spoken_numbers(key) <= spoken_numbers(note_text)
     if fact.kind == "medication":
         name, _, dose = key.partition(" ")
         if not re.search(rf"\b{re.escape(name)}\b", note_text):
             return False
-        num = re.match(rf"^({_NUM})", dose)
-        return not num or _number_in(num.group(1), note_text)
+        return spoken_numbers(dose) <= spoken_numbers(note_text)
     # A symptom, an allergy, an interval: every content word of it, by its stem
     # ("vomited" carries "vomiting", "headache" carries "headaches").
     return content_stems(key) <= content_stems(note_text)
