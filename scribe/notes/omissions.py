@@ -170,9 +170,3 @@ def find_omissions(transcript: Transcript, note: Note) -> tuple[Omission, ...]:
         return ()
     text = _norm(" ".join(s.text for s in note.sentences()))
     return tuple(f for f in salient_facts(transcript.segments) if not _carried(f, text))
-
-
-def omission_rate(transcript: Transcript, note: Note) -> tuple[int, int]:
-    """(facts not carried, facts said): the benchmark's omission rate is their ratio."""
-    facts = salient_facts(transcript.segments)
-    return len(find_omissions(transcript, note)), len(facts)
