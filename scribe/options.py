@@ -77,9 +77,12 @@ class ScribeOptions:
     diarizer: str = "embedding"  # who spoke when (scribe.speakers.DIARIZERS)
     role_labeller: str = "cues"  # clinician/patient from what was said (scribe.speakers.ROLE_LABELLERS)
     drafter: str = "extractive"  # visit note (scribe.notes.DRAFTERS)
-    # The model-drafting backends' model: a local transformers save_pretrained folder
-    # (config.json, tokenizer files, weights); read by the ``llm`` drafter only.
+    # The model drafters' (``llm``, ``audio-llm``) model: a local transformers
+    # save_pretrained folder (config.json, tokenizer or processor files, weights) or a
+    # GGUF file (``llm``); nothing is downloaded.
     note_model: str | None = None
+    note_device: str = "auto"  # the note model's device: cpu, cuda, or auto (cuda when present)
+    note_dtype: str = "auto"  # float32, float16, bfloat16, or auto (float32 on cpu, bfloat16 on cuda)
     model: str = "tiny.en"  # "tiny.en", "base", or a CTranslate2 Whisper folder
     language: str | None = None  # None: English for .en models, detected otherwise
     device: str = "cpu"

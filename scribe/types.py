@@ -7,7 +7,7 @@ segment its speaker, the role labeller its role) returns a new one with
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -117,17 +117,51 @@ OMISSION_KINDS = ("symptom", "medication", "allergy", "number", "follow-up")
 
 @dataclass(frozen=True)
 class NoteSentence:
-    """One sentence of the draft note and the transcript segments it rests on."""
+    """One sentence of the draft note and the transcript segments it rests on.
+
+    ``flags`` is empty for a supported sentence. A model-drafted sentence the grounding
+    guard (``scribe.notes.guard``) does not support carries the guard's reasons
+    ("coverage 0.21 below 0.38", "number 20 not said", "side left not said"): it stays in
+    the note, visibly flagged, until the clinician accepts or deletes it, and is left out
+    of exported FHIR text until then.
+    """
 
     text: str
     evidence: tuple[str, ...]
+    flags: tuple[str, ...] = ()
+
+    @property
+    def supported(self) -> bool:
+        return not self.flags
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "evidence": list(self.evidence)}
+        d: dict[str, Any] = {"text": self.text, "evidence": list(self.evidence), "supported": self.supported}
+        if self.flags:
+            d["flags"] = list(self.flags)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "NoteSentence":
-        return cls(text=str(d["text"]), evidence=tuple(str(e) for e in d.get("evidence", ())))
+        return cls(
+            text=str(d["text"]),
+            evidence=tuple(str(e) for e in d.get("evidence", ())),
+            flags=tuple(str(f) for f in d.get("flags", ())),
+        )
+
+
+@dataclass(frozen=True)
+class NoteCounts:
+    """What a note reports of itself: sentences the transcript supports, sentences the
+    grounding guard flagged (model drafters only; always 0 for the embedded drafter,
+    whose sentences are the transcript's own words), and omissions (salient facts said
+    but not carried, ``scribe.notes.omissions``). Patient instructions included."""
+
+    supported: int
+    unsupported: int
+    omissions: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"supported": self.supported, "unsupported": self.unsupported, "omissions": self.omissions}
 
 
 @dataclass(frozen=True)
@@ -183,6 +217,24 @@ class Note:
     def sentences(self) -> list[NoteSentence]:
         return [s for sec in self.sections for s in sec.sentences]
 
+    def counts(self) -> NoteCounts:
+        """Supported and flagged sentences (sections and instructions) and omissions."""
+        every = [*self.sentences(), *self.instructions]
+        flagged = sum(1 for s in every if not s.supported)
+        return NoteCounts(len(every) - flagged, flagged, len(self.omissions))
+
+    def supported_only(self) -> "Note":
+        """This note without the sentences the grounding guard flagged: what exported
+        FHIR text carries until the clinician keeps a flagged sentence (by accepting it,
+        which clears its flags) or deletes it."""
+        return replace(
+            self,
+            sections=tuple(
+                replace(sec, sentences=tuple(s for s in sec.sentences if s.supported)) for sec in self.sections
+            ),
+            instructions=tuple(s for s in self.instructions if s.supported),
+        )
+
     @property
     def is_empty(self) -> bool:
         return not self.sentences()
@@ -231,6 +283,7 @@ class Note:
                 "sentences": [s.to_dict() for s in self.instructions],
             },
             "omissions": [o.to_dict() for o in self.omissions],
+            "counts": self.counts().to_dict(),
         }
 
     @classmethod

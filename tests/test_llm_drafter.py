@@ -17,7 +17,7 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from scribe.errors import ModelError  # noqa: E402
 from scribe.notes import DRAFTERS, draft_note  # noqa: E402
-from scribe.notes.llm import UNSUPPORTED, LlmDrafter, LlmParams, ModelLoadError, parse_output  # noqa: E402
+from scribe.notes.llm import LlmDrafter, LlmParams, ModelLoadError, parse_output  # noqa: E402
 from scribe.notes.templates import load_template  # noqa: E402
 from scribe.options import ScribeOptions  # noqa: E402
 from scribe.types import Role, Segment, Transcript  # noqa: E402
@@ -155,7 +155,8 @@ def test_generation_gives_a_valid_note(fixture, request):
     ids = TRANSCRIPT.segment_ids()
     for s in note.sentences():
         assert set(s.evidence) <= ids
-    assert sum(drafter.last_counts) == len(note.sentences())
+    counts = note.counts()
+    assert counts.supported + counts.unsupported == len(note.sentences())
 
 
 CRAFTED = """\
@@ -188,17 +189,19 @@ def test_crafted_output_is_guarded(plain_model, monkeypatch):
     note = drafter.draft(TRANSCRIPT, SOAP)
     by = {sec.id: [s.text for s in sec.sentences] for sec in note.sections}
     assert by["subjective"] == ["Right knee pain since Monday.", "Denies fever or chills."]
-    flagged = [s.text for s in note.sentences() if s.text.startswith(UNSUPPORTED)]
-    assert f"{UNSUPPORTED}Start meloxicam 20 mg daily with food." in flagged  # a made-up dose
-    assert f"{UNSUPPORTED}Left knee pain since Monday." in flagged  # a swapped side
-    assert f"{UNSUPPORTED}There is swelling of the knee." in flagged  # a dropped "no"
-    assert len(flagged) == 3
+    flagged = {s.text: s.flags for s in note.sentences() if not s.supported}
+    assert flagged == {
+        "Start meloxicam 20 mg daily with food.": ("number 20 not said",),  # a made-up dose
+        "Left knee pain since Monday.": ("side left not said",),  # a swapped side
+        "There is swelling of the knee.": ("drops the no on swell",),  # a dropped "no"
+    }
     assert by["plan"].count("Start meloxicam 15 mg daily with food.") == 1  # exact duplicate dropped
-    assert drafter.last_counts == (len(note.sentences()) - 3, 3)
+    assert note.counts().to_dict() == {"supported": len(note.sentences()) - 3, "unsupported": 3, "omissions": 0}
+    assert note.supported_only().counts().unsupported == 0
     ids = TRANSCRIPT.segment_ids()
     for s in note.sentences():
         assert set(s.evidence) <= ids
-        if not s.text.startswith(UNSUPPORTED):
+        if s.supported:
             assert s.evidence
     denies = next(s for s in note.sentences() if s.text == "Denies fever or chills.")
     assert denies.evidence == ("s1", "s2")  # guard's evidence; s99 dropped
@@ -232,7 +235,7 @@ def test_long_transcript_is_chunked_and_merged(tmp_path, monkeypatch):
     by = {sec.id: sec.sentences for sec in note.sections}
     assert [s.text for s in by["subjective"]] == ["Right knee pain since Monday."]
     firsts = [c[0][1:c[0].index("]")] for c in chunks]
-    assert [s.text for s in by["plan"]] == [f"{UNSUPPORTED}Chunk from {sid}." for sid in firsts]
+    assert [(s.text, s.supported) for s in by["plan"]] == [(f"Chunk from {sid}.", False) for sid in firsts]
     # and real generation runs over every chunk
     monkeypatch.undo()
     note = drafter.draft(long, SOAP)

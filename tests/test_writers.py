@@ -290,3 +290,55 @@ def test_note_json_round_trips(tmp_path: Path):
     assert doc["omissions"][0] == {"kind": "medication", "text": "albuterol 90 mcg", "evidence": ["s3"]}
     assert [s["evidence"] for sec in doc["sections"] for s in sec["sentences"]] == [["s1"], ["s3", "s1"]]
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+# --- sentences the grounding guard flagged ---
+
+
+def flagged_note() -> Note:
+    note = make_note()
+    plan = note.sections[2]
+    made_up = NoteSentence("Start metformin 500 mg twice daily.", ("s3",), ("number 500 not said", "drug metformin not named"))
+    return replace(note, sections=(*note.sections[:2], replace(plan, sentences=(*plan.sentences, made_up))))
+
+
+def test_flagged_sentence_is_marked_in_review_and_editor_and_left_out_of_ehr_text():
+    note = flagged_note()
+    assert note.counts().to_dict() == {"supported": 2, "unsupported": 1, "omissions": 0}
+    md = markdown(note)
+    line = next(x for x in md.splitlines() if "metformin" in x)
+    assert line.startswith(f"- **{render.UNSUPPORTED_MARK}** _(number 500 not said; drug metformin not named)_ ")
+    assert "1 sentence(s) marked UNSUPPORTED" in md
+    assert "UNSUPPORTED" not in markdown(make_note())  # nothing flagged, nothing said
+    text = render.render_note_text(note)
+    assert "metformin" not in text and "Start an inhaler." in text
+    editable = render.editable_text(note)
+    assert f"- {render.UNSUPPORTED_MARK} Start metformin 500 mg twice daily.\n" in editable
+    # Signing drops a line still marked; the clinician keeps one by removing the mark.
+    signed, dropped = render.drop_unsupported(editable)
+    assert dropped == 1 and "metformin" not in signed and "Start an inhaler." in signed
+    kept, dropped = render.drop_unsupported(editable.replace(f"{render.UNSUPPORTED_MARK} ", ""))
+    assert dropped == 0 and "- Start metformin 500 mg twice daily." in kept
+    # note.json carries the flags and the counts, and reads back the same
+    d = note.to_dict()
+    assert d["counts"] == {"supported": 2, "unsupported": 1, "omissions": 0}
+    assert d["sections"][2]["sentences"][1] == {
+        "text": "Start metformin 500 mg twice daily.", "evidence": ["s3"], "supported": False,
+        "flags": ["number 500 not said", "drug metformin not named"],
+    }
+    assert Note.from_dict(json.loads(json.dumps(d))) == note
+
+
+def test_batch_fhir_document_leaves_flagged_sentences_out():
+    from scribe.batch.visit import note_documents
+
+    docs = note_documents(flagged_note(), make_transcript(), uri="visit1", options_dict=ScribeOptions().to_dict(),
+                          models=MODELS, transcript_kept=False, source="visit1.wav")
+    assert "metformin" in docs.markdown  # the review view shows it, marked
+    attachments = [c["attachment"] for c in docs.document["content"]]
+    assert len(attachments) == 2
+    for a in attachments:
+        import base64
+
+        body = base64.b64decode(a["data"]).decode()
+        assert "metformin" not in body and "Start an inhaler." in body

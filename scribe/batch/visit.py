@@ -176,14 +176,28 @@ def note_documents(
     )
     created = datetime.now(timezone.utc)
     instructions_markdown = instructions_doc = None
+    # The FHIR document leaves out what the grounding guard flagged: a flagged sentence
+    # reaches the EHR only once a clinician keeps it (the recorder's editor). The review
+    # markdown written beside it shows them, marked.
+    exported, exported_markdown = note, markdown
+    if note.counts().unsupported:
+        exported = note.supported_only()
+        exported_markdown = render_note_markdown(
+            exported, transcript, uri=uri, options_dict=options_dict, models=models,
+            transcript_kept=transcript_kept, drafted_from=drafted_from,
+        )
     try:
-        doc = build_document_reference(note, markdown, models=models, created=created, transcript=transcript)
+        doc = build_document_reference(exported, exported_markdown, models=models, created=created,
+                                       transcript=transcript)
         if note.instructions:
             instructions_markdown = render_instructions_markdown(
                 note, transcript, uri=uri, transcript_kept=transcript_kept, drafted_from=drafted_from
             )
+            exported_instructions = instructions_markdown if exported is note else render_instructions_markdown(
+                exported, transcript, uri=uri, transcript_kept=transcript_kept, drafted_from=drafted_from
+            )
             instructions_doc = build_instructions_reference(
-                note, instructions_markdown, note_document=doc, models=models, created=created, transcript=transcript
+                exported, exported_instructions, note_document=doc, models=models, created=created, transcript=transcript
             )
     except FhirValidationError as e:
         raise ScribeError(f"{source}: the draft note is not valid FHIR ({e})") from None

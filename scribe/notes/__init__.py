@@ -8,6 +8,6 @@ an audio-language model) is one module here implementing the protocol, plus one 
 ``DRAFTERS`` (``scribe/notes/base.py``). Importing this package loads no model.
 """
 
-from scribe.notes.base import DRAFTERS, Drafter, draft_note
+from scribe.notes.base import DRAFTERS, AudioSource, Drafter, DraftProgress, draft_note
 
-__all__ = ["DRAFTERS", "Drafter", "draft_note"]
+__all__ = ["DRAFTERS", "AudioSource", "DraftProgress", "Drafter", "draft_note"]

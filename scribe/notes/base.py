@@ -4,16 +4,45 @@ Every note sentence cites the transcript segments it comes from (``NoteSentence.
 segment ids), so a reviewer can check it against what was said. A backend implements
 ``Drafter`` and is registered in ``DRAFTERS``; ``ScribeOptions.drafter`` (``--drafter``)
 names the one to use.
+
+A drafter that listens (``audio-llm``: an audio-language model drafting from the visit's
+audio itself) is also given an ``AudioSource``: windows decrypted on demand from the
+visit's buffer and zeroed when released. Model drafters report progress (steps done of
+steps total: transcript chunks or audio windows) through ``DraftProgress``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Protocol
+
+import numpy as np
 
 from scribe.notes.templates import Template
 from scribe.registry import Registry
 from scribe.types import Note, Transcript
+
+
+DraftProgress = Callable[[int, int], None]
+"""Called by a model drafter after each step: (steps done, steps total). A step is a
+transcript chunk (``llm``) or an audio window (``audio-llm``)."""
+
+
+class AudioSource(Protocol):
+    """A visit's audio, for a drafter that listens.
+
+    ``duration`` is the visit's length in seconds. ``window(start, end)`` yields the audio
+    from ``start`` to ``end`` seconds as (n,) float32 samples at 16 kHz, decrypted from the
+    visit's buffer in privacy mode, and zeroes it on exit (on failure too): a drafter
+    holds one window at a time and releases it before the next.
+    """
+
+    duration: float
+
+    def window(self, start: float, end: float) -> AbstractContextManager[np.ndarray]:
+        ...
 
 
 class Drafter(Protocol):
@@ -23,6 +52,11 @@ class Drafter(Protocol):
     ----------
     name, version : str
         Echoed in every output as the ``"drafter"`` model.
+    listens : bool
+        True for a drafter that drafts from the audio (``AudioSource``) as well as the
+        transcript; ``draft_note`` passes it ``audio=`` and ``progress=``. A model drafter
+        that does not listen (``llm``) sets ``reports_progress`` and gets ``progress=``.
+        Both default to False (``getattr``): the embedded drafter takes neither.
     """
 
     name: str
@@ -48,13 +82,30 @@ class Drafter(Protocol):
         ...
 
 
-def draft_note(drafter: Drafter, transcript: Transcript, template: Template) -> Note:
+def draft_note(
+    drafter: Drafter,
+    transcript: Transcript,
+    template: Template,
+    *,
+    audio: AudioSource | None = None,
+    progress: DraftProgress | None = None,
+) -> Note:
     """``drafter.draft`` plus what every note carries whatever its backend: the drafter's
     name and version, and the omission check (``scribe.notes.omissions``) run on the
-    result. Batch, live and ``scribe draft`` all draft through this one call."""
+    result. Batch, live and ``scribe draft`` all draft through this one call.
+
+    ``audio`` goes to a drafter that listens (``drafter.listens``), ``progress`` to one
+    that listens or ``reports_progress``; others are called as ``draft(transcript,
+    template)``. A listening drafter given no audio (``scribe draft`` has transcripts
+    only) decides itself what to do (``audio-llm`` drafts from the transcript text)."""
     from scribe.notes.omissions import find_omissions
 
-    note = drafter.draft(transcript, template)
+    if getattr(drafter, "listens", False):
+        note = drafter.draft(transcript, template, audio=audio, progress=progress)  # type: ignore[call-arg]
+    elif getattr(drafter, "reports_progress", False):
+        note = drafter.draft(transcript, template, progress=progress)  # type: ignore[call-arg]
+    else:
+        note = drafter.draft(transcript, template)
     note = replace(note, drafter=drafter.name, drafter_version=drafter.version)
     return replace(note, omissions=find_omissions(transcript, note))
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from scribe.notes.grounding import content_stems, normalise_numbers, spoken_numbers
 from scribe.notes.restate import ADDED_WORDS
 from scribe.notes.omissions import mentions_medication
-from scribe.types import Segment
+from scribe.types import NoteSentence, Segment
 
 _SIDE = re.compile(r"\b(left|right|bilateral(?:ly)?|both sides)\b")
 # Words a note writes about what was said, not facts: never counted against coverage.
@@ -153,3 +153,20 @@ class GroundingGuard:
             problems=tuple(problems),
             supported=coverage >= self.threshold and not problems,
         )
+
+    def ground(self, sentence: str, segments: Sequence[Segment], cited: Sequence[str] = ()) -> NoteSentence:
+        """A model's ``sentence`` as a note sentence: its evidence is the guard's
+        alignment (plus ``cited``, the ids the model cited, when the guard supports it);
+        an unsupported one keeps the evidence found and carries the guard's reasons as
+        ``flags`` ("coverage 0.21 below 0.38", "number 20 not said", ...). Every model
+        drafter (``llm``, ``audio-llm``) turns its output into the note through this."""
+        support = self.check(sentence, segments)
+        order = {s.id: i for i, s in enumerate(segments)}
+        if support.supported:
+            evidence = tuple(sorted(set(support.evidence) | {c for c in cited if c in order}, key=order.__getitem__))
+            return NoteSentence(sentence, evidence)
+        flags = list(support.problems)
+        if support.coverage < self.threshold:
+            flags.insert(0, f"coverage {support.coverage:.2f} below {self.threshold:.2f}")
+        return NoteSentence(sentence, support.evidence, tuple(flags))
+

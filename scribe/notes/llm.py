@@ -15,8 +15,8 @@ Steps:
    transcript does not have are dropped.
 4. **Guard.** Every sentence goes through ``GroundingGuard.check``: its evidence is the
    guard's (plus the model's valid citations when the guard found support). A sentence
-   the guard does not support is kept, prefixed ``"[UNSUPPORTED] "``, for the clinician
-   to accept or delete. ``last_counts`` holds the last note's (supported, unsupported).
+   the guard does not support is kept with the guard's reasons as ``NoteSentence.flags``,
+   for the clinician to accept or delete (``Note.counts()`` counts them).
 
 Loads from a local folder only (``local_files_only``); nothing is downloaded. Registered
 as ``"llm"`` in ``scribe.notes.DRAFTERS``; ``--note-model PATH`` names the folder.
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from scribe.errors import ModelError
+from scribe.notes.base import DraftProgress
 from scribe.notes.guard import GroundingGuard
 from scribe.notes.templates import Template
 from scribe.options import ScribeOptions
@@ -39,7 +40,6 @@ from scribe.types import Note, NoteSection, NoteSentence, Role, Segment, Transcr
 
 logger = logging.getLogger("scribe.notes.llm")
 
-UNSUPPORTED = "[UNSUPPORTED] "
 VERSION = "0.1.0"
 
 
@@ -135,6 +135,7 @@ class LlmDrafter:
     and flags what the transcript does not support (``scribe.notes.Drafter``)."""
 
     name = "llm"
+    reports_progress = True
 
     def __init__(self, model: Any, tokenizer: Any, params: LlmParams = LlmParams(), path: str | None = None,
                  guard: GroundingGuard = GroundingGuard()):
@@ -145,7 +146,6 @@ class LlmDrafter:
         self.guard = guard
         model_type = getattr(getattr(model, "config", None), "model_type", None) or "model"
         self.version = f"{VERSION}+{model_type}:{Path(path).name if path else 'memory'}"
-        self.last_counts: tuple[int, int] = (0, 0)  # (supported, unsupported) of the last note
 
     # -- loading -------------------------------------------------------------------
     @classmethod
@@ -312,10 +312,11 @@ class LlmDrafter:
         return self.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
 
     # -- drafting ------------------------------------------------------------------
-    def draft(self, transcript: Transcript, template: Template) -> Note:
+    def draft(self, transcript: Transcript, template: Template, *, progress: DraftProgress | None = None) -> Note:
+        """The note from ``transcript``, chunk by chunk; ``progress(done, total)`` after
+        each chunk. Sentences the guard does not support carry its flags."""
         segments = transcript.segments
         valid = transcript.segment_ids()
-        order = {s.id: i for i, s in enumerate(segments)}
         drafted: dict[str, list[NoteSentence]] = {s.id: [] for s in template.sections}
         seen: dict[str, set[str]] = {s.id: set() for s in template.sections}
         supported = unsupported = 0
@@ -326,18 +327,15 @@ class LlmDrafter:
                 if sentence in seen[section]:
                     continue
                 seen[section].add(sentence)
-                support = self.guard.check(sentence, segments)
-                if support.supported:
-                    evidence = tuple(sorted(set(support.evidence) | set(cited), key=order.__getitem__))
+                grounded = self.guard.ground(sentence, segments, cited)
+                if grounded.supported:
                     supported += 1
-                    out_text = sentence
                 else:
-                    evidence = tuple(e for e in support.evidence if e in valid)
                     unsupported += 1
-                    out_text = UNSUPPORTED + sentence
-                drafted[section].append(NoteSentence(out_text, evidence))
+                drafted[section].append(grounded)
             logger.debug("chunk %d of %d: %d lines", k + 1, len(chunks), len(lines))
-        self.last_counts = (supported, unsupported)
+            if progress is not None:
+                progress(k + 1, len(chunks))
         logger.debug("drafted %d sentences (%d unsupported)", supported + unsupported, unsupported)
         return Note(
             template=template.id,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from scribe.types import ModelInfo, Note, Transcript
+from scribe.types import ModelInfo, Note, NoteSentence, Transcript
 
 DRAFT_NOTICE = "AI-generated DRAFT for clinician review: verify every statement against the recording before signing."
 NO_SPEECH = "Nothing was captured: no speech was detected in this recording."
@@ -23,6 +23,15 @@ NOTHING_ROUTED = (
 # Used when we do not know whether the recording had speech (no transcript at hand).
 NOTHING_DRAFTED = "Nothing was captured: the draft note is empty. See the transcript."
 OMISSIONS_HEADING = "Possibly missing from this note (said in the visit, not in the note)"
+# How a sentence the grounding guard flagged is marked: in the review markdown (with the
+# guard's reasons) and at the head of its line in the editable text. At signing, a line
+# still marked is left out (``drop_unsupported``): accepting a sentence removes the mark.
+UNSUPPORTED_MARK = "[UNSUPPORTED]"
+UNSUPPORTED_NOTICE = (
+    "{n} sentence(s) marked UNSUPPORTED: the model wrote them, the transcript does not "
+    "support them. Accept (remove the mark) or delete each before signing; marked "
+    "sentences are left out of the exported note."
+)
 INSTRUCTIONS_NOTICE = (
     "AI-generated DRAFT of the patient's after-visit instructions, for clinician review: "
     "verify every statement against the visit before giving them to the patient."
@@ -119,8 +128,11 @@ def render_note_markdown(
             if not sec.sentences:
                 lines.append(f"_{_md_escape(sec.empty_text)}_")
             for sent in sec.sentences:
-                lines.append(f"- {_md_escape(sent.text)} {_refs(sent.evidence, starts)}")
+                lines.append(f"- {_flag(sent)}{_md_escape(sent.text)} {_refs(sent.evidence, starts)}")
             lines.append("")
+    flagged = note.counts().unsupported
+    if flagged:
+        lines += [f"> **{UNSUPPORTED_NOTICE.format(n=flagged)}**", ""]
     lines += _omission_lines(note, starts)
     if not note.is_empty:
         lines += _references_footer(uri, transcript_kept, "transcript lines", drafted_from)
@@ -189,10 +201,17 @@ def render_instructions_markdown(
     lines += [f"## {_md_escape(section.title)}", ""]
     if doc.is_empty:
         return "\n".join(lines + [f"_{_md_escape(section.empty_text)}_", ""])
-    lines += [f"- {_md_escape(s.text)} {_refs(s.evidence, starts)}" for s in section.sentences]
+    lines += [f"- {_flag(s)}{_md_escape(s.text)} {_refs(s.evidence, starts)}" for s in section.sentences]
     lines.append("")
     lines += _references_footer(uri, transcript_kept, "what was said in the visit", drafted_from)
     return "\n".join(lines)
+
+
+def _flag(sentence: NoteSentence) -> str:
+    """The review markdown's mark on a flagged sentence, with the guard's reasons."""
+    if sentence.supported:
+        return ""
+    return f"**{UNSUPPORTED_MARK}** _({_md_escape('; '.join(sentence.flags))})_ "
 
 
 def _refs(evidence: Sequence[str], starts: dict[str, float]) -> str:
@@ -207,7 +226,9 @@ def render_note_text(note: Note, *, transcript: Transcript | None = None) -> str
     """The note as plain text, for an EHR that shows text/plain: title, draft notice,
     status, then each section's sentences. Evidence refs are left out: they point into
     a transcript the EHR does not have. ``transcript`` (optional) lets an empty note say
-    whether the recording held speech at all."""
+    whether the recording held speech at all. Sentences the grounding guard flagged are
+    left out (``Note.supported_only``): this is the text that leaves for the EHR."""
+    note = note.supported_only()
     lines = [note.title, "=" * len(note.title), "", DRAFT_NOTICE, f"Status: {note.status}.", ""]
     if note.is_empty:
         lines += [_empty_message(transcript), ""]
@@ -224,12 +245,33 @@ def render_note_text(note: Note, *, transcript: Transcript | None = None) -> str
 def editable_text(note: Note) -> str:
     """The note as the clinician edits and signs it: ``## Section`` headings and ``- ``
     sentences, without the draft notice and evidence references of the review view.
-    An empty note is ``""``; otherwise the text ends with one ``\\n``."""
+    A sentence the grounding guard flagged starts with ``UNSUPPORTED_MARK`` until the
+    clinician accepts it (removes the mark) or deletes the line; ``drop_unsupported``
+    leaves still-marked lines out at signing. An empty note is ``""``; otherwise the
+    text ends with one ``\\n``."""
     if note.is_empty:
         return ""
     lines: list[str] = []
     for sec in note.sections:
         lines += [f"## {sec.title}", ""]
-        lines += [f"- {' '.join(s.text.split())}" for s in sec.sentences] or [sec.empty_text]
+        lines += [f"- {'' if s.supported else UNSUPPORTED_MARK + ' '}{' '.join(s.text.split())}"
+                  for s in sec.sentences] or [sec.empty_text]
         lines.append("")
     return "\n".join(lines).strip() + "\n"
+
+
+_MARKED_LINE = re.compile(r"^\s*(?:[-*]\s*)?" + re.escape(UNSUPPORTED_MARK))
+
+
+def drop_unsupported(text: str) -> tuple[str, int]:
+    """``text`` (the editable text as the clinician signs it) without the lines still
+    starting with ``UNSUPPORTED_MARK`` (after an optional ``- ``/``* `` bullet), and how
+    many were left out. The clinician keeps a flagged sentence by removing its mark."""
+    kept: list[str] = []
+    dropped = 0
+    for line in text.splitlines(keepends=True):
+        if _MARKED_LINE.match(line):
+            dropped += 1
+        else:
+            kept.append(line)
+    return "".join(kept), dropped
