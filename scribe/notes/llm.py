@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scribe.errors import ModelError
 from scribe.notes.base import DraftProgress
 from scribe.notes.guard import GroundingGuard
+from scribe.notes.hf import ModelLoadError
 from scribe.notes.templates import Template
 from scribe.options import ScribeOptions
 from scribe.types import Note, NoteSection, NoteSentence, Role, Segment, Transcript
@@ -41,11 +41,6 @@ from scribe.types import Note, NoteSection, NoteSentence, Role, Segment, Transcr
 logger = logging.getLogger("scribe.notes.llm")
 
 VERSION = "0.1.0"
-
-
-class ModelLoadError(ModelError):
-    """The note model cannot be found or loaded: one line naming the path and the reason
-    (exit code 4, as every ``ModelError``)."""
 
 
 @dataclass(frozen=True)
