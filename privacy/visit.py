@@ -112,6 +112,20 @@ class Visit:
             self._audio.close()
             self._audio = None
 
+    def audio_source(self) -> "BufferAudioSource | None":
+        """The visit's audio for a drafter that listens (``scribe.notes.AudioSource``):
+        windows decrypted on demand from the encrypted buffer, zeroed on exit.
+
+        None when this visit keeps no audio in memory: standard mode (its journal is
+        sealed on disk, write-only and unindexed: reading a window back means decrypting
+        every record before it, so a batch visit's drafter decodes the recording file
+        instead, and a live one drafts from the transcript text), or after
+        ``drop_audio``/``close``. What is appended after this call is seen by its
+        windows; ``duration`` is read when asked."""
+        if self._audio is None or self._audio.closed:
+            return None
+        return BufferAudioSource(self._audio)
+
     def mark_content(self, text: str) -> None:
         """Visit text that is shown but not kept (a partial line): the log filter must
         still know it."""
@@ -169,3 +183,29 @@ class Visit:
     def _record(self, event: str, **fields) -> None:
         if self.audit is not None:
             self.audit.record(event, self.visit_id, **fields)
+
+
+class BufferAudioSource:
+    """A privacy-mode visit's audio as an ``AudioSource`` (``scribe.notes.base``).
+
+    ``duration``: seconds appended to the buffer so far. ``window(start, end)`` yields
+    (n,) float32 samples at 16 kHz from ``start`` to ``end`` seconds (clipped to what the
+    buffer holds, like slicing), decrypted by ``AudioBuffer.read_window``, and zeroes
+    them on exit, on failure too: no plaintext copy outlives its window. Raises
+    ``BufferClosedError`` once the visit has dropped its audio.
+    """
+
+    def __init__(self, buffer: AudioBuffer):
+        self._buffer = buffer
+
+    @property
+    def duration(self) -> float:
+        return self._buffer.duration
+
+    @contextmanager
+    def window(self, start: float, end: float) -> Iterator[np.ndarray]:
+        samples = self._buffer.read_window(max(0.0, start), max(0.0, start, end))
+        try:
+            yield samples
+        finally:
+            zero(samples)
