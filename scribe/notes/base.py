@@ -112,5 +112,9 @@ def draft_note(
 
 DRAFTERS: Registry[Drafter] = Registry(
     "drafter",
-    {"extractive": "scribe.notes.extractive:ExtractiveDrafter", "llm": "scribe.notes.llm:LlmDrafter"},
+    {
+        "extractive": "scribe.notes.extractive:ExtractiveDrafter",
+        "llm": "scribe.notes.llm:LlmDrafter",
+        "audio-llm": "scribe.notes.audio_llm:AudioLlmDrafter",
+    },
 )
