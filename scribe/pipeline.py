@@ -29,8 +29,9 @@ from pyannote.core import Annotation, Timeline
 
 from privacy import SAMPLE_RATE
 from scribe.audio import VAD_BACKENDS, VoiceActivityDetector
-from scribe.audio.decode import iter_blocks, probe
-from scribe.notes import DRAFTERS, Drafter, draft_note
+from scribe.audio.decode import AudioInfo, iter_blocks, probe
+from scribe.audio.source import FileAudioSource
+from scribe.notes import DRAFTERS, AudioSource, Drafter, DraftProgress, draft_note
 from scribe.notes.templates import Template, load_template
 from scribe.options import ScribeOptions
 from scribe.speakers import DIARIZERS, ROLE_LABELLERS, Diarizer, RoleLabeller, attribute_speakers
@@ -66,6 +67,9 @@ class VisitSink(Protocol):
     def mark_content(self, text: str) -> None:
         """Text shown but not kept (a partial line): the log filter must know it."""
         ...
+
+    # Optional: ``audio_source() -> AudioSource | None``, the kept audio for a drafter
+    # that listens (``privacy.visit.Visit`` in privacy mode); see ``Pipeline.process``.
 
 
 class NullVisit:
@@ -260,7 +264,8 @@ class Pipeline:
         t0 = time.perf_counter()
         annotation = diarization.finish()
         timings["cluster_roles"] = time.perf_counter() - t0
-        result = self.finalize(segments, annotation, offset, language, uri or _uri(info.path), timings)
+        audio = _listening_source(visit, info, offset) if getattr(self.drafter, "listens", False) else None
+        result = self.finalize(segments, annotation, offset, language, uri or _uri(info.path), timings, audio=audio)
         logger.info(
             "processed %s: %.1f s audio, %d segments, %d speakers",
             result.uri,
@@ -279,6 +284,9 @@ class Pipeline:
         uri: str,
         timings: dict[str, float] | None = None,
         template: Template | None = None,
+        *,
+        audio: AudioSource | None = None,
+        draft_progress: DraftProgress | None = None,
     ) -> VisitResult:
         """The end of a visit, batch or streamed: words given to the final speaker turns,
         roles, and the draft note.
@@ -299,6 +307,12 @@ class Pipeline:
             Stage timings so far; ``cluster_roles`` (if given) is added to.
         template : Template, optional
             The note template (default: the pipeline's).
+        audio : AudioSource, optional
+            The visit's audio, for a drafter that listens (``audio-llm``): the visit's
+            ``audio_source()`` (privacy mode), else the recording file. Other drafters
+            never see it.
+        draft_progress : callable, optional
+            ``(windows or chunks done, total)`` from a model drafter.
         """
         t0 = time.perf_counter()
         annotation.uri = uri
@@ -310,7 +324,7 @@ class Pipeline:
             )
         )
         t1 = time.perf_counter()
-        note = draft_note(self.drafter, transcript, template or self.template)
+        note = draft_note(self.drafter, transcript, template or self.template, audio=audio, progress=draft_progress)
         t2 = time.perf_counter()
         timings = dict(timings or {})
         timings["cluster_roles"] = timings.get("cluster_roles", 0.0) + t1 - t0
@@ -324,6 +338,15 @@ class Pipeline:
             models=self.models,
             timings=timings,
         )
+
+
+def _listening_source(visit: VisitSink, info: AudioInfo, duration: float) -> AudioSource:
+    """The audio a listening drafter drafts from: the visit's own (privacy mode: windows
+    decrypted from its buffer) when it keeps it, else the recording, decoded window by
+    window (``duration``: the seconds the pipeline decoded)."""
+    source = getattr(visit, "audio_source", None)
+    kept = source() if callable(source) else None
+    return kept if kept is not None else FileAudioSource(info, duration)
 
 
 def _kept_blocks(blocks: Iterator[np.ndarray], visit: VisitSink) -> Iterator[tuple[np.ndarray, bool]]:
