@@ -170,6 +170,11 @@ def test_prompt_carries_sections_segment_ids_and_the_audio(family):
     # Qwen2-Audio: 100 frames/s, halved by the encoder's stride and by pooling: 25 per second.
     # Phi-4-multimodal: 100 frames/s, compressed 8x: 12.5 per second.
     assert n == {"qwen2_audio": 25 * seconds, "phi4_multimodal": 125}[name]
+    # A processor without a chat template: plain text, the placeholder before the transcript.
+    drafter.processor.chat_template = None
+    plain = drafter.prompt(SOAP, lines)
+    assert plain.count(PLACEHOLDERS[name]) == 1 and plain.index(PLACEHOLDERS[name]) < plain.index("[s3]")
+    assert "<|im_start|>" not in plain and "<|assistant|>" not in plain
 
 
 # -- drafting --------------------------------------------------------------------------

@@ -273,8 +273,8 @@ class AudioLlmDrafter:
             "Note sections (SECTION_ID: title):\n" + "\n".join(f"{s.id}: {s.title}" for s in template.sections)
             + "\n\nTranscript:\n" + "\n".join(lines) + "\n\nNote:"
         )
+        head = self.placeholder() + "\n" if audio else ""
         if not getattr(self.processor, "chat_template", None):
-            head = self.placeholder() + "\n" if audio else ""
             return f"{system}\n\n{head}{user}\n"
         items = [{"type": "audio"}] if audio else []
         attempts = (
@@ -283,9 +283,9 @@ class AudioLlmDrafter:
              {"role": "user", "content": [*items, {"type": "text", "text": user}]}],
             # Templates that take plain-string contents: the placeholder in the text.
             [{"role": "system", "content": system},
-             {"role": "user", "content": (self.placeholder() + "\n" if audio else "") + user}],
+             {"role": "user", "content": head + user}],
             # Templates without a system role.
-            [{"role": "user", "content": system + "\n\n" + (self.placeholder() + "\n" if audio else "") + user}],
+            [{"role": "user", "content": system + "\n\n" + head + user}],
         )
         for messages in attempts:
             try:
@@ -295,7 +295,8 @@ class AudioLlmDrafter:
             if not isinstance(text, str) or "'type'" in text or (audio and self.audio_token not in text):
                 continue
             return text
-        raise ModelLoadError(f"{self.path or 'note model'}: the chat template renders no prompt with audio")
+        # No form renders (a template for another modality): plain text, the placeholder at the head.
+        return f"{system}\n\n{head}{user}\n"
 
     # -- generation ----------------------------------------------------------------
     def generate(self, prompt: str, audio: np.ndarray | None = None) -> str:
