@@ -245,6 +245,18 @@ def test_windows_are_cut_in_pauses_within_the_limit_and_cover_the_visit():
         plan_windows(long, 80.0, 0.0)
 
 
+def test_text_only_windows_draft_every_line_once(qwen):
+    drafter = AudioLlmDrafter.load(qwen, PARAMS)
+    # Estimated times without pauses (a text transcript): windows cut inside lines.
+    flowing = tuple(Segment(f"s{i}", 4.0 * i, 4.0 * (i + 1), "words") for i in range(20))
+    untimed = tuple(Segment(f"s{i}", 0.0, 0.0, "words") for i in range(5))
+    for segments in (flowing, untimed):
+        transcript = Transcript(segments, segments[-1].end, "en")
+        ids = [sid for w in drafter.windows(transcript, None) for sid in w.segment_ids]
+        assert ids == [s.id for s in segments]
+    assert len(drafter.windows(Transcript(flowing, 80.0, "en"), None)) == 3
+
+
 def test_windows_merged_in_section_order_without_duplicates(qwen, monkeypatch):
     drafter = AudioLlmDrafter.load(qwen, AudioLlmParams(max_new_tokens=4, window_seconds=12.0))
     outputs = iter([

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -334,9 +334,23 @@ class AudioLlmDrafter:
     # -- drafting ------------------------------------------------------------------
     def windows(self, transcript: Transcript, audio: AudioSource | None) -> tuple[AudioWindow, ...]:
         """The visit's windows (``plan_windows`` at this model's limit) over the audio's
-        duration (the transcript's without audio)."""
-        duration = audio.duration if audio is not None else transcript.duration
-        return plan_windows(transcript.segments, duration, self.window_limit)
+        duration; without audio, over the transcript's, each line in exactly one."""
+        if audio is not None:
+            return plan_windows(transcript.segments, audio.duration, self.window_limit)
+        # Text only: the same spans bound each prompt, but a line is drafted once (no audio
+        # is cut in two), and lines without usable times (all at 0 s) are not lost.
+        planned = plan_windows(transcript.segments, transcript.duration, self.window_limit)
+        placed: set[str] = set()
+        out: list[AudioWindow] = []
+        for w in planned:
+            ids = tuple(sid for sid in w.segment_ids if sid not in placed)
+            placed.update(ids)
+            out.append(replace(w, segment_ids=ids))
+        rest = tuple(s.id for s in transcript.segments if s.id not in placed)
+        if rest:
+            end = out[-1].end if out else 0.0
+            out.append(AudioWindow(end, end, rest))
+        return tuple(out)
 
     def draft(self, transcript: Transcript, template: Template, *, audio: AudioSource | None = None,
               progress: DraftProgress | None = None) -> Note:
