@@ -7,9 +7,12 @@ import json
 from dataclasses import replace
 
 from scribe.live.events import (
+    DraftFailedEvent,
+    DraftingEvent,
     ErrorEvent,
     FinalEvent,
     LineEvent,
+    ModelNoteEvent,
     NoteEvent,
     PartialEvent,
     PongEvent,
@@ -56,7 +59,9 @@ def test_note_and_final():
     }
     transcript = Transcript((SEG,), 61.98765, "en", {"SPEAKER_1": Role.PATIENT})
     final = FinalEvent(True, transcript, NOTE, "## Subjective\n").to_json()
-    assert list(final) == ["type", "privacy", "transcript", "roles", "note", "text", "instructions_text", "duration"]
+    assert list(final) == ["type", "privacy", "transcript", "roles", "note", "text", "instructions_text", "duration",
+                           "drafting"]
+    assert final["drafting"] is None
     assert final["transcript"] == [{"id": "s0", "start": 1.23, "end": 4.57, "text": "chest pain since Monday",
                                     "speaker": "SPEAKER_1", "role": "patient"}]
     assert final["roles"] == {"SPEAKER_1": "patient"} and final["duration"] == 61.98765
@@ -77,11 +82,35 @@ def test_instructions_and_omissions_reach_the_recorder():
         data = json.loads(wire(event))
         assert data["instructions_text"] == text
         assert data["note"]["instructions"] == {"loinc": "69730-0", "sentences": [
-            {"text": "Drink plenty of fluids.", "evidence": ["s0"]}, {"text": "Come back  in a week.", "evidence": ["s0"]}]}
+            {"text": "Drink plenty of fluids.", "evidence": ["s0"], "supported": True},
+            {"text": "Come back  in a week.", "evidence": ["s0"], "supported": True}]}
         assert data["note"]["omissions"] == [
             {"kind": "symptom", "text": "chest pain", "evidence": ["s0"]},
             {"kind": "follow-up", "text": "since Monday", "evidence": ["s0"]},
         ]
+
+
+def test_model_draft_events():
+    """A model drafter's progress, its note (the guard's flags and the counts in it), and
+    its failure, as the recorder reads them; a final event says a draft is under way."""
+    assert wire(DraftingEvent("llm", "qwen", 2, 5)) == (
+        '{"type": "drafting", "drafter": "llm", "model": "qwen", "done": 2, "total": 5}'
+    )
+    flagged = NoteSentence("Left knee pain.", ("s0",), ("side left not said",))
+    note = replace(NOTE, sections=(NoteSection("s", "Subjective", (NoteSentence("Chest pain.", ("s0",)), flagged)),),
+                   drafter="llm", drafter_version="0.1.0+llama:tiny")
+    text = "## Subjective\n\n- Chest pain.\n- [UNSUPPORTED] Left knee pain.\n"
+    data = ModelNoteEvent(note, text).to_json()
+    assert list(data) == ["type", "drafter", "note", "text", "instructions_text"]
+    assert data["drafter"] == "llm" and data["text"] == text and data["instructions_text"] == ""
+    assert data["note"]["counts"] == {"supported": 1, "unsupported": 1, "omissions": 0}
+    assert data["note"]["sections"][0]["sentences"][1] == {
+        "text": "Left knee pain.", "evidence": ["s0"], "supported": False, "flags": ["side left not said"]}
+    assert wire(DraftFailedEvent("llm", "qwen", "drafting with llm failed (RuntimeError)")) == (
+        '{"type": "draft_failed", "drafter": "llm", "model": "qwen", "message": "drafting with llm failed (RuntimeError)"}'
+    )
+    final = FinalEvent(True, Transcript((SEG,), 5.0, "en"), NOTE, "", DraftingEvent("llm", "qwen", 0, 0)).to_json()
+    assert final["drafting"] == {"drafter": "llm", "model": "qwen", "done": 0, "total": 0}
 
 
 def test_state_error_pong():

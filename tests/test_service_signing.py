@@ -121,6 +121,14 @@ class FakeLive:
         self.template = SimpleNamespace(id="soap")
         self.started_at, self.stopped_at = START, START + timedelta(minutes=12)
         self.last_active = 0.0
+        self.drafting = False
+
+    def require_drafted(self, action: str) -> None:
+        if self.drafting:
+            raise VisitStateError(f"the note is still being drafted with llm; {action} once it is ready")
+
+    def models(self, note: Note) -> tuple:
+        return MODELS
 
     def review(self) -> FinalEvent:
         if self.state is not State.stopped:
@@ -197,3 +205,35 @@ def test_recorder_page_inlines_every_script_under_the_nonce():
     assert page.index("function showReview(") < page.index("function handle(")
     for panel in ('id="instructions-draft"', 'id="instructions-editor"', 'id="omissions"', "Possibly missing from the note"):
         assert panel in page
+
+
+# -- flagged sentences and model drafts ----------------------------------------------------
+
+
+def test_lines_still_marked_unsupported_are_left_out_of_what_is_signed():
+    """The sign rule: a line the clinician neither accepted (mark removed) nor deleted is
+    left out of the signed note and instructions, and counted."""
+    live = FakeLive()
+    text = ("## Subjective\n\n- Cough for a week.\n- [UNSUPPORTED] Left knee pain.\n"
+            "- Fever since Monday.\n  - [UNSUPPORTED] Started warfarin 20 mg.\n")
+    instructions = "## Your instructions\n\n- [UNSUPPORTED] Take 40 mg.\n- Drink plenty of fluids.\n"
+    signed = sign_visit(live, SignRequest(text, instructions))
+    assert signed.note["note"] == "## Subjective\n\n- Cough for a week.\n- Fever since Monday.\n"
+    data = base64.b64decode(signed.instructions["content"][0]["attachment"]["data"]).decode()
+    assert data == "## Your instructions\n\n- Drink plenty of fluids.\n"
+    assert signed.left_out == 3
+
+
+def test_a_note_of_only_unsupported_lines_is_not_signed():
+    live = FakeLive()
+    with pytest.raises(VisitStateError, match="empty"):
+        sign_visit(live, SignRequest("- [UNSUPPORTED] Left knee pain.\n", EDITED))
+    assert live.visit.audit == [] and live.state is State.stopped
+
+
+def test_signing_waits_for_the_model_draft():
+    live = FakeLive()
+    live.drafting = True
+    with pytest.raises(VisitStateError, match="still being drafted with llm; sign once it is ready"):
+        sign_visit(live, SignRequest("## Subjective\n\n- Cough.\n", EDITED))
+    assert live.visit.audit == [] and live.state is State.stopped

@@ -16,10 +16,16 @@ ready      visit, privacy, state, template, received, lines (line events, no cha
 partial    start, end, text: the open utterance so far; replaced, may change
 line       id, start, end, text, speaker, role, utterance_end: committed, never changes
 roles      roles {speaker: role}: provisional roles changed (or were swapped)
-note       final (false), note (sections and evidence, instructions, omissions), text,
-           instructions_text: the growing draft
-final      privacy, transcript, roles, note, text, instructions_text, duration: after
-           stop (re-clustered)
+note       final (false), note (sections and evidence, instructions, omissions,
+           counts), text, instructions_text: the growing draft
+final      privacy, transcript, roles, note, text, instructions_text, duration, drafting:
+           after stop (re-clustered); ``drafting`` is the model draft under way (a
+           ``drafting`` event's fields without its type) or null
+drafting   drafter, model, done, total: a model drafter is drafting the stopped
+           visit's note (steps done of total; total 0 until the drafter knows it)
+model_note drafter, note, text, instructions_text: the model's note, replacing the
+           final event's (its editable texts likewise)
+draft_failed  drafter, model, message: the model draft failed; the note in hand stays
 state      state, message
 error      message
 pong       (none): the answer to a recorder's ping
@@ -162,6 +168,7 @@ class FinalEvent:
     transcript: Transcript
     note: Note
     text: str
+    drafting: DraftingEvent | None = None
     type: ClassVar[str] = "final"
 
     def to_json(self) -> JSON:
@@ -174,7 +181,56 @@ class FinalEvent:
             "text": self.text,
             "instructions_text": instructions_text(self.note),
             "duration": self.transcript.duration,
+            "drafting": None if self.drafting is None else self.drafting.fields(),
         }
+
+
+@dataclass(frozen=True)
+class DraftingEvent:
+    """A model drafter (``drafter``, its model ``model``: the folder or file name) is
+    drafting the stopped visit's note: ``done`` steps of ``total`` (transcript chunks or
+    audio windows; ``total`` is 0 until the drafter has counted them)."""
+
+    drafter: str
+    model: str
+    done: int = 0
+    total: int = 0
+    type: ClassVar[str] = "drafting"
+
+    def fields(self) -> JSON:
+        return {"drafter": self.drafter, "model": self.model, "done": self.done, "total": self.total}
+
+    def to_json(self) -> JSON:
+        return {"type": self.type, **self.fields()}
+
+
+@dataclass(frozen=True)
+class ModelNoteEvent:
+    """The model drafter's note for the stopped visit: it replaces the note of the
+    ``final`` event (``text`` and ``instructions_text`` as there; flagged sentences
+    carry ``UNSUPPORTED_MARK`` in them, the guard's reasons and the counts in ``note``)."""
+
+    note: Note
+    text: str
+    type: ClassVar[str] = "model_note"
+
+    def to_json(self) -> JSON:
+        return {"type": self.type, "drafter": self.note.drafter, "note": self.note.to_dict(), "text": self.text,
+                "instructions_text": instructions_text(self.note)}
+
+
+@dataclass(frozen=True)
+class DraftFailedEvent:
+    """The model draft failed (``message``: one line, never quoting the visit); the
+    note the page has (the embedded drafter's) stays, nothing captured is lost."""
+
+    drafter: str
+    model: str
+    message: str
+    type: ClassVar[str] = "draft_failed"
+
+    def to_json(self) -> JSON:
+        return {"type": self.type, "drafter": self.drafter, "model": self.model, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -211,4 +267,7 @@ class PongEvent:
         return {"type": self.type}
 
 
-Event = Union[ReadyEvent, PartialEvent, LineEvent, RolesEvent, NoteEvent, FinalEvent, StateEvent, ErrorEvent, PongEvent]
+Event = Union[
+    ReadyEvent, PartialEvent, LineEvent, RolesEvent, NoteEvent, FinalEvent, DraftingEvent, ModelNoteEvent,
+    DraftFailedEvent, StateEvent, ErrorEvent, PongEvent,
+]

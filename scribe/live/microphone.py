@@ -4,6 +4,11 @@ Frames go from PortAudio's callback thread to the recording loop through a queue
 16 kHz mono PCM16 (resampled when the device cannot run at 16 kHz), and into the same
 ``StreamingSession`` the capture service uses. Each frame's plaintext is zeroed once the
 session has taken it (privacy mode keeps audio only in the visit's encrypted buffer).
+
+With a model drafter (``scribe.live.drafting``) the visit is captured with the embedded
+drafter and, at the stop, the model drafts the note once from the final transcript (and
+the visit's audio, for a drafter that listens), its progress announced; if it fails, the
+embedded drafter's note is written instead.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 from scribe.audio import SAMPLE_RATE
 from scribe.errors import InputError
 from scribe.pipeline import Pipeline, VisitResult, VisitSink
+from scribe.live.drafting import ModelDraft, live_pipeline
 from scribe.live.streaming import StreamingSession
 
 logger = logging.getLogger("scribe.live.microphone")
@@ -130,9 +136,11 @@ def record_visit(
 
     ``visit`` keeps the audio and lines (``privacy.visit.Visit``; None keeps nothing);
     ``echo(start_seconds, voice_number, text)`` is called per committed line and
-    ``announce(message)`` once capture starts (default: to stderr). Raises
-    ``MicrophoneError`` (exit code 2) if the device cannot be opened."""
-    session = StreamingSession(pipeline, visit=visit)
+    ``announce(message)`` once capture starts, and as a model drafter drafts (default: to
+    stderr). Raises ``MicrophoneError`` (exit code 2) if the device cannot be opened."""
+    say = announce or (lambda m: print(m, file=sys.stderr, flush=True))
+    capture, model = live_pipeline(pipeline)
+    session = StreamingSession(capture, visit=visit)
     frames: queue.Queue = queue.Queue()
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -149,9 +157,7 @@ def record_visit(
         pcm[:] = bytes(len(pcm))
 
     stream = mic.open(frames)
-    (announce or (lambda m: print(m, file=sys.stderr, flush=True)))(
-        f"Recording from {mic.name} ({mic.rate} Hz). Press Ctrl+C to stop and write the note."
-    )
+    say(f"Recording from {mic.name} ({mic.rate} Hz). Press Ctrl+C to stop and write the note.")
     try:
         while not stop.is_set():
             try:
@@ -171,4 +177,33 @@ def record_visit(
         feed(frames.get_nowait())
     if stream.overflows[0]:
         logger.warning("microphone: %d input overflow(s); some audio was dropped by the device", stream.overflows[0])
-    return session.finish()
+    result = session.finish()
+    if model is None or not result.transcript.segments:
+        return result
+    return model_draft(pipeline, result, visit, say)
+
+
+def model_draft(pipeline: Pipeline, result: VisitResult, visit: VisitSink | None,
+                say: Callable[[str], None]) -> VisitResult:
+    """``result`` (captured with the embedded drafter) with ``pipeline``'s model drafter's
+    note, drafted now from its final transcript (and ``visit``'s audio for a drafter
+    that listens); progress and a failure are ``say``-ed in one line each, a failure
+    keeping the embedded note."""
+    from dataclasses import replace
+    from time import perf_counter
+
+    job = ModelDraft(pipeline.drafter, result.transcript, pipeline.template, _audio_of(visit))
+    say(f"Drafting the note with {job.name} ({job.model})…")
+    t0 = perf_counter()
+    note = job.run(lambda done, total: say(f"Drafting with {job.name} ({job.model})… {done}/{total}"))
+    if note is None:
+        say(f"{job.error or 'drafting failed'}; the note is the embedded drafter's")
+        return result
+    timings = {**result.timings, "model_draft": perf_counter() - t0}
+    return replace(result, note=note, options=pipeline.options, models=pipeline.models, timings=timings)
+
+
+def _audio_of(visit: VisitSink | None):
+    from scribe.live.drafting import audio_source
+
+    return audio_source(visit) if visit is not None else None

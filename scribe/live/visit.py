@@ -10,6 +10,13 @@ Lifecycle: recording <-> paused -> stopped (final transcript and draft; the audi
 destroyed here: the note no longer needs it) -> signed (the note is final; in privacy
 mode the transcript and the visit key are destroyed, only the signed note remains until
 it is exported) or discarded.
+
+With a model drafter (``model_drafter``, ``scribe.live.drafting``) the note drafted as
+the visit goes, and shown at Stop, is the embedded drafter's; Stop also prepares a
+``ModelDraft`` (``take_draft``) that the caller runs off the compute thread, and
+``model_drafted`` applies its result. Until then the audio is kept (a drafter that
+listens needs it), the note cannot be signed and roles cannot be swapped; a discard
+cancels the draft and nothing of the visit survives it.
 """
 
 from __future__ import annotations
@@ -26,9 +33,13 @@ from typing import Any
 from privacy.visit import Visit
 from scribe.batch.export import audit_document
 from scribe.pipeline import Pipeline, VisitResult
+from scribe.live.drafting import ModelDraft, audio_source
 from scribe.live.events import (
+    DraftFailedEvent,
+    DraftingEvent,
     Event,
     FinalEvent,
+    ModelNoteEvent,
     LineEvent,
     NoteEvent,
     PartialEvent,
@@ -38,9 +49,10 @@ from scribe.live.events import (
 )
 from scribe.live.streaming import CommittedLine, StreamingSession, StreamParams
 from scribe.notes.base import draft_note
-from scribe.notes.render import editable_text
+from scribe.notes.base import Drafter
+from scribe.notes.render import drop_unsupported, editable_text
 from scribe.notes.templates import Template, load_template
-from scribe.types import Note, Role, Transcript
+from scribe.types import ModelInfo, Note, Role, Transcript
 
 logger = logging.getLogger("scribe.live.visit")
 
@@ -73,8 +85,9 @@ class LiveVisit:
     ``pipeline`` supplies the models (shared by every visit of the service, whose one
     compute thread drives them all); ``visit`` is this visit's privacy container, which
     ``LiveVisit`` closes; ``template`` names the note template (None: the pipeline's);
-    ``params`` tune the streaming session. Actions the current ``state`` does not allow
-    raise ``VisitStateError``."""
+    ``params`` tune the streaming session; ``model_drafter`` (a model drafter, drafting
+    once at Stop) or None. Actions the current ``state`` does not allow raise
+    ``VisitStateError``."""
 
     def __init__(
         self,
@@ -83,8 +96,14 @@ class LiveVisit:
         *,
         template: str | None = None,
         params: StreamParams = StreamParams(),
+        model_drafter: Drafter | None = None,
     ):
         self.pipeline = pipeline
+        self.model_drafter = model_drafter
+        self.model_note: Note | None = None  # the model's note, once drafted
+        self.draft: ModelDraft | None = None  # the model draft, from Stop until signed
+        self._draft_new: ModelDraft | None = None  # prepared, not yet taken by the caller
+        self._generation = 0
         self.visit = visit
         self.id = visit.visit_id
         self.template: Template = load_template(template) if template else pipeline.template
@@ -125,6 +144,39 @@ class LiveVisit:
             raise VisitStateError(f"visit is {self.state.value}; nothing to review")
         transcript = self._final_transcript()
         return self._final_event(transcript, self._final_note(transcript))
+
+    @property
+    def drafting(self) -> bool:
+        """A model draft of the stopped visit's note is queued or running."""
+        return self.draft is not None and self.draft.pending
+
+    def drafting_event(self) -> DraftingEvent | None:
+        """Where the model draft is, or None when none is under way."""
+        job = self.draft
+        if job is None or not job.pending:
+            return None
+        return DraftingEvent(job.name, job.model, job.done, job.total)
+
+    def take_draft(self) -> ModelDraft | None:
+        """The model draft that Stop (or a role swap) prepared, once: the caller runs
+        ``job.run`` off the compute thread, then ``model_drafted(job, note)``."""
+        job, self._draft_new = self._draft_new, None
+        return job
+
+    def model_drafted(self, job: ModelDraft, note: Note | None) -> list[Event]:
+        """Apply a finished model draft: its note replaces the embedded one (a
+        ``model_note`` event), or its failure is said (``draft_failed``; the note in
+        hand stays). A superseded or cancelled draft changes nothing. Privacy mode: the
+        audio, kept for the model, is destroyed now."""
+        if job is not self.draft or self.state is not State.stopped:
+            return []
+        self.visit.drop_audio()
+        if note is None:
+            if job.state == "cancelled":
+                return []
+            return [DraftFailedEvent(job.name, job.model, (job.error or "drafting failed") + "; the first draft is kept")]
+        self.model_note = note
+        return [ModelNoteEvent(note, editable_text(note))]
 
     # -- capture ------------------------------------------------------------------------
 
@@ -175,10 +227,13 @@ class LiveVisit:
         events = self._committed(self.session.flush())
         self.result = self.session.finish(template=self.template)
         self.stopped_at = datetime.now(timezone.utc)
-        self.visit.drop_audio()
         self.state = State.stopped
         transcript = self._final_transcript()
         note = self._final_note(transcript)
+        if self.model_drafter is None:
+            self.visit.drop_audio()
+        else:  # the audio is kept until the model has drafted (a drafter that listens)
+            self._prepare_draft(transcript)
         self.visit.processed(
             audio_seconds=transcript.duration,
             segments=len(transcript.segments),
@@ -193,27 +248,35 @@ class LiveVisit:
         """Clinician <-> patient, for every speaker: what a click on a role label does."""
         if self.state in (State.signed, State.discarded):
             raise VisitStateError(f"visit is {self.state.value}; roles are final")
+        if self.drafting:
+            raise VisitStateError(f"the note is being drafted with {self.draft.name}; swap roles once it is ready")
         self.swapped = not self.swapped
         if self.result is not None:
             transcript = self._final_transcript()
+            if self.model_drafter is not None:  # the model drafts again, for these roles
+                self.model_note = None
+                self._prepare_draft(transcript)
             return [self._final_event(transcript, self._final_note(transcript))]
         roles = self._provisional_roles()
         return [RolesEvent(roles), *self._note_event(roles, force=True)]
 
     def sign(self, text: str) -> dict[str, Any]:
         """The clinician's edited note becomes final; the visit then ends (privacy mode:
-        transcript and key destroyed). Returns the FHIR DocumentReference."""
+        transcript and key destroyed). Lines still marked ``[UNSUPPORTED]`` are left out
+        (``drop_unsupported``). Returns the FHIR DocumentReference. Refused while a
+        model drafts the note."""
         from scribe.fhir.document_reference import build_document_reference
 
         self._require(State.stopped, "sign")
-        text = text.strip()
+        self.require_drafted("sign")
+        text = drop_unsupported(text)[0].strip()
         if not text:
             raise VisitStateError("the note is empty; nothing to sign")
         note = self._final_note(self._final_transcript())
         doc = build_document_reference(
             replace(note, status="final"),
             text + "\n",
-            models=self.pipeline.models,
+            models=self.models(note),
             created=datetime.now(timezone.utc),
             identifier=str(uuid.UUID(self.id)),
             plain_text=text + "\n",
@@ -225,6 +288,15 @@ class LiveVisit:
         self._forget()
         self.visit.close()
         return doc
+
+    def models(self, note: Note) -> tuple[ModelInfo, ...]:
+        """What made ``note``: the pipeline's models, the drafter being the one that
+        wrote it (the model drafter's, once its note replaced the embedded one)."""
+        models = self.pipeline.models
+        if not note.drafter:
+            return models
+        drafter = ModelInfo("drafter", note.drafter, note.drafter_version)
+        return tuple(drafter if m.kind == "drafter" else m for m in models)
 
     def export(self) -> bytes:
         """The signed note's FHIR JSON, as downloaded; each export is audited."""
@@ -249,8 +321,13 @@ class LiveVisit:
         self.state = State.discarded
         self.signed_document = None
         self._forget()
-        if not was_signed:
-            self.visit.close(discarded=True, reason=reason)
+        if was_signed:
+            return
+        job, self.draft = self.draft, None
+        close = lambda: self.visit.close(discarded=True, reason=reason)  # noqa: E731
+        if job is not None and job.cancel(close):
+            return  # the drafting thread closes the visit once the model lets go of its audio
+        close()
 
     def summary(self) -> dict[str, Any]:
         """The visit as the service lists it: id, state, privacy, template and the
@@ -268,6 +345,26 @@ class LiveVisit:
     def _require(self, state: State, action: str) -> None:
         if self.state is not state:
             raise VisitStateError(f"visit is {self.state.value}; cannot {action}")
+
+    def require_drafted(self, action: str) -> None:
+        """Raises ``VisitStateError`` while a model drafts the note."""
+        job = self.draft
+        if job is not None and job.pending:
+            where = f" ({job.done}/{job.total})" if job.total else ""
+            raise VisitStateError(
+                f"the note is still being drafted with {job.name}{where}; {action} once it is ready"
+            )
+
+    def _prepare_draft(self, transcript: Transcript) -> None:
+        """A model draft of ``transcript``'s note, for the caller to run (``take_draft``);
+        a draft already under way is cancelled (its result is ignored)."""
+        assert self.model_drafter is not None
+        if self.draft is not None:
+            self.draft.cancel()
+        self._generation += 1
+        self.draft = ModelDraft(self.model_drafter, transcript, self.template, audio_source(self.visit),
+                                self._generation)
+        self._draft_new = self.draft
 
     def _state(self, state: str, message: str = "") -> StateEvent:
         return StateEvent(state, message)
@@ -323,17 +420,21 @@ class LiveVisit:
 
     def _final_note(self, transcript: Transcript) -> Note:
         assert self.result is not None
+        if self.model_note is not None:
+            return self.model_note
         if not self.swapped:
             return self.result.note
         return draft_note(self.pipeline.drafter, transcript, self.template)
 
     def _final_event(self, transcript: Transcript, note: Note) -> FinalEvent:
-        return FinalEvent(self.privacy, transcript, note, editable_text(note))
+        return FinalEvent(self.privacy, transcript, note, editable_text(note), self.drafting_event())
 
     def _forget(self) -> None:
         # What is dropped here is only referenced from this object: the transcript's
         # Python strings go with it (they cannot be zeroed, only released).
         self.result = None
+        self.model_note = None
+        self._draft_new = None
         if self.session is not None:
             self.session.close()  # a visit discarded mid-recording: its held audio is zeroed
         self.session = None  # type: ignore[assignment]

@@ -94,6 +94,8 @@ def create_app(service: CaptureService) -> AccessGuard:
             "privacy": service.privacy,
             "visits": len(service.visits),
             "models": [{"kind": m.kind, "name": m.name, "version": m.version} for m in service.pipeline.models],
+            "note_model": None if service.model_drafter is None else {
+                "drafter": service.model_drafter.name, "version": service.model_drafter.version},
             "templates": available_templates(),
             "default_template": service.pipeline.template.id,
             "fhir_server": bool(service.fhir and service.fhir.server),
@@ -147,8 +149,10 @@ def create_app(service: CaptureService) -> AccessGuard:
             service.signed_instructions[live.id] = signed.instructions
         kept = "Audio and transcript destroyed; only the signed note remains, until you export it." if live.privacy \
             else "The visit is kept, encrypted, per the site's retention."
+        if signed.left_out:
+            kept = f"{signed.left_out} sentence(s) still marked UNSUPPORTED were left out. {kept}"
         return {"state": live.state.value, "message": kept, "document": signed.note,
-                "instructions": signed.instructions}
+                "instructions": signed.instructions, "left_out": signed.left_out}
 
     @app.get("/api/visits/{visit_id}/fhir")
     async def fhir(visit_id: str):
@@ -246,10 +250,11 @@ async def _json(request: Request) -> dict[str, Any]:
 
 
 async def _act(service: CaptureService, live: LiveVisit, fn: Callable[..., T], *args) -> T:
-    """``fn(*args)``, an action on ``live``, on the compute thread. A state that does not
-    allow it is a 409, a bad request a 400; any other failure discards the visit (500)."""
+    """``fn(*args)``, an action on ``live``, on the compute thread (a model draft it
+    prepares then starts on the drafting thread). A state that does not allow it is a
+    409, a bad request a 400; any other failure discards the visit (500)."""
     try:
-        return await service.run(fn, *args)
+        return await service.act(live, fn, *args)
     except VisitStateError as e:
         raise HTTPException(409, str(e)) from None
     except (ScribeError, ValueError) as e:

@@ -5,6 +5,12 @@
   them; the event loop stays free for audio frames, pages and refusals.
 - A visit is a ``LiveVisit``. A visit that fails is discarded on its own; the others
   never notice. Visits left behind (nobody streaming, untouched) are discarded on a timer.
+- With a model drafter (``--drafter llm`` / ``audio-llm``), loaded once at startup and
+  shared by every room, visits draft as they go with the embedded drafter; at Stop the
+  model drafts the final note on a separate single-worker *drafting* thread, one visit
+  at a time, so no room's live transcription waits for it. Its progress and its note
+  reach the visit's recorder as events (``publish``); the drafting thread runs torch on
+  half the cores (``scribe.live.drafting.limit_torch_threads``).
 
 The service logs metadata only (visit ids, states, counts), never content.
 """
@@ -23,6 +29,8 @@ from fastapi import HTTPException
 
 from scribe.audio import SAMPLE_RATE
 from scribe.config import FhirConfig
+from scribe.live.drafting import ModelDraft, limit_torch_threads, live_pipeline
+from scribe.live.events import DraftingEvent, Event
 from scribe.live.streaming import StreamParams
 from scribe.live.visit import LiveVisit, State
 from scribe.notes.templates import available_templates
@@ -52,7 +60,8 @@ class CaptureService:
     """The open visits of one ``scribe serve`` process and the thread their model work
     runs on.
 
-    ``pipeline`` serves every visit; ``visits`` opens each one in the site's mode;
+    ``pipeline`` serves every visit (a model drafter in it drafts at Stop, on the drafting
+    thread; the growing note is the embedded drafter's); ``visits`` opens each one in the site's mode;
     ``token`` is the install's access token (``scribe.service.access``); ``fhir`` the
     site's FHIR destination, or None: export is then download-only. ``port`` is set once
     the socket is bound (the access guard checks Host against it)."""
@@ -67,7 +76,7 @@ class CaptureService:
         stream_params: StreamParams = StreamParams(),
         fhir: FhirConfig | None = None,
     ):
-        self.pipeline = pipeline
+        self.pipeline, self.model_drafter = live_pipeline(pipeline)
         self.fhir = fhir
         self.factory = visits
         self.token = token
@@ -81,6 +90,13 @@ class CaptureService:
         # its signed note (LiveVisit.signed_document) until the visit ends.
         self.signed_instructions: dict[str, dict] = {}
         self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scribe-compute")
+        # The model drafter's own thread: one visit's note at a time, never on compute.
+        self.drafting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scribe-draft",
+                                           initializer=limit_torch_threads)
+        # Where a visit's events go when they are not an answer to its recorder (the
+        # model draft's progress and note): the connected recorder's queue, by visit.
+        self.outboxes: dict[str, Callable[[list[Event]], None]] = {}
+        self._drafts: set[asyncio.Task] = set()
 
     @property
     def privacy(self) -> bool:
@@ -89,6 +105,48 @@ class CaptureService:
     async def run(self, fn: Callable[..., T], *args) -> T:
         """``fn(*args)`` on the compute thread, awaited from the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.compute, fn, *args)
+
+    async def act(self, live: LiveVisit, fn: Callable[..., T], *args) -> T:
+        """An action on ``live`` on the compute thread (``run``); a model draft it
+        prepared (Stop, a role swap) is then started on the drafting thread."""
+        result = await self.run(fn, *args)
+        job = live.take_draft()
+        if job is not None:
+            self.start_draft(live, job)
+        return result
+
+    # -- model drafts -------------------------------------------------------------------
+
+    def publish(self, visit_id: str, events: list[Event]) -> None:
+        """``events`` to the visit's connected recorder, if one is (event loop only). A
+        recorder that connects later gets the state in its ``ready``/``final``."""
+        send = self.outboxes.get(visit_id)
+        if send is not None and events:
+            send(events)
+
+    def start_draft(self, live: LiveVisit, job: ModelDraft) -> None:
+        """Run ``job`` on the drafting thread; its progress and result are published to
+        the visit's recorder. Event loop only."""
+        loop = asyncio.get_running_loop()
+
+        def progress(done: int, total: int) -> None:
+            event = DraftingEvent(job.name, job.model, done, total)
+            loop.call_soon_threadsafe(self.publish, live.id, [event])
+
+        async def drafting() -> None:
+            self.publish(live.id, [DraftingEvent(job.name, job.model)])
+            try:
+                note = await loop.run_in_executor(self.drafting, job.run, progress)
+                logger.info("visit %s: model draft %s", live.id, job.state)
+                if live.id in self.visits:
+                    self.publish(live.id, await self.run(live.model_drafted, job, note))
+            except Exception as e:  # applying the result failed: the visit's own failure
+                if live.id in self.visits:
+                    await self.run(self.fail, live, e)
+
+        task = asyncio.create_task(drafting())
+        self._drafts.add(task)
+        task.add_done_callback(self._drafts.discard)
 
     # -- visits -------------------------------------------------------------------------
 
@@ -102,7 +160,8 @@ class CaptureService:
             raise HTTPException(400, f"template {template!r} not found (available: {', '.join(available_templates())})")
         visit = self.factory.open()
         try:
-            live = LiveVisit(self.pipeline, visit, template=template, params=self.stream_params)
+            live = LiveVisit(self.pipeline, visit, template=template, params=self.stream_params,
+                             model_drafter=self.model_drafter)
         except BaseException:
             visit.close(discarded=True, reason="error")
             raise
@@ -157,3 +216,5 @@ class CaptureService:
             self.compute.submit(discard_all).result()
         finally:
             self.compute.shutdown(wait=True)
+            # A draft cancelled mid-run closes its visit when the model lets go of it.
+            self.drafting.shutdown(wait=True)

@@ -8,6 +8,13 @@ the markdown, the recorder's start and stop times), with a document identifier d
 from the visit's so the two stay apart across versions, and the note's identifier in
 ``context.related``. Instructions left empty sign the note alone.
 
+The sign rule for flagged sentences: a line of either text that still starts with
+``[UNSUPPORTED]`` (the grounding guard flagged it and the clinician neither accepted it,
+by removing the mark, nor deleted it) is left out of what is signed
+(``scribe.notes.render.drop_unsupported``); ``Signed.left_out`` says how many. While a
+model drafter is still drafting the note, signing is refused (409): the note the
+clinician would sign is about to be replaced.
+
 The service keeps a signed visit's instructions document in memory beside the note's
 (``CaptureService.signed_instructions``) until the visit is exported or discarded. Every
 signature, download and sending is audited through ``scribe.batch.export``: the hash
@@ -27,6 +34,7 @@ from fastapi import HTTPException
 
 from scribe.batch.export import audit_document
 from scribe.live.visit import LiveVisit, State, VisitStateError
+from scribe.notes.render import drop_unsupported
 from scribe.service.capture import Limits
 from scribe.types import Note
 
@@ -47,10 +55,12 @@ class SignRequest:
 
 @dataclass(frozen=True)
 class Signed:
-    """The signed note's DocumentReference, and the instructions' (None when empty)."""
+    """The signed note's DocumentReference, the instructions' (None when empty), and
+    how many lines still marked ``[UNSUPPORTED]`` were left out of the two."""
 
     note: dict[str, Any]
     instructions: dict[str, Any] | None
+    left_out: int = 0
 
 
 def sign_request(body: dict[str, Any], limits: Limits) -> SignRequest:
@@ -118,24 +128,28 @@ def sign_visit(live: LiveVisit, request: SignRequest) -> Signed:
     """Sign ``live``'s note (``LiveVisit.sign``) and, unless the instructions are empty,
     its patient instructions. Runs on the compute thread. The instructions document is
     built before the note is signed (signing ends the visit: in privacy mode its draft
-    is gone after) and audited once the note's signature is. Raises
-    ``VisitStateError`` unless the visit is stopped, or the note text is empty."""
+    is gone after) and audited once the note's signature is. Lines still marked
+    ``[UNSUPPORTED]`` are left out of both. Raises ``VisitStateError`` unless the visit
+    is stopped and its note drafted, or when the note text is empty."""
     if live.state is not State.stopped:
         raise VisitStateError(f"visit is {live.state.value}; cannot sign")
+    live.require_drafted("sign")
+    text, dropped = drop_unsupported(request.text)
+    instructions_text, dropped_instructions = drop_unsupported(request.instructions)
     final = live.review()  # the note as the clinician reviewed it (roles as swapped)
     instructions = None
-    if request.instructions.strip() and request.text.strip():
+    if instructions_text.strip() and text.strip():
         instructions = instructions_document(
             final.note,
-            request.instructions,
+            instructions_text,
             visit_id=live.id,
-            models=live.pipeline.models,
+            models=live.models(final.note),
             period=(live.started_at, live.stopped_at or datetime.now(timezone.utc)),
         )
-    doc = live.sign(request.text)
+    doc = live.sign(text)
     if instructions is not None:
         audit_document(live.visit.signed, instructions, template=audit_template(live))
-    return Signed(doc, instructions)
+    return Signed(doc, instructions, dropped + (dropped_instructions if instructions is not None else 0))
 
 
 def export_instructions(live: LiveVisit, document: dict[str, Any]) -> bytes:

@@ -3,7 +3,9 @@
 The recorder sends 16 kHz mono PCM16 frames (little-endian, binary messages of at most
 ``Limits.max_frame_bytes``) and JSON control messages ``{"type": "pause" | "resume" |
 "stop" | "swap_roles" | "ping"}``; it gets ``scribe.live.events`` back as JSON text, a
-``ready`` event first. A dropped connection does not end the visit: the recorder
+``ready`` event first. After Stop the connection stays useful: a model drafter's
+progress and note (``drafting``, ``model_note``, ``draft_failed``) come over it
+(``CaptureService.publish``). A dropped connection does not end the visit: the recorder
 reconnects and goes on from the ``ready`` event's lines. A malformed or oversized message
 closes the connection with an RFC 6455 code (``WsClose``); a failed visit is discarded.
 """
@@ -30,8 +32,9 @@ logger = logging.getLogger("scribe.service.stream")
 CONTROLS = ("pause", "resume", "stop", "swap_roles", "ping")
 
 # A message from the recorder: ("audio", PCM16 bytes), ("control", one of CONTROLS), or,
-# once merged, ("end", None) where the reader queued None (the connection ended).
-Message = tuple[str, Union[bytes, str, None]]
+# once merged, ("end", None) where the reader queued None (the connection ended); or
+# ("events", [Event, ...]) the service publishes to this recorder (a model draft's).
+Message = tuple[str, Union[bytes, str, list, None]]
 
 
 class WsClose:
@@ -112,6 +115,7 @@ async def _stream(service: CaptureService, live: LiveVisit, ws: WebSocket) -> No
             await queue.put(None)
 
     task = asyncio.create_task(reader())
+    service.outboxes[live.id] = lambda events: queue.put_nowait(("events", events))
     actions = {"pause": live.pause, "resume": live.resume, "stop": live.stop, "swap_roles": live.swap_roles}
     try:
         done = False
@@ -124,13 +128,16 @@ async def _stream(service: CaptureService, live: LiveVisit, ws: WebSocket) -> No
                     done = True
                     break
                 events: list[Event]
+                if kind == "events":
+                    await _send(ws, payload)
+                    continue
                 try:
                     if kind == "audio":
                         events = await service.run(live.feed, payload)
                     elif payload == "ping":
                         events = [PongEvent()]
                     else:
-                        events = await service.run(actions[payload])
+                        events = await service.act(live, actions[payload])
                 except VisitStateError as e:
                     events = [ErrorEvent(str(e))]
                 except Exception as e:
@@ -144,6 +151,7 @@ async def _stream(service: CaptureService, live: LiveVisit, ws: WebSocket) -> No
                 await _send(ws, await service.run(live.partial))
     finally:
         task.cancel()
+        service.outboxes.pop(live.id, None)
     if closing:
         code, reason = closing[0]
         logger.warning("visit %s: recorder connection closed (%d)", live.id, code)
