@@ -20,7 +20,7 @@ const ui = {
   visit: null, ws: null, privacy: true, state: "idle",
   audio: null, pending: new Int16Array(0), seconds: 0, timer: null,
   roles: {}, speakers: [], dirty: false, instructionsDirty: false, finalReceived: false, fhirServer: false,
-  signedInstructions: false,
+  signedInstructions: false, drafting: null, counts: null,
 };
 
 async function api(method, path, body) {
@@ -54,11 +54,29 @@ function setState(state, label) {
   $("stop").disabled = !live;
   $("template").disabled = live || state === "finishing";
   $("discard").disabled = !(live || state === "review");
-  $("sign").disabled = state !== "review";
+  $("sign").disabled = state !== "review" || Boolean(ui.drafting);
   $("export").disabled = !(state === "signed" || (state === "done" && ui.visit));
   $("send").disabled = !(ui.fhirServer && (state === "signed" || state === "done"));
-  $("editor").readOnly = state === "signed" || state === "done";
-  $("instructions-editor").readOnly = state === "signed" || state === "done";
+  // While a model drafts the note, the first draft is not edited: the model's replaces it.
+  $("editor").readOnly = state === "signed" || state === "done" || Boolean(ui.drafting);
+  $("instructions-editor").readOnly = state === "signed" || state === "done" || Boolean(ui.drafting);
+  document.body.dataset.drafting = String(Boolean(ui.drafting));
+}
+
+// A model drafter at work on the stopped visit's note (a drafting event, or null).
+function showDrafting(d) {
+  ui.drafting = d;
+  if (d) {
+    const steps = d.total ? ` ${d.done}/${d.total}` : "";
+    $("note-status").textContent = `Drafting with ${d.drafter} (${d.model})…${steps}`;
+  }
+  setState(ui.state, $("state").textContent);
+}
+
+function draftingDone() {
+  ui.drafting = null;
+  setState(ui.state, $("state").textContent);
+  if (ui.ws) ui.ws.close();
 }
 
 // -- microphone -------------------------------------------------------------------------
@@ -151,6 +169,9 @@ function connect() {
       if (ui.state === "recording" || ui.state === "paused") {
         say(`Connection to the capture service lost (${e.code}${e.reason ? ": " + e.reason : ""}). Audio so far is safe; reconnecting…`, true);
         setTimeout(() => connect().then(() => say("Reconnected.")).catch(() => {}), 1000);
+      } else if (ui.state === "review" && ui.drafting && ws === ui.ws) {
+        // Lost while the model drafts: the review says where the draft is (or has its note).
+        setTimeout(() => api("GET", `/api/visits/${ui.visit}/review`).then((ev) => handle(ev)).catch(() => {}), 1000);
       }
     };
     ui.ws = ws;
@@ -181,6 +202,7 @@ function stop() {
 
 async function sign() {
   if (ui.state !== "review") return;
+  if (ui.drafting) { say(`The note is still being drafted with ${ui.drafting.drafter}: sign once it is ready.`, true); return; }
   const text = $("editor").value;
   if (!text.trim()) { say("The note is empty: nothing to sign.", true); return; }
   // The patient instructions are signed with the note; left empty, the note alone.
@@ -274,7 +296,9 @@ function handle(ev, ready) {
   switch (ev.type) {
     case "ready":
       ui.privacy = ev.privacy;
-      (ev.lines || []).forEach(addLine); // a reconnect: the lines so far (known ones skipped)
+      // A reconnect: the lines so far (known ones skipped); after Stop the page has the
+      // final transcript already.
+      if (!ui.finalReceived) (ev.lines || []).forEach(addLine);
       if (ready) ready();
       break;
     case "line":
@@ -296,17 +320,46 @@ function handle(ev, ready) {
       $("transcript").replaceChildren();
       ui.roles = ev.roles;
       ev.transcript.forEach(addLine);
+      if (ev.drafting) ui.dirty = ui.instructionsDirty = false; // the model's note will replace this one
       showReview(ev, true);
-      if (ui.ws) ui.ws.close();
+      ui.drafting = ev.drafting;
       setState("review", "Review and sign");
-      say(ui.privacy
-        ? "Recording stopped; the audio is destroyed. Review the draft, edit, then sign: signing destroys the transcript too, keeping only the signed note."
-        : "Recording stopped. Review the draft, edit, then sign.");
+      if (ev.drafting) {
+        showDrafting(ev.drafting);
+        // The model's progress and note come over the visit's connection: keep it (or
+        // open it again, for a page reloaded while the model drafts).
+        if (!ui.ws || ui.ws.readyState > WebSocket.OPEN) connect().catch(() => {});
+        say(`Recording stopped${ui.privacy ? "; the audio is kept only until the model has drafted" : ""}. ` +
+          `This first draft is replaced when ${ev.drafting.drafter} (${ev.drafting.model}) has drafted the note.`);
+      } else {
+        if (ui.ws) ui.ws.close();
+        say(ui.privacy
+          ? "Recording stopped; the audio is destroyed. Review the draft, edit, then sign: signing destroys the transcript too, keeping only the signed note."
+          : "Recording stopped. Review the draft, edit, then sign.");
+      }
+      break;
+    case "drafting":
+      if (ui.state === "review") showDrafting(ev);
+      break;
+    case "model_note": {
+      ui.dirty = ui.instructionsDirty = false;
+      showReview(ev, true);
+      draftingDone();
+      const c = ev.note.counts;
+      say(`The note drafted with ${ev.drafter} replaced the first draft: ${c.supported} supported, ` +
+        `${c.unsupported} unsupported, ${c.omissions} possibly missing.` +
+        (c.unsupported ? " Accept or delete each UNSUPPORTED sentence: those still marked are left out when you sign." : ""));
+      break;
+    }
+    case "draft_failed":
+      draftingDone();
+      $("note-status").textContent = "AI draft, complete: review before signing";
+      say(`${ev.message}.`, true);
       break;
     case "state":
       break;
     case "error":
-      say(ev.message, true);
+      if (ev.message) say(ev.message, true);
       break;
   }
 }
@@ -413,8 +466,9 @@ function resetPanels() {
   $("note-status").textContent = "draft appears as you talk";
   Object.assign(ui, {
     visit: null, ws: null, seconds: 0, roles: {}, speakers: [], dirty: false, instructionsDirty: false,
-    finalReceived: false, signedInstructions: false, pending: new Int16Array(0),
+    finalReceived: false, signedInstructions: false, pending: new Int16Array(0), drafting: null, counts: null,
   });
+  $("note-counts").hidden = true;
 }
 
 function startClock() {
@@ -446,8 +500,8 @@ $("tab-draft").addEventListener("click", () => showTab("note", false));
 $("tab-edit").addEventListener("click", () => showTab("note", true));
 $("itab-draft").addEventListener("click", () => showTab("instructions", false));
 $("itab-edit").addEventListener("click", () => showTab("instructions", true));
-$("editor").addEventListener("input", () => { ui.dirty = true; });
-$("instructions-editor").addEventListener("input", () => { ui.instructionsDirty = true; });
+$("editor").addEventListener("input", () => { ui.dirty = true; showCounts(); });
+$("instructions-editor").addEventListener("input", () => { ui.instructionsDirty = true; showCounts(); });
 document.addEventListener("keydown", (e) => {
   if (e.altKey && e.code === "KeyS") {
     e.preventDefault();

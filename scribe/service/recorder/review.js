@@ -4,17 +4,93 @@
 "use strict";
 
 const OMISSION_KINDS = { symptom: "Symptom", medication: "Medication", allergy: "Allergy", number: "Number", "follow-up": "Follow-up" };
+// How the editable text marks a sentence the grounding guard flagged (scribe.notes.render):
+// at signing, a line still starting with it is left out.
+const UNSUPPORTED_MARK = "[UNSUPPORTED]";
 
-// A paragraph per sentence; a click lights up its evidence in the transcript.
-function sentenceParagraph(s) {
+// A paragraph per sentence; a click lights up its evidence in the transcript. A sentence
+// the grounding guard flagged shows the guard's reasons and Accept / Delete, which act on
+// its line in ``editorId``'s text (the text that is signed).
+function sentenceParagraph(s, editorId) {
   const p = document.createElement("p");
-  p.textContent = s.text;
+  const words = document.createElement("span");
+  words.className = "words";
+  words.textContent = s.text;
+  p.append(words);
   p.dataset.evidence = s.evidence.join(" ");
-  p.title = `Evidence: ${s.evidence.join(", ")}`;
+  p.title = s.evidence.length ? `Evidence: ${s.evidence.join(", ")}` : "No evidence found in the transcript";
   p.tabIndex = 0;
   p.addEventListener("click", () => showEvidence(p));
-  p.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); showEvidence(p); } });
+  p.addEventListener("keydown", (e) => {
+    if (e.target === p && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); showEvidence(p); }
+  });
+  if (s.supported === false && editorId) flagSentence(p, s, editorId);
   return p;
+}
+
+function flagSentence(p, s, editorId) {
+  p.classList.add("unsupported");
+  const mark = document.createElement("span");
+  mark.className = "mark";
+  mark.textContent = "UNSUPPORTED";
+  const why = document.createElement("span");
+  why.className = "flags";
+  why.textContent = (s.flags || []).join("; ");
+  const accept = document.createElement("button");
+  accept.className = "accept";
+  accept.textContent = "Accept";
+  accept.title = "Keep this sentence: it is signed with the note";
+  const del = document.createElement("button");
+  del.className = "delete";
+  del.textContent = "Delete";
+  del.title = "Remove this sentence from the note";
+  accept.addEventListener("click", (e) => { e.stopPropagation(); resolveFlag(p, s.text, editorId, "accept"); });
+  del.addEventListener("click", (e) => { e.stopPropagation(); resolveFlag(p, s.text, editorId, "delete"); });
+  const actions = document.createElement("span");
+  actions.className = "flag-actions";
+  actions.append(accept, del);
+  p.prepend(mark);
+  p.append(why, actions);
+}
+
+// Accept: the mark goes from the sentence's line (the clinician keeps it). Delete: the
+// line goes. Either way the editor's text is what is signed.
+function resolveFlag(p, text, editorId, action) {
+  const editor = $(editorId);
+  const want = text.split(/\s+/).join(" ").trim();
+  const lines = editor.value.split("\n");
+  const at = lines.findIndex((line) => {
+    const m = line.match(/^(\s*(?:[-*]\s*)?)\[UNSUPPORTED\]\s*(.*)$/);
+    return m && m[2].split(/\s+/).join(" ").trim() === want;
+  });
+  if (at < 0) {
+    say("That sentence was changed in the editor: accept or delete it there (remove the [UNSUPPORTED] mark, or the line).", true);
+    return;
+  }
+  if (action === "accept") lines[at] = lines[at].replace(/\[UNSUPPORTED\]\s*/, "");
+  else lines.splice(at, 1);
+  editor.value = lines.join("\n");
+  if (editorId === "editor") ui.dirty = true; else ui.instructionsDirty = true;
+  p.classList.remove("unsupported");
+  p.classList.add(action === "accept" ? "accepted" : "deleted");
+  p.querySelector(".flag-actions").remove();
+  p.querySelector(".mark").textContent = action === "accept" ? "ACCEPTED" : "DELETED";
+  showCounts();
+}
+
+// Supported, unsupported (still marked in the editors) and possibly missing.
+function showCounts(counts) {
+  if (counts) ui.counts = counts;
+  const c = ui.counts;
+  const box = $("note-counts");
+  if (!c) { box.hidden = true; return; }
+  const marked = ["editor", "instructions-editor"].reduce((n, id) =>
+    n + $(id).value.split("\n").filter((l) => /^\s*(?:[-*]\s*)?\[UNSUPPORTED\]/.test(l)).length, 0);
+  box.hidden = false;
+  $("count-supported").textContent = String(c.supported);
+  $("count-unsupported").textContent = String(c.unsupported);
+  $("count-marked").textContent = c.unsupported ? ` (${marked} still marked: left out when signed)` : "";
+  $("count-omissions").textContent = String(c.omissions);
 }
 
 function emptyParagraph(text) {
@@ -30,6 +106,7 @@ function showReview(ev, final) {
   showNote(ev.note, ev.text, final);
   showInstructions(ev.note.instructions, ev.instructions_text || "", final);
   showOmissions(ev.note.omissions || [], final);
+  showCounts(ev.note.counts);
 }
 
 function showNote(note, text, final) {
@@ -40,7 +117,7 @@ function showNote(note, text, final) {
     h.textContent = sec.title;
     draft.append(h);
     if (!sec.sentences.length) draft.append(emptyParagraph(sec.empty_text || "Not discussed."));
-    for (const s of sec.sentences) draft.append(sentenceParagraph(s));
+    for (const s of sec.sentences) draft.append(sentenceParagraph(s, "editor"));
   }
   $("note-status").textContent = final ? "AI draft, complete: review before signing" : "AI draft, growing";
   if (!ui.dirty) $("editor").value = text;
@@ -55,7 +132,7 @@ function showInstructions(instructions, text, final) {
       ? "No instructions were drafted. Type any for the patient under Edit; left empty, the note is signed alone."
       : "Instructions for the patient appear as the plan is discussed."));
   }
-  for (const s of sentences) box.append(sentenceParagraph(s));
+  for (const s of sentences) box.append(sentenceParagraph(s, "instructions-editor"));
   $("instructions-status").textContent = final
     ? (sentences.length ? "AI draft, complete: signed with the note" : "none drafted")
     : "AI draft, growing";
