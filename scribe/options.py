@@ -17,6 +17,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# Where and in what precision a note model runs (``ScribeOptions.note_device`` /
+# ``note_dtype``, ``--note-device`` / ``--note-dtype``, the config's [note] table);
+# ``scribe.notes.hf.placement`` resolves "auto".
+NOTE_DEVICES = ("auto", "cpu", "cuda")
+NOTE_DTYPES = ("auto", "float32", "float16", "bfloat16")
+
 
 @dataclass(frozen=True)
 class VadParams:

@@ -17,7 +17,7 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from scribe.errors import ModelError  # noqa: E402
 from scribe.notes import DRAFTERS, draft_note  # noqa: E402
-from scribe.notes.llm import LlmDrafter, LlmParams, ModelLoadError, parse_output  # noqa: E402
+from scribe.notes.llm import LlmDrafter, LlmParams, ModelLoadError, parse_output, stop_reason  # noqa: E402
 from scribe.notes.templates import load_template  # noqa: E402
 from scribe.options import ScribeOptions  # noqa: E402
 from scribe.types import Role, Segment, Transcript  # noqa: E402
@@ -135,12 +135,18 @@ def test_prompt_carries_segment_ids_and_sections(fixture, request):
     prompt = drafter.prompt(SOAP, lines)
     assert "[s3] CLINICIAN: There is no swelling" in prompt and "[s0] PATIENT: My right knee" in prompt
     for sec in SOAP.sections:
-        assert f"{sec.id}: {sec.title}" in prompt
+        assert (f"{sec.id}: {sec.title}" if fixture == "chat_model" else f"{sec.id} ({sec.title})") in prompt
     assert "SECTION_ID: sentence" in prompt
     if fixture == "chat_model":
         assert prompt.startswith("<|system|>") and prompt.rstrip().endswith("<|assistant|>")
+        assert "[e1]" not in prompt  # the worked example is for base models only
     else:
         assert "<|" not in prompt and prompt.rstrip().endswith("Note:")
+        # one worked example before the visit, its ids not the visit's
+        assert prompt.index("[e1] PATIENT:") < prompt.index("[s0] PATIENT:")
+        assert "subjective: Itchy rash on the left forearm for three days. [e1]" in prompt
+        assert "plan: Hydrocortisone 1% cream twice a day. [e2]" in prompt
+        assert next(line for line in prompt.splitlines() if line.startswith("[s")).startswith("[s0] PATIENT")
 
 
 @pytest.mark.parametrize("fixture", ["chat_model", "plain_model"])
@@ -250,3 +256,18 @@ def test_a_single_line_longer_than_the_context_is_split(tmp_path):
     chunks = drafter.chunks(SOAP, segs)
     assert len(chunks) > 1 and all(c[0].startswith("[s0] CLINICIAN:") for c in chunks)
     assert " ".join(line.split(":", 1)[1].strip() for c in chunks for line in c) == text
+
+
+def test_generation_stops_at_a_loop_a_blank_line_run_or_off_format():
+    params = LlmParams()
+    # the loop gemma3-270m wrote on samples/cough_visit (the same words under new ids)
+    loop = "".join(f"[s{i}] {'CLINICIAN' if i % 2 else 'PATIENT'}: I'm going to take a look at your lungs.\n"
+                   for i in range(14, 17))
+    assert stop_reason(loop, params) == "repeated line"
+    assert stop_reason("plan: Rest. [s4]\nsubjective: Cough. [s1]\nplan: Rest [s5]\n", params) == "repeated line"
+    assert stop_reason("plan: Rest. [s4]\n\n\n", params) == "blank lines"
+    assert stop_reason("\n\n\nplan: Rest. [s4]\n\nassessment: Sprain. [s3]\n", params) is None  # leading, single
+    transcript = "".join(f"[s{i}] PATIENT: line number {i}\n" for i in range(4))
+    assert stop_reason("plan: Rest. [s4]\n" + transcript, params) == "not note lines"
+    assert stop_reason("plan: Rest. [s4]\n" + transcript[:-1], params) is None  # the last line is unfinished
+    assert stop_reason("Here is the note:\nplan: Rest. [s4]\nTranscript:\n", params) is None

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from scribe.errors import ModelError
+from scribe.options import NOTE_DEVICES as DEVICES
+from scribe.options import NOTE_DTYPES as DTYPES
 
-DEVICES = ("auto", "cpu", "cuda")
-DTYPES = ("auto", "float32", "float16", "bfloat16")
+GGUF_MAGIC = b"GGUF"  # the first four bytes of every GGUF file (ggml's GGUF specification)
 
 
 class ModelLoadError(ModelError):
@@ -72,6 +73,66 @@ def model_folder(path: str | Path) -> Path:
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"{folder}: no config.json (not a transformers model folder)")
     return folder
+
+
+@dataclass(frozen=True)
+class GgufInfo:
+    """A GGUF file as checked before ``transformers`` loads it.
+
+    ``path``: the file; ``architecture``: its ``general.architecture`` key ("gemma3",
+    "llama", ...); ``tensors``: how many tensors it holds; ``size``: its length in bytes,
+    at least the end of its last tensor's data.
+    """
+
+    path: Path
+    architecture: str
+    tensors: int
+    size: int
+
+
+def read_gguf(path: str | Path) -> GgufInfo:
+    """Check a ``.gguf`` note model's header and extent without loading its weights.
+
+    The ``gguf`` package's reader parses the header and maps the tensors (it reads no
+    tensor data); the tensors must end inside the file. Raises ``ModelLoadError`` (one
+    line) for a file that is missing or unreadable, is not GGUF (no ``GGUF`` magic),
+    whose header cannot be parsed (corrupt, or cut inside its header), whose tensors run
+    past its end (truncated), or that holds no tensors or names no architecture.
+    """
+    path = Path(path).expanduser()
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            magic = f.read(len(GGUF_MAGIC))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path}: note model file not found") from None
+    except OSError as e:
+        raise ModelLoadError(f"{path}: note model file cannot be read ({e.strerror or type(e).__name__})") from None
+    if magic != GGUF_MAGIC:
+        raise ModelLoadError(f"{path}: not a GGUF file (no GGUF header)")
+    try:
+        from gguf import GGUFReader
+    except ImportError as e:  # pragma: no cover - a dependency
+        raise ModelLoadError(f"{path}: the gguf package is not installed ({e})") from None
+    try:
+        reader = GGUFReader(path)
+        tensors = list(reader.tensors)
+        field = reader.fields.get("general.architecture")
+        architecture = bytes(field.parts[field.data[0]]).decode("utf-8") if field is not None else ""
+        end = max((int(t.data_offset) + int(t.n_bytes) for t in tensors), default=0)
+    except MemoryError:
+        raise ModelLoadError(f"{path}: out of memory reading the GGUF header") from None
+    except Exception as e:  # a foreign parser on a damaged file: any failure is "corrupt"
+        raise ModelLoadError(f"{path}: truncated or corrupt GGUF file ({first_line(e)})") from None
+    finally:
+        reader = None  # release the memory map
+    if end > size:
+        raise ModelLoadError(f"{path}: truncated GGUF file ({size} bytes; its tensors end at byte {end})")
+    if not tensors:
+        raise ModelLoadError(f"{path}: GGUF file holds no tensors")
+    if not architecture:
+        raise ModelLoadError(f"{path}: GGUF file names no architecture (general.architecture)")
+    return GgufInfo(path, architecture, len(tensors), size)
 
 
 def first_line(e: BaseException) -> str:

@@ -1,12 +1,15 @@
 """The ``llm`` drafter: a causal language model (any ``transformers`` save_pretrained folder
-with a causal-LM architecture) drafts the note from the role-labelled transcript.
+with a causal-LM architecture, or one GGUF file) drafts the note from the role-labelled
+transcript.
 
 Steps:
 
 1. **Prompt.** The template's sections (id and title) and the transcript as lines
    ``[s3] CLINICIAN: text``, so the model can cite segment ids; the model is asked for
    one line per sentence, ``SECTION_ID: sentence [s1, s4]``. The tokenizer's chat
-   template is used when it has one, else a plain prompt.
+   template is used when it has one, else a plain prompt with one worked example (a base
+   model continues text; see ``_plain_prompt``). Decoding is greedy, stopped early at a
+   loop, a run of blank lines or lines that are not note lines (``stop_reason``).
 2. **Chunks.** A transcript longer than the model's context
    (``config.max_position_embeddings`` minus the generation budget) is split into
    chunks of whole lines, drafted chunk by chunk (greedy decoding) and merged: each
@@ -18,8 +21,11 @@ Steps:
    the guard does not support is kept with the guard's reasons as ``NoteSentence.flags``,
    for the clinician to accept or delete (``Note.counts()`` counts them).
 
-Loads from a local folder only (``local_files_only``); nothing is downloaded. Registered
-as ``"llm"`` in ``scribe.notes.DRAFTERS``; ``--note-model PATH`` names the folder.
+Loads from a local folder or ``.gguf`` file only (``local_files_only``); nothing is
+downloaded. A GGUF file's header and extent are checked first (``scribe.notes.hf.read_gguf``)
+and transformers de-quantizes its weights (the ``gguf`` and ``accelerate`` packages). Runs
+where ``note_device`` / ``note_dtype`` say (``scribe.notes.hf.placement``). Registered as
+``"llm"`` in ``scribe.notes.DRAFTERS``; ``--note-model PATH`` names the folder or file.
 """
 
 from __future__ import annotations
@@ -33,7 +39,15 @@ from typing import Any
 
 from scribe.notes.base import DraftProgress
 from scribe.notes.guard import GroundingGuard
-from scribe.notes.hf import ModelLoadError
+from scribe.notes.hf import (
+    ModelLoadError,
+    Placement,
+    first_line,
+    model_folder,
+    placement,
+    quiet_transformers,
+    read_gguf,
+)
 from scribe.notes.templates import Template
 from scribe.options import ScribeOptions
 from scribe.types import Note, NoteSection, NoteSentence, Role, Segment, Transcript
@@ -49,15 +63,24 @@ class LlmParams:
 
     ``max_new_tokens``: the generation budget per chunk (512 tokens is about 35 note lines
     of 12 words, more than a full SOAP note needs), at most half the model's context; it
-    is reserved out of the context when the transcript is chunked. ``margin``: tokens kept free beyond it, for
-    the tokenizer's end-of-prompt tokens and rounding. ``device`` and ``dtype``: where and
-    in what precision the model runs (CPU float32 works everywhere, slowly).
+    is reserved out of the context when the transcript is chunked. ``margin``: tokens kept
+    free beyond it, for the tokenizer's end-of-prompt tokens and rounding.
+
+    Generation is greedy (deterministic) and stops before the budget (``stop_reason``) at
+    the model's end-of-sequence token, after ``blank_lines`` blank lines in a row (the note
+    has ended), at a line that repeats an earlier one (a loop: gemma3-270m, a base model,
+    measured here on samples/cough_visit, wrote "I'm going to take a look at your lungs."
+    14 times until the budget ran out), or after ``off_format`` lines in a row that are not
+    note lines (the model is writing something else, such as more transcript). The
+    repetition guard is that stop, not ``repetition_penalty`` or ``no_repeat_ngram_size``:
+    in transformers both act on the prompt's tokens too (the transcript, which a grounded
+    note must repeat) and on the section labels every note line repeats.
     """
 
     max_new_tokens: int = 512
     margin: int = 8
-    device: str = "cpu"
-    dtype: str = "float32"
+    blank_lines: int = 2
+    off_format: int = 4
 
 
 _SYSTEM = (
@@ -96,23 +119,107 @@ def _user_text(template: Template, lines: Sequence[str]) -> str:
     )
 
 
-def parse_output(text: str, template: Template, valid_ids: set[str]) -> list[tuple[str, str, tuple[str, ...]]]:
-    """The model's output as (section id, sentence, cited ids) in order. A line whose label
-    is neither a section id nor a section title of ``template`` is ignored; cited ids not
-    in ``valid_ids`` are dropped; citations are removed from the sentence."""
+def _example(template: Template) -> str:
+    """The worked example of a plain prompt (see ``_plain_prompt``)."""
+    ids = [s.id for s in template.sections] or ["note"]
+    return (
+        "Transcript:\n"
+        "[e1] PATIENT: The rash on my left forearm has itched for three days.\n"
+        "[e2] CLINICIAN: This is contact dermatitis. Use hydrocortisone 1% cream twice a day.\n\n"
+        "Note:\n"
+        f"{ids[0]}: Itchy rash on the left forearm for three days. [e1]\n"
+        f"{ids[-1]}: Hydrocortisone 1% cream twice a day. [e2]\n"
+    )
+
+
+def _plain_prompt(template: Template, lines: Sequence[str], example: bool = True) -> str:
+    """The prompt of a model without a chat template (a base model, which continues text
+    rather than following an instruction): the instruction, the sections on one line (a
+    block of ``id: title`` lines is what such a model copied as its "note", measured with
+    gemma3-270m), one worked example when ``example`` (one-shot prompting: Brown et al.
+    2020, "Language Models are Few-Shot Learners") under the same ``Transcript:`` /
+    ``Note:`` headings as the visit (with other headings gemma3-270m went on writing
+    transcript lines), then the transcript and ``Note:``.
+
+    The example's facts are deliberately specific (a side, a dose, a drug) and its ids
+    are ``e1``/``e2``, not the transcript's: a model that parrots the example writes a
+    number, a drug and a side the visit did not say, and cites no real line, so the
+    grounding guard flags every copied sentence (gemma3-270m does copy from it)."""
+    sections = ", ".join(f"{s.id} ({s.title})" for s in template.sections)
+    shown = _example(template) + "\n" if example else ""
+    return (
+        f"{_instruction(template)}\nNote sections: {sections}.\n\n{shown}"
+        "Transcript:\n" + "\n".join(lines) + "\n\nNote:\n"
+    )
+
+
+def _section_keys(template: Template) -> dict[str, str]:
+    """Lower-cased section ids and titles -> section id."""
     by_key: dict[str, str] = {}
     for s in template.sections:
         by_key[s.id.lower()] = s.id
         by_key.setdefault(s.title.lower(), s.id)
+    return by_key
+
+
+def _note_section(line: str, by_key: dict[str, str]) -> tuple[str, str] | None:
+    """(section id, the text after its label) when ``line`` is a note line, else None."""
+    m = _LINE.match(line)
+    if not m:
+        return None
+    label = m.group(1).strip().lower()
+    section = by_key.get(label.replace(" ", "_")) or by_key.get(label)
+    return (section, m.group(2)) if section is not None else None
+
+
+_TAG = re.compile(r"^\s*(?:\[[^\]]*\]\s*)*(?:[A-Za-z][\w ]{0,30}:)?")
+
+
+def _line_body(line: str) -> str:
+    """A line's words without its leading ``[id]`` tags, label and citations, lower-cased:
+    what makes two lines the same line for the loop check."""
+    text = _TAG.sub(" ", _CITATION.sub(" ", line), count=1)
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def stop_reason(text: str, params: "LlmParams") -> str | None:
+    """Why generation should stop after ``text`` (the output so far), or None. Only
+    complete lines are judged (the last, unfinished one is not): ``blank_lines`` blank
+    lines in a row after some text, a line whose words repeat an earlier line's (labels,
+    ids and citations aside), or ``off_format`` lines in a row not shaped as note lines
+    (``LABEL: words``; a transcript line ``[s3] CLINICIAN: ...`` is not one)."""
+    blanks = off = 0
+    started = False
+    seen: set[str] = set()
+    for line in text.split("\n")[:-1]:
+        if not line.strip():
+            blanks += started
+            if blanks >= params.blank_lines:
+                return "blank lines"
+            continue
+        started, blanks = True, 0
+        body = _line_body(line)
+        if body and body in seen:
+            return "repeated line"
+        seen.add(body)
+        m = _LINE.match(line)
+        off = 0 if m and re.search(r"[A-Za-z]", _CITATION.sub(" ", m.group(2))) else off + 1
+        if off >= params.off_format:
+            return "not note lines"
+    return None
+
+
+def parse_output(text: str, template: Template, valid_ids: set[str]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The model's output as (section id, sentence, cited ids) in order. A line whose label
+    is neither a section id nor a section title of ``template`` is ignored; cited ids not
+    in ``valid_ids`` are dropped; citations are removed from the sentence."""
+    by_key = _section_keys(template)
     out: list[tuple[str, str, tuple[str, ...]]] = []
     for raw in text.splitlines():
-        m = _LINE.match(raw)
-        if not m:
+        found = _note_section(raw, by_key)
+        if found is None:
             continue
-        section = by_key.get(m.group(1).strip().lower().replace(" ", "_")) or by_key.get(m.group(1).strip().lower())
-        if section is None:
-            continue
-        body = m.group(2)
+        section, body = found
         cited: list[str] = []
         for c in _CITATION.finditer(body):
             for sid in re.split(r"\s*[,;]\s*", c.group(1).strip()):
@@ -133,63 +240,67 @@ class LlmDrafter:
     reports_progress = True
 
     def __init__(self, model: Any, tokenizer: Any, params: LlmParams = LlmParams(), path: str | None = None,
-                 guard: GroundingGuard = GroundingGuard()):
+                 guard: GroundingGuard = GroundingGuard(), placement: Placement = Placement("cpu", "float32")):
         self.model = model
         self.tokenizer = tokenizer
         self.params = params
         self.path = path
         self.guard = guard
+        self.placement = placement
         model_type = getattr(getattr(model, "config", None), "model_type", None) or "model"
         self.version = f"{VERSION}+{model_type}:{Path(path).name if path else 'memory'}"
 
     # -- loading -------------------------------------------------------------------
     @classmethod
     def from_options(cls, options: ScribeOptions) -> "LlmDrafter":
-        """The model folder ``options.note_model``; ``LlmParams`` defaults otherwise."""
+        """The model ``options.note_model`` (a folder or a ``.gguf`` file), placed by
+        ``options.note_device`` / ``note_dtype``; ``LlmParams`` defaults otherwise."""
         if not options.note_model:
-            raise ModelLoadError("--drafter llm needs --note-model PATH (a transformers model folder)")
-        return cls.load(options.note_model)
+            raise ModelLoadError("--drafter llm needs --note-model PATH (a transformers model folder or a .gguf file)")
+        return cls.load(options.note_model, placement=placement(options.note_device, options.note_dtype))
 
     @classmethod
-    def load(cls, path: str | Path, params: LlmParams = LlmParams()) -> "LlmDrafter":
-        """Tokenizer and causal LM from a local ``save_pretrained`` folder. Raises
-        ``ModelLoadError`` (one line: the path and the reason)."""
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise ModelLoadError(f"{folder}: note model folder not found")
-        if not (folder / "config.json").is_file():
-            raise ModelLoadError(f"{folder}: no config.json (not a transformers model folder)")
+    def load(cls, path: str | Path, params: LlmParams = LlmParams(), placement: Placement | None = None) -> "LlmDrafter":
+        """Tokenizer and causal LM from a local ``save_pretrained`` folder, or from one
+        ``.gguf`` file (transformers de-quantizes its weights to ``placement.dtype``; the
+        tokenizer is read from the same file). ``placement``: where it runs (default: cpu,
+        float32). Raises ``ModelLoadError`` (one line: the path and the reason)."""
+        place = placement or Placement("cpu", "float32")
+        given = Path(path).expanduser()
+        gguf: dict[str, str] = {}
+        if given.is_file() or (given.suffix.lower() == ".gguf" and not given.is_dir()):
+            info = read_gguf(given)  # a file must be GGUF: checked before transformers reads it
+            folder, gguf = given.parent, {"gguf_file": given.name}
+            what = f"GGUF architecture {info.architecture}"
+        else:
+            folder = model_folder(given)
+            what = "model configuration"
+        where = given if gguf else folder
         try:
-            import torch
             from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-            from transformers.utils import logging as hf_logging
         except ImportError as e:  # pragma: no cover - a dependency
-            raise ModelLoadError(f"{folder}: transformers is not installed ({e})") from None
-        hf_logging.disable_progress_bar()  # one line per problem on stderr, no bars
+            raise ModelLoadError(f"{where}: transformers is not installed ({e})") from None
+        quiet_transformers()  # one line per problem on stderr, no bars
         try:
-            config = AutoConfig.from_pretrained(folder, local_files_only=True)
+            config = AutoConfig.from_pretrained(folder, local_files_only=True, **gguf)
         except (ValueError, KeyError, OSError) as e:
-            raise ModelLoadError(f"{folder}: unsupported model configuration ({_first_line(e)})") from None
+            raise ModelLoadError(f"{where}: unsupported {what} ({first_line(e)})") from None
         try:
-            dtype = getattr(torch, params.dtype)
-        except AttributeError:
-            raise ModelLoadError(f"{folder}: unknown dtype {params.dtype!r}") from None
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **gguf)
         except (ValueError, KeyError, OSError, TypeError) as e:
-            raise ModelLoadError(f"{folder}: cannot load the tokenizer ({_first_line(e)})") from None
+            raise ModelLoadError(f"{where}: cannot load the tokenizer ({first_line(e)})") from None
         try:
-            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
+            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=place.torch_dtype(), **gguf)
         except ValueError as e:
             arch = ", ".join(getattr(config, "architectures", None) or [getattr(config, "model_type", "?")])
-            raise ModelLoadError(f"{folder}: unsupported architecture {arch} for a causal LM ({_first_line(e)})") from None
+            raise ModelLoadError(f"{where}: unsupported architecture {arch} for a causal LM ({first_line(e)})") from None
         except (OSError, RuntimeError) as e:
-            raise ModelLoadError(f"{folder}: cannot load the model weights ({_first_line(e)})") from None
+            raise ModelLoadError(f"{where}: cannot load the model weights ({first_line(e)})") from None
         except MemoryError:
-            raise ModelLoadError(f"{folder}: out of memory loading the model") from None
-        model.to(params.device)
+            raise ModelLoadError(f"{where}: out of memory loading the model") from None
+        model.to(place.device)
         model.eval()
-        return cls(model, tokenizer, params, str(folder))
+        return cls(model, tokenizer, params, str(where), placement=place)
 
     # -- prompting -----------------------------------------------------------------
     def prompt(self, template: Template, lines: Sequence[str]) -> str:
@@ -206,7 +317,14 @@ class LlmDrafter:
             except Exception:  # a template without a system role: fold it into the user turn
                 messages = [{"role": "user", "content": _instruction(template) + "\n\n" + user}]
                 return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return _instruction(template) + "\n\n" + user + "\n"
+        return _plain_prompt(template, lines, example=self._example_fits(template))
+
+    def _example_fits(self, template: Template) -> bool:
+        """The plain prompt's worked example is shown when it costs at most a quarter of
+        the chunk budget (always, for a model with a context of thousands of tokens; a
+        tiny test model's context is kept for the transcript)."""
+        cost = len(self.tokenizer(_example(template), add_special_tokens=False)["input_ids"])
+        return cost * 4 <= self.context_budget()
 
     def _encode(self, prompt: str) -> list[int]:
         chat = bool(getattr(self.tokenizer, "chat_template", None))
@@ -287,15 +405,29 @@ class LlmDrafter:
 
     # -- generation ----------------------------------------------------------------
     def generate(self, prompt: str) -> str:
-        """Greedy continuation of ``prompt`` (at most ``max_new_tokens``), decoded."""
+        """Greedy continuation of ``prompt``, decoded: at most ``new_tokens()``, stopped
+        early at the end-of-sequence token or where ``stop_reason`` says so."""
         import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
 
         ids = self._encode(prompt)
-        input_ids = torch.tensor([ids], dtype=torch.long, device=self.params.device)
+        input_ids = torch.tensor([ids], dtype=torch.long, device=self.model.device)
         attention = torch.ones_like(input_ids)
         pad = self.tokenizer.pad_token_id
         if pad is None:
             pad = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        tokenizer, params, reasons = self.tokenizer, self.params, []
+
+        class NoteStop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):  # noqa: ARG002 - transformers' signature
+                done = False
+                if "\n" in tokenizer.decode(input_ids[0, -1:]):
+                    reason = stop_reason(tokenizer.decode(input_ids[0, len(ids):], skip_special_tokens=True), params)
+                    if reason:
+                        reasons.append(reason)
+                        done = True
+                return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids,
@@ -303,8 +435,11 @@ class LlmDrafter:
                 max_new_tokens=self.new_tokens(),
                 do_sample=False,
                 pad_token_id=pad,
+                stopping_criteria=StoppingCriteriaList([NoteStop()]),
             )
-        return self.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+        new = out[0, len(ids):]
+        logger.debug("generated %d tokens (%s)", len(new), reasons[0] if reasons else "end or budget")
+        return self.tokenizer.decode(new, skip_special_tokens=True)
 
     # -- drafting ------------------------------------------------------------------
     def draft(self, transcript: Transcript, template: Template, *, progress: DraftProgress | None = None) -> Note:
@@ -345,8 +480,3 @@ class LlmDrafter:
             status="preliminary",
             instructions=(),
         )
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
