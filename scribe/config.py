@@ -12,7 +12,16 @@
     organization = "Organization/clinic-1"   # custodian of the notes
     practitioner = "Practitioner/123"        # this machine's clinician, if it has one
 
-Command-line options override it. Secrets never go here or on the command line: the
+    [note]                  # how notes are drafted (transcribe, draft, serve, record)
+    drafter = "llm"         # extractive (default), llm or audio-llm
+    model = "/opt/scribe/models/gemma-3-270m-q4_k_m.gguf"   # the model drafter's folder or .gguf
+    device = "auto"         # auto (cuda when torch sees one), cpu or cuda
+    dtype = "auto"          # auto (float32 on cpu, bfloat16 on cuda), float32, float16, bfloat16
+
+Command-line options override it (``--drafter``, ``--note-model``, ``--note-device``,
+``--note-dtype`` over the [note] keys, as ``--fhir-server`` over [fhir] server). A drafter
+name the registry lacks is refused in one line naming this file (exit code 1); a model
+that cannot be found or loaded is the model drafter's one-line error (exit code 4). Secrets never go here or on the command line: the
 standard-mode site key lives in its own 0600 file (``site.key`` in data_dir), the FHIR
 server's token in ``token_file`` or the environment.
 """
@@ -25,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scribe.errors import PathError
+from scribe.options import NOTE_DEVICES, NOTE_DTYPES
 
 
 class ConfigError(PathError):
@@ -51,11 +61,24 @@ class FhirConfig:
 
 
 @dataclass(frozen=True)
+class NoteConfig:
+    """The [note] table: each key None when the file does not set it (the command's
+    option, else ``ScribeOptions``' default, applies)."""
+
+    drafter: str | None = None
+    model: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     privacy: bool = True
     retention_days: int | None = None
     data_dir: Path | None = None
     fhir: FhirConfig = FhirConfig()
+    note: NoteConfig = NoteConfig()
+    path: Path | None = None  # the file read, for errors that name it; None when there was none
 
 
 def config_path() -> Path:
@@ -75,7 +98,7 @@ def load_config(path: Path | None = None) -> SiteConfig:
         raise ConfigError(path, f"cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, f"not valid TOML ({e})") from None
-    unknown = set(data) - {"privacy", "retention_days", "data_dir", "fhir"}
+    unknown = set(data) - {"privacy", "retention_days", "data_dir", "fhir", "note"}
     if unknown:
         raise ConfigError(path, f"unknown setting(s): {', '.join(sorted(unknown))}")
     privacy = data.get("privacy", True)
@@ -87,7 +110,25 @@ def load_config(path: Path | None = None) -> SiteConfig:
     data_dir = data.get("data_dir")
     if data_dir is not None and not isinstance(data_dir, str):
         raise ConfigError(path, "data_dir must be a path")
-    return SiteConfig(privacy, retention, Path(data_dir).expanduser() if data_dir else None, _fhir(path, data.get("fhir", {})))
+    return SiteConfig(privacy, retention, Path(data_dir).expanduser() if data_dir else None, _fhir(path, data.get("fhir", {})),
+                      _note(path, data.get("note", {})), path)
+
+
+def _note(path: Path, table) -> NoteConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(path, "note must be a table ([note])")
+    unknown = set(table) - {"drafter", "model", "device", "dtype"}
+    if unknown:
+        raise ConfigError(path, f"unknown setting(s) in [note]: {', '.join(sorted(unknown))}")
+    for key in ("drafter", "model", "device", "dtype"):
+        if key in table and (not isinstance(table[key], str) or not table[key].strip()):
+            raise ConfigError(path, f"note.{key} must be a non-empty string")
+    for key, choices in (("device", NOTE_DEVICES), ("dtype", NOTE_DTYPES)):
+        if key in table and table[key] not in choices:
+            raise ConfigError(path, f"note.{key} {table[key]!r} is not one of {', '.join(choices)}")
+    model = table.get("model")
+    return NoteConfig(table.get("drafter"), str(Path(model).expanduser()) if model else None,
+                      table.get("device"), table.get("dtype"))
 
 
 def _fhir(path: Path, table) -> FhirConfig:

@@ -13,16 +13,18 @@ import os
 import sys
 import tempfile
 from dataclasses import replace
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from scribe import __version__
-from scribe.config import FhirConfig, SiteConfig, load_config
+from scribe.config import ConfigError, FhirConfig, SiteConfig, config_path, load_config
 from scribe.errors import InputError, OutputError, ScribeError
 from scribe.notes import DRAFTERS
-from scribe.registry import Registry
+from scribe.options import ScribeOptions as _Options
+from scribe.registry import Registry, UnknownBackendError
 from scribe.speakers import DIARIZERS
 from scribe.speech import SPEECH_MODELS
 
@@ -85,15 +87,87 @@ SpeechOption = Annotated[str, typer.Option("--speech", help=_backend_help("Speec
 DiarizerOption = Annotated[
     str, typer.Option("--diarizer", help=_backend_help("Who-spoke-when (diarization)", DIARIZERS))
 ]
-DrafterOption = Annotated[str, typer.Option("--drafter", help=_backend_help("Note-drafting", DRAFTERS))]
+DrafterOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--drafter",
+        help=_backend_help("Note-drafting", DRAFTERS) + " Default: [note] drafter in the config, else extractive.",
+        show_default=False,
+    ),
+]
 NoteModelOption = Annotated[
     Optional[str],
     typer.Option(
         "--note-model",
         metavar="PATH",
-        help="The note model of --drafter llm: a local transformers model folder (config.json, tokenizer, weights). Nothing is downloaded.",
+        help="The model of a model drafter (--drafter llm, audio-llm): a local transformers model folder "
+        "(config.json, tokenizer or processor files, *.safetensors), or for llm one .gguf file. "
+        "Default: [note] model in the config. Nothing is downloaded.",
+        show_default=False,
     ),
 ]
+
+
+class NoteDevice(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class NoteDtype(str, Enum):
+    auto = "auto"
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+NoteDeviceOption = Annotated[
+    Optional[NoteDevice],
+    typer.Option(
+        "--note-device",
+        help="Where the note model runs: auto (cuda when torch sees a GPU, else cpu), cpu or cuda. "
+        "Default: [note] device in the config, else auto.",
+        show_default=False,
+    ),
+]
+NoteDtypeOption = Annotated[
+    Optional[NoteDtype],
+    typer.Option(
+        "--note-dtype",
+        help="The note model's precision: auto (float32 on cpu, bfloat16 on cuda), float32, float16 or bfloat16. "
+        "Default: [note] dtype in the config, else auto.",
+        show_default=False,
+    ),
+]
+
+
+def note_options(
+    site: SiteConfig,
+    drafter: str | None,
+    model: str | None,
+    device: NoteDevice | None,
+    dtype: NoteDtype | None,
+) -> dict[str, str | None]:
+    """The note-drafting fields of ``ScribeOptions`` (``drafter``, ``note_model``,
+    ``note_device``, ``note_dtype``): each option given, else the config's [note] key,
+    else the default. A drafter name no backend has is refused before any model loads
+    (``UnknownBackendError`` naming ``--drafter``, or ``ConfigError`` naming the config
+    file when the name came from it; exit code 1)."""
+    defaults = _Options()
+    name = drafter or site.note.drafter or defaults.drafter
+    try:
+        DRAFTERS.check(name)
+    except UnknownBackendError:
+        if drafter is not None:
+            raise
+        choices = ", ".join(DRAFTERS.names())
+        raise ConfigError(site.path or config_path(), f"note.drafter {name!r}: no such drafter backend (choose from: {choices})") from None
+    return {
+        "drafter": name,
+        "note_model": model or site.note.model,
+        "note_device": device.value if device is not None else site.note.device or defaults.note_device,
+        "note_dtype": dtype.value if dtype is not None else site.note.dtype or defaults.note_dtype,
+    }
 
 
 def check_backends(speech: str, diarizer: str, drafter: str) -> None:

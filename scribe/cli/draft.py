@@ -9,7 +9,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from scribe.cli.app import DrafterOption, NoteModelOption, app, check_writable, end_batch, fail
+from scribe.cli.app import (
+    DrafterOption,
+    NoteDeviceOption,
+    NoteDtypeOption,
+    NoteModelOption,
+    app,
+    check_writable,
+    end_batch,
+    fail,
+    note_options,
+)
 from scribe.config import load_config
 from scribe.errors import ScribeError
 from scribe.options import ScribeOptions
@@ -40,8 +50,10 @@ def draft(
             show_default=False,
         ),
     ] = None,
-    drafter: DrafterOption = DEFAULTS.drafter,
+    drafter: DrafterOption = None,
     note_model: NoteModelOption = None,
+    note_device: NoteDeviceOption = None,
+    note_dtype: NoteDtypeOption = None,
 ) -> None:
     """Draft visit notes from transcripts instead of recordings.
 
@@ -49,7 +61,7 @@ def draft(
 
     For each transcript NAME, writes into --out what `transcribe` writes: NAME.note.md (the draft note, for clinician review), NAME.note.json (the note for machines), NAME.fhir.json (FHIR R4 DocumentReference) and, when the note has patient instructions, NAME.instructions.md and NAME.instructions.fhir.json. With --no-privacy also NAME.transcript.json, NAME.rttm and NAME.vtt.
 
-    Exit codes: 0 all drafted; 1 template or FHIR problem; 2 an input missing, unreadable, empty or not a transcript; 3 results cannot be written; 4 the note model (--note-model) cannot be loaded. With several failures, the highest.
+    Exit codes: 0 all drafted; 1 template or FHIR problem; 2 an input missing, unreadable, empty or not a transcript; 3 results cannot be written; 4 the note model (--note-model, or [note] model in the config) cannot be loaded. With several failures, the highest.
     """
     from scribe.batch.draft import Drafting, run_drafts
     from scribe.batch.readers import TRANSCRIPT_EXTENSIONS, transcript_files, transcript_stem
@@ -64,7 +76,8 @@ def draft(
     try:
         site = load_config()
         privacy_on = site.privacy if privacy is None else privacy
-        drafting = Drafting.from_options(ScribeOptions(drafter=drafter, note_model=note_model, template=template))
+        note = note_options(site, drafter, note_model, note_device, note_dtype)
+        drafting = Drafting.from_options(ScribeOptions(**note, template=template))
         check_writable(out)
         visits = VisitFactory.start(privacy_on, site)
     except ScribeError as e:

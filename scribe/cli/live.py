@@ -14,6 +14,9 @@ from scribe.cli.app import (
     DiarizerOption,
     DrafterOption,
     FhirServerOption,
+    NoteDeviceOption,
+    NoteDtypeOption,
+    NoteModelOption,
     SpeechOption,
     app,
     check_backends,
@@ -21,6 +24,7 @@ from scribe.cli.app import (
     fail,
     fhir_destination,
     load_pipeline,
+    note_options,
     vocabulary as read_vocabulary,
 )
 from scribe.config import load_config
@@ -50,7 +54,10 @@ def serve(
     fhir_server: FhirServerOption = None,
     speech: SpeechOption = DEFAULTS.speech,
     diarizer: DiarizerOption = DEFAULTS.diarizer,
-    drafter: DrafterOption = DEFAULTS.drafter,
+    drafter: DrafterOption = None,
+    note_model: NoteModelOption = None,
+    note_device: NoteDeviceOption = None,
+    note_dtype: NoteDtypeOption = None,
 ) -> None:
     """Start the capture service and its recorder page on this machine (127.0.0.1 only).
 
@@ -66,9 +73,10 @@ def serve(
     try:
         site = load_config()
         privacy_on = site.privacy if privacy is None else privacy
-        check_backends(speech, diarizer, drafter)
+        note = note_options(site, drafter, note_model, note_device, note_dtype)
+        check_backends(speech, diarizer, note["drafter"])
         options = ScribeOptions(
-            speech=speech, diarizer=diarizer, drafter=drafter,
+            speech=speech, diarizer=diarizer, **note,
             model=model, language=language, vocabulary=read_vocabulary(vocabulary), template=template,
         )
         try:
@@ -108,7 +116,10 @@ def record(
     privacy: LivePrivacyOption = None,
     speech: SpeechOption = DEFAULTS.speech,
     diarizer: DiarizerOption = DEFAULTS.diarizer,
-    drafter: DrafterOption = DEFAULTS.drafter,
+    drafter: DrafterOption = None,
+    note_model: NoteModelOption = None,
+    note_device: NoteDeviceOption = None,
+    note_dtype: NoteDtypeOption = None,
 ) -> None:
     """Record a visit from this machine's microphone, without a browser.
 
@@ -130,10 +141,11 @@ def record(
             return
         site = load_config()
         privacy_on = site.privacy if privacy is None else privacy
-        check_backends(speech, diarizer, drafter)
+        note = note_options(site, drafter, note_model, note_device, note_dtype)
+        check_backends(speech, diarizer, note["drafter"])
         check_writable(out)
         options = ScribeOptions(
-            speech=speech, diarizer=diarizer, drafter=drafter,
+            speech=speech, diarizer=diarizer, **note,
             model=model, language=language, vocabulary=read_vocabulary(vocabulary), template=template,
         )
         uri = name or datetime.now().strftime("visit-%Y%m%d-%H%M%S")

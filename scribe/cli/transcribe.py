@@ -20,6 +20,8 @@ from scribe.cli.app import (
     PractitionerOption,
     DiarizerOption,
     DrafterOption,
+    NoteDeviceOption,
+    NoteDtypeOption,
     NoteModelOption,
     SpeechOption,
     app,
@@ -31,6 +33,7 @@ from scribe.cli.app import (
     fail,
     fhir_destination,
     load_pipeline,
+    note_options,
     vocabulary as read_vocabulary,
 )
 from scribe.config import load_config
@@ -96,8 +99,10 @@ def transcribe(
     organization: OrganizationOption = None,
     speech: SpeechOption = DEFAULTS.speech,
     diarizer: DiarizerOption = DEFAULTS.diarizer,
-    drafter: DrafterOption = DEFAULTS.drafter,
+    drafter: DrafterOption = None,
     note_model: NoteModelOption = None,
+    note_device: NoteDeviceOption = None,
+    note_dtype: NoteDtypeOption = None,
 ) -> None:
     """Transcribe recorded visits and draft their notes.
 
@@ -118,13 +123,13 @@ def transcribe(
     try:
         site = load_config()
         privacy_on = site.privacy if privacy is None else privacy
-        check_backends(speech, diarizer, drafter)
+        note = note_options(site, drafter, note_model, note_device, note_dtype)
+        check_backends(speech, diarizer, note["drafter"])
         check_writable(out)
         options = ScribeOptions(
             speech=speech,
             diarizer=diarizer,
-            drafter=drafter,
-            note_model=note_model,
+            **note,
             model=model,
             language=language,
             device=device.value,
