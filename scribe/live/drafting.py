@@ -75,10 +75,28 @@ def audio_source(visit: Any) -> AudioSource | None:
     return source() if callable(source) else None
 
 
+# The drafting thread's niceness: above the live threads' 0, so that on a busy machine
+# the scheduler serves live transcription first and the model drafts with what is left.
+DRAFTING_NICE = 10
+
+
+def background_thread(nice: int = DRAFTING_NICE, threads: int | None = None) -> None:
+    """Make the calling thread (the drafting worker) a background one, before its first
+    torch work: ``nice`` (Linux: per thread; the threads torch starts from it inherit
+    it) and, when given, ``threads`` torch threads for it (torch's count is per thread;
+    the live threads keep theirs)."""
+    if nice and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except OSError:  # pragma: no cover - not allowed here: run at the normal priority
+            logger.warning("drafting thread: cannot lower its priority")
+    if threads is not None:
+        limit_torch_threads(threads)
+
+
 def limit_torch_threads(threads: int | None = None) -> int | None:
     """Run the calling thread's torch work on ``threads`` threads (default: half the
-    cores, at least one), so a model drafting in the background leaves the other
-    cores to live transcription. Returns the count set, or None without torch."""
+    cores, at least one). Returns the count set, or None without torch."""
     try:
         import torch
     except ImportError:  # pragma: no cover - a dependency
@@ -162,7 +180,10 @@ class ModelDraft:
                     if note is None and self.error is None:
                         self.error = f"drafting with {self.name} gave no note"
             if then is not None:
-                then()
+                try:
+                    then()
+                except Exception as e:  # the visit's close, reported by type only
+                    logger.error("closing a visit discarded mid-draft failed (%s)", type(e).__name__)
         return note if self.state == "done" else None
 
     def cancel(self, then: Callable[[], None] | None = None) -> bool:

@@ -9,8 +9,9 @@
   shared by every room, visits draft as they go with the embedded drafter; at Stop the
   model drafts the final note on a separate single-worker *drafting* thread, one visit
   at a time, so no room's live transcription waits for it. Its progress and its note
-  reach the visit's recorder as events (``publish``); the drafting thread runs torch on
-  half the cores (``scribe.live.drafting.limit_torch_threads``).
+  reach the visit's recorder as events (``publish``); the drafting thread runs at a
+  lower priority (nice 10, ``scribe.live.drafting.background_thread``), so the cores
+  serve live audio first.
 
 The service logs metadata only (visit ids, states, counts), never content.
 """
@@ -29,7 +30,7 @@ from fastapi import HTTPException
 
 from scribe.audio import SAMPLE_RATE
 from scribe.config import FhirConfig
-from scribe.live.drafting import ModelDraft, limit_torch_threads, live_pipeline
+from scribe.live.drafting import ModelDraft, background_thread, live_pipeline
 from scribe.live.events import DraftingEvent, Event
 from scribe.live.streaming import StreamParams
 from scribe.live.visit import LiveVisit, State
@@ -90,9 +91,11 @@ class CaptureService:
         # its signed note (LiveVisit.signed_document) until the visit ends.
         self.signed_instructions: dict[str, dict] = {}
         self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scribe-compute")
-        # The model drafter's own thread: one visit's note at a time, never on compute.
+        # The model drafter's own thread: one visit's note at a time, never on compute,
+        # and in the background (benchmarks/live_drafting.py: a room transcribing while
+        # a note drafts beside it at normal priority ran ~35% slower; at nice 10, not).
         self.drafting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scribe-draft",
-                                           initializer=limit_torch_threads)
+                                           initializer=background_thread)
         # Where a visit's events go when they are not an answer to its recorder (the
         # model draft's progress and note): the connected recorder's queue, by visit.
         self.outboxes: dict[str, Callable[[list[Event]], None]] = {}
