@@ -161,6 +161,9 @@ def test_model_draft_after_stop(service):
     assert len(marked) == len(flagged)
     marked = [f"- [UNSUPPORTED] {t}" for t in crafted]
     assert all(line in text.splitlines() for line in marked)
+    # The llm drafter writes no patient instructions: the first draft's stay with its note.
+    assert note["instructions_text"] == final["instructions_text"]
+    assert note["note"]["instructions"] == final["note"]["instructions"]
     review = client_review(service, a)
     assert review["note"] == note["note"] and review["text"] == text and review["drafting"] is None
 

@@ -188,7 +188,8 @@ def model_draft(pipeline: Pipeline, result: VisitResult, visit: VisitSink | None
     """``result`` (captured with the embedded drafter) with ``pipeline``'s model drafter's
     note, drafted now from its final transcript (and ``visit``'s audio for a drafter
     that listens); progress and a failure are ``say``-ed in one line each, a failure
-    keeping the embedded note."""
+    keeping the embedded note. A model that drafts no patient instructions keeps the
+    embedded note's."""
     from dataclasses import replace
     from time import perf_counter
 
@@ -199,6 +200,8 @@ def model_draft(pipeline: Pipeline, result: VisitResult, visit: VisitSink | None
     if note is None:
         say(f"{job.error or 'drafting failed'}; the note is the embedded drafter's")
         return result
+    if not note.instructions:  # a model that drafts no patient instructions keeps the first draft's
+        note = replace(note, instructions=result.note.instructions)
     timings = {**result.timings, "model_draft": perf_counter() - t0}
     return replace(result, note=note, options=pipeline.options, models=pipeline.models, timings=timings)
 

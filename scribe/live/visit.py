@@ -165,9 +165,10 @@ class LiveVisit:
 
     def model_drafted(self, job: ModelDraft, note: Note | None) -> list[Event]:
         """Apply a finished model draft: its note replaces the embedded one (a
-        ``model_note`` event), or its failure is said (``draft_failed``; the note in
-        hand stays). A superseded or cancelled draft changes nothing. Privacy mode: the
-        audio, kept for the model, is destroyed now."""
+        ``model_note`` event; when the model drafts no patient instructions, the
+        embedded drafter's stay with it), or its failure is said (``draft_failed``; the
+        note in hand stays). A superseded or cancelled draft changes nothing. Privacy
+        mode: the audio, kept for the model, is destroyed now."""
         if job is not self.draft or self.state is not State.stopped:
             return []
         self.visit.drop_audio()
@@ -175,6 +176,8 @@ class LiveVisit:
             if job.state == "cancelled":
                 return []
             return [DraftFailedEvent(job.name, job.model, (job.error or "drafting failed") + "; the first draft is kept")]
+        if not note.instructions:  # a model that drafts no patient instructions keeps the first draft's
+            note = replace(note, instructions=self._final_note(self._final_transcript()).instructions)
         self.model_note = note
         return [ModelNoteEvent(note, editable_text(note))]
 
@@ -230,7 +233,7 @@ class LiveVisit:
         self.state = State.stopped
         transcript = self._final_transcript()
         note = self._final_note(transcript)
-        if self.model_drafter is None:
+        if self.model_drafter is None or not transcript.segments:  # nothing for a model to draft
             self.visit.drop_audio()
         else:  # the audio is kept until the model has drafted (a drafter that listens)
             self._prepare_draft(transcript)
@@ -253,7 +256,7 @@ class LiveVisit:
         self.swapped = not self.swapped
         if self.result is not None:
             transcript = self._final_transcript()
-            if self.model_drafter is not None:  # the model drafts again, for these roles
+            if self.model_drafter is not None and transcript.segments:  # the model drafts again, for these roles
                 self.model_note = None
                 self._prepare_draft(transcript)
             return [self._final_event(transcript, self._final_note(transcript))]
