@@ -42,6 +42,9 @@ def test_what_was_said_is_supported(sentence, evidence):
         ("There is swelling of the knee.", "drops the no on swell"),  # a dropped "no"
         ("Reports fever and chills.", "drops the no on chill, fever"),  # "No." to the question
         ("Start ibuprofen 15 mg daily with food.", "drug ibuprofen not named"),
+        # a drug whose stem the list does not know (hydrocortison), found by gemma3-270m
+        ("Start hydrocortisone 15 mg daily with food.", "drug hydrocortisone not named"),
+        ("Start prednisone 15 mg daily with food.", "drug prednisone not named"),
         ("Denies knee pain.", "negation not said"),
     ],
 )

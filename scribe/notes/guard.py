@@ -131,8 +131,11 @@ class GroundingGuard:
         for side in sorted(_sides(sentence) - _sides(said)):
             problems.append(f"side {side} not said")
         if mentions_medication(sentence):
-            for word in sorted(content_stems(sentence) - content_stems(said)):
-                if mentions_medication(word):
+            # Each word is looked up as written: a stem is not always a drug name the list
+            # knows ("hydrocortisone" stems to "hydrocortison", which it does not).
+            said_stems = content_stems(said)
+            for word in sorted({w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]+", sentence)}):
+                if mentions_medication(word) and not content_stems(word) <= said_stems:
                     problems.append(f"drug {word} not named")
         low = sentence.lower()
         if _NEGATOR.search(low) and not _NEGATOR.search(said.lower()):
