@@ -61,10 +61,19 @@ VERSION = "0.1.0"
 class LlmParams:
     """Generation settings of the ``llm`` drafter.
 
-    ``max_new_tokens``: the generation budget per chunk (512 tokens is about 35 note lines
-    of 12 words, more than a full SOAP note needs), at most half the model's context; it
-    is reserved out of the context when the transcript is chunked. ``margin``: tokens kept
+    ``max_new_tokens``: the generation budget per chunk, at most half the context; it is
+    reserved out of the context when the transcript is chunked. 1,024: ACI-BENCH valid's
+    reference notes are 650 tokens at the median (1,055 the longest) with Gemma 3's
+    tokenizer, and the line format adds a label and citations to each sentence (the
+    embedded drafter's notes of the 15-minute visit below: 339 tokens for soap, 490 for
+    hp, about 1.7 times their words); 512 would cut a full note short. ``margin``: tokens kept
     free beyond it, for the tokenizer's end-of-prompt tokens and rounding.
+    ``max_context``: the most context one chunk uses, whatever the model allows
+    (gemma3-270m: 32,768; Llama 3.1: 131,072). 8,192 tokens hold a 15-minute visit in one
+    chunk (the 900 s visit of ``benchmarks/model_drafters.py``, 182 lines and 2,095 words, is
+    4,800 prompt tokens with Gemma 3's tokenizer, measured) and bound the key/value cache: an 8B model
+    with 32 layers and 8 key/value heads of 128 dimensions keeps 128 KiB a token in
+    bfloat16, 1 GiB at 8,192 tokens against 16 GiB at 131,072.
 
     Generation is greedy (deterministic) and stops before the budget (``stop_reason``) at
     the model's end-of-sequence token, after ``blank_lines`` blank lines in a row (the note
@@ -77,8 +86,9 @@ class LlmParams:
     note must repeat) and on the section labels every note line repeats.
     """
 
-    max_new_tokens: int = 512
+    max_new_tokens: int = 1024
     margin: int = 8
+    max_context: int = 8192
     blank_lines: int = 2
     off_format: int = 4
 
@@ -336,7 +346,9 @@ class LlmDrafter:
         return self._context() - self.new_tokens() - self.params.margin
 
     def _context(self) -> int:
-        return int(getattr(self.model.config, "max_position_embeddings", None) or 2048)
+        """The context a chunk uses: the model's (``max_position_embeddings``, 2048 when
+        it names none), at most ``LlmParams.max_context``."""
+        return min(int(getattr(self.model.config, "max_position_embeddings", None) or 2048), self.params.max_context)
 
     def new_tokens(self) -> int:
         """The generation budget: ``max_new_tokens``, at most half the context."""
