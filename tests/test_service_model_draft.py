@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import subprocess
 import sys
 import time
@@ -239,10 +240,44 @@ def test_nothing_is_left_behind(service):
 
 
 def test_a_note_model_that_does_not_load_fails_serve_at_start(tmp_path):
-    env = {"TMPDIR": str(tmp_path), "SCRIBE_DATA_DIR": str(tmp_path / "data"),
-           "SCRIBE_TEST_NOTE_MODEL": str(tmp_path / "no-model")}
-    r = subprocess.run([sys.executable, "-m", "tests.model_drafter", "serve", "--port", "0", "--drafter", "tinyllm"],
-                       cwd=REPO, env={**__import__("os").environ, **env}, capture_output=True, text=True, timeout=180)
+    missing = tmp_path / "no-model"
+    env = {**os.environ, "TMPDIR": str(tmp_path), "SCRIBE_DATA_DIR": str(tmp_path / "data")}
+    r = subprocess.run([sys.executable, "-m", "scribe.cli", "serve", "--port", "0", "--drafter", "llm",
+                        "--note-model", str(missing)], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert r.returncode == 4, r.stderr
-    assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'no-model'}: note model folder not found"]
+    assert r.stderr.strip().splitlines() == [f"error: {missing}: note model folder not found"]
     assert "?token=" not in r.stdout
+
+
+def test_a_model_that_cannot_draft_keeps_the_first_draft(tmp_path):
+    """`scribe serve --drafter llm --note-model FOLDER`, the real command line: the model
+    loads at start, but its context (160 tokens) cannot hold the prompt and the 80 new
+    tokens it would write, so the draft fails at Stop: said in one line, the embedded
+    note stays and is signed."""
+    model = tiny_model(tmp_path / "tiny-llama")
+    (tmp_path / "tmp").mkdir()
+    env = {"TMPDIR": str(tmp_path / "tmp"), "SCRIBE_DATA_DIR": str(tmp_path / "data")}
+    with ServiceProcess("--drafter", "llm", "--note-model", str(model), env=env) as svc:
+        client = svc.client
+        assert client.request("GET", "/api/health")["note_model"]["drafter"] == "llm"
+        visit = _open(client)
+
+        async def run():
+            async with client.connect(visit) as ws:
+                await ws.recv()
+                final = (await _stream_and_stop(ws, _pcm("cough_visit", 8)))[-1]
+                rest = await _recv_until(ws, lambda e: e["type"] in ("model_note", "draft_failed"))
+                return final, rest
+
+        final, rest = asyncio.run(run())
+        assert final["note"]["drafter"]["name"] == "extractive" and final["drafting"]["model"] == "tiny-llama"
+        failed = rest[-1]
+        assert failed["type"] == "draft_failed" and failed["drafter"] == "llm", failed
+        assert failed["message"].startswith("drafting with llm failed: ") and "\n" not in failed["message"]
+        assert "tiny-llama: context of 160 tokens is too small" in failed["message"]
+        assert failed["message"].endswith("; the first draft is kept")
+        review = client.request("GET", f"/api/visits/{visit}/review")
+        assert review["note"] == final["note"] and review["drafting"] is None
+        signed = client.request("POST", f"/api/visits/{visit}/sign", {"text": final["text"]})
+        assert signed["state"] == "signed" and signed["left_out"] == 0
+        client.request("DELETE", f"/api/visits/{visit}")
