@@ -45,6 +45,7 @@ def test_what_was_said_is_supported(sentence, evidence):
         # a drug whose stem the list does not know (hydrocortison), found by gemma3-270m
         ("Start hydrocortisone 15 mg daily with food.", "drug hydrocortisone not named"),
         ("Start prednisone 15 mg daily with food.", "drug prednisone not named"),
+        ("Start meloxicam fifteen milligrams twice a day with food.", "number 2 not said"),  # "once a day"
         ("Denies knee pain.", "negation not said"),
     ],
 )

@@ -7,9 +7,9 @@ aligns a sentence to the transcript segments that support it (the fewest segment
 together cover the most of its content words, by stem) and then looks for the errors a
 word-overlap score cannot see:
 
-- a **number** (a dose, a value, a duration) its evidence does not say, with spoken
-  number words and units read as digits and abbreviations ("fifteen milligrams" is
-  "15 mg");
+- a **number** (a dose, a value, a duration, a frequency) its evidence does not say,
+  with spoken number words and units read as digits and abbreviations ("fifteen
+  milligrams" is "15 mg"; "twice" is 2);
 - a **drug** its evidence does not name (``scribe.notes.omissions.mentions_medication``);
 - a **side** (left, right, bilateral) its evidence does not say;
 - a **negation** turned around: a "no"/"not"/"denies" the evidence lacks, or a term the
@@ -41,6 +41,17 @@ _NOTE_STEMS = frozenset(
     | content_stems(" ".join(ADDED_WORDS))
 )
 _NEGATOR = re.compile(r"\b(?:no|not|never|denies|denied|deny|without|negative for|none)\b|n't\b")
+
+
+_TIMES = {"once": "1", "twice": "2", "thrice": "3"}
+_TIMES_WORD = re.compile(r"\b(once|twice|thrice)\b")
+
+
+def _numbers(text: str) -> set[str]:
+    """The numbers ``text`` states (``spoken_numbers``), with "once", "twice" and "thrice"
+    read as 1, 2 and 3: a dosing frequency changed from "once a day" to "twice a day"
+    is a changed number ("two times a day" already reads as 2)."""
+    return spoken_numbers(text) | {_TIMES[w] for w in _TIMES_WORD.findall(text.lower())}
 
 
 def _sides(text: str) -> set[str]:
@@ -126,7 +137,7 @@ class GroundingGuard:
         evidence, coverage = self.align(sentence, segments)
         said = " ".join(s.text for s in segments if s.id in evidence)
         problems: list[str] = []
-        for n in sorted(spoken_numbers(sentence) - spoken_numbers(said)):
+        for n in sorted(_numbers(sentence) - _numbers(said)):
             problems.append(f"number {n} not said")
         for side in sorted(_sides(sentence) - _sides(said)):
             problems.append(f"side {side} not said")
