@@ -74,6 +74,7 @@ def test_gemma_drafts_and_the_guard_flags_what_the_visit_never_said(gemma, tmp_p
     run = draft(tmp_path, gemma, "--note-device", "cpu", "--no-privacy")
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
+    assert "%|" not in run.stderr, run.stderr  # no progress bar (transformers' GGUF one included)
     out = tmp_path / "out"
     note = json.loads((out / "cough_visit.note.json").read_text(encoding="utf-8"))
     transcript = json.loads((out / "cough_visit.transcript.json").read_text(encoding="utf-8"))

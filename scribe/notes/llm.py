@@ -30,6 +30,8 @@ where ``note_device`` / ``note_dtype`` say (``scribe.notes.hf.placement``). Regi
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
 from collections.abc import Sequence
@@ -300,7 +302,10 @@ class LlmDrafter:
         except (ValueError, KeyError, OSError, TypeError) as e:
             raise ModelLoadError(f"{where}: cannot load the tokenizer ({first_line(e)})") from None
         try:
-            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=place.torch_dtype(), **gguf)
+            # transformers' GGUF de-quantization draws a tqdm bar that ignores
+            # disable_progress_bar: it goes nowhere, so stderr keeps one line per problem.
+            with contextlib.redirect_stderr(io.StringIO()) if gguf else contextlib.nullcontext():
+                model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=place.torch_dtype(), **gguf)
         except ValueError as e:
             arch = ", ".join(getattr(config, "architectures", None) or [getattr(config, "model_type", "?")])
             raise ModelLoadError(f"{where}: unsupported architecture {arch} for a causal LM ({first_line(e)})") from None
