@@ -122,7 +122,7 @@ def tiny_audio_model(family: str, folder: Path) -> Path:
     sys.path.insert(0, str(ROOT / "tests"))
     import audio_llm_models  # tests/audio_llm_models.py: tiny random models with processors
 
-    return Path(audio_llm_models.build(family, folder))
+    return Path(audio_llm_models.BUILDERS[family](folder))
 
 
 def main(argv: list[str] | None = None) -> int:
