@@ -93,6 +93,13 @@ def test_flagged_sentences_accepted_deleted_and_left_out(browser, tmp_path):
         assert page.locator("#draft p:not(.empty)").count() >= 1  # the embedded drafter's
         assert page.is_disabled("#sign") and page.get_attribute("#editor", "readonly") is not None
         assert page.locator("#draft p.unsupported").count() == 0
+        # Reloaded while the model drafts: the page asks where the visit is, shows the
+        # first draft and the drafting again, and listens for the model's note.
+        page.on("dialog", lambda d: d.accept())  # "leave the page?": yes
+        page.reload()
+        page.wait_for_selector("body[data-state='review']", timeout=30_000)
+        page.wait_for_function("document.getElementById('note-status').textContent.startsWith('Drafting with llm')")
+        assert page.is_disabled("#sign")
 
         gate.touch()
         page.wait_for_function("document.querySelectorAll('#draft p.unsupported').length >= 3", timeout=60_000)
@@ -123,6 +130,7 @@ def test_flagged_sentences_accepted_deleted_and_left_out(browser, tmp_path):
         page.click("#sign")
         page.wait_for_selector("body[data-state='signed']")
         assert f"{unsupported - 2} sentence(s) still marked UNSUPPORTED were left out." in page.inner_text("#message")
+        assert page.locator("#draft .flag-actions").count() == 0  # the signed note is final
         downloads = []
         page.on("download", lambda d: downloads.append(d))
         page.click("#export")

@@ -211,6 +211,7 @@ async function sign() {
     const r = await api("POST", `/api/visits/${ui.visit}/sign`, { text, instructions });
     ui.signedInstructions = Boolean(r.instructions);
     setState("signed", "Signed");
+    document.querySelectorAll(".flag-actions").forEach((x) => x.remove()); // the note is final
     $("note-status").textContent = "signed, final";
     $("instructions-status").textContent = ui.signedInstructions ? "signed with the note, final" : "none signed";
     if (ui.privacy) {

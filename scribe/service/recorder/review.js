@@ -4,9 +4,8 @@
 "use strict";
 
 const OMISSION_KINDS = { symptom: "Symptom", medication: "Medication", allergy: "Allergy", number: "Number", "follow-up": "Follow-up" };
-// How the editable text marks a sentence the grounding guard flagged (scribe.notes.render):
-// at signing, a line still starting with it is left out.
-const UNSUPPORTED_MARK = "[UNSUPPORTED]";
+// A sentence the grounding guard flagged starts its line of the editable text with
+// "[UNSUPPORTED]" (scribe.notes.render); at signing, a line still starting with it is left out.
 
 // A paragraph per sentence; a click lights up its evidence in the transcript. A sentence
 // the grounding guard flagged shows the guard's reasons and Accept / Delete, which act on
@@ -56,6 +55,7 @@ function flagSentence(p, s, editorId) {
 // Accept: the mark goes from the sentence's line (the clinician keeps it). Delete: the
 // line goes. Either way the editor's text is what is signed.
 function resolveFlag(p, text, editorId, action) {
+  if (ui.state !== "review" || ui.drafting) return; // signed (final), or about to be replaced
   const editor = $(editorId);
   const want = text.split(/\s+/).join(" ").trim();
   const lines = editor.value.split("\n");
