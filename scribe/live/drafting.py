@@ -82,12 +82,13 @@ DRAFTING_NICE = 10
 
 def background_thread(nice: int = DRAFTING_NICE, threads: int | None = None) -> None:
     """Make the calling thread (the drafting worker) a background one, before its first
-    torch work: ``nice`` (Linux: per thread; the threads torch starts from it inherit
-    it) and, when given, ``threads`` torch threads for it (torch's count is per thread;
-    the live threads keep theirs)."""
+    torch work: ``nice`` more than now (Linux: per thread; the threads torch starts from
+    it inherit it) and, when given, ``threads`` torch threads for it (torch's count is
+    per thread: the live threads keep theirs)."""
     if nice and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            me = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + nice))
         except OSError:  # pragma: no cover - not allowed here: run at the normal priority
             logger.warning("drafting thread: cannot lower its priority")
     if threads is not None:
@@ -140,7 +141,8 @@ class ModelDraft:
 
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> Note | None:
         """Draft (on the drafting thread); None when cancelled or failed (``error`` then
-        says why in one line, never quoting the visit). ``on_progress(done, total)``
+        says why in one line, never quoting the visit: a ``ModelError``'s line, else the
+        exception's type). ``on_progress(done, total)``
         after each of the drafter's steps."""
         with self._lock:
             if self.state != "queued":
@@ -203,10 +205,10 @@ class ModelDraft:
 
 
 def _failure(name: str, e: BaseException) -> str:
-    from scribe.errors import ScribeError
+    from scribe.errors import ModelError
 
     if isinstance(e, MemoryError):
         return f"drafting with {name} ran out of memory"
-    if isinstance(e, ScribeError):  # one line about the model, never the visit
+    if isinstance(e, ModelError):  # one line about the model (its folder, its context), never the visit
         return f"drafting with {name} failed: {str(e).splitlines()[0] if str(e).strip() else type(e).__name__}"
     return f"drafting with {name} failed ({type(e).__name__})"
