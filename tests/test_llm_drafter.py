@@ -271,3 +271,19 @@ def test_generation_stops_at_a_loop_a_blank_line_run_or_off_format():
     assert stop_reason("plan: Rest. [s4]\n" + transcript, params) == "not note lines"
     assert stop_reason("plan: Rest. [s4]\n" + transcript[:-1], params) is None  # the last line is unfinished
     assert stop_reason("Here is the note:\nplan: Rest. [s4]\nTranscript:\n", params) is None
+
+
+def test_device_and_dtype_come_from_the_options(chat_model):
+    import torch
+
+    drafter = LlmDrafter.from_options(
+        ScribeOptions(drafter="llm", note_model=str(chat_model), note_device="cpu", note_dtype="bfloat16"))
+    assert drafter.model.dtype == torch.bfloat16 and drafter.model.device.type == "cpu"
+    assert (drafter.placement.device, drafter.placement.dtype) == ("cpu", "bfloat16")
+    note = draft_note(drafter, TRANSCRIPT, SOAP)  # generation runs in bfloat16 too
+    assert note.drafter == "llm"
+    auto = LlmDrafter.from_options(ScribeOptions(drafter="llm", note_model=str(chat_model)))
+    if not torch.cuda.is_available():
+        assert auto.model.dtype == torch.float32 and auto.model.device.type == "cpu"  # auto on a CPU machine
+        with pytest.raises(ModelLoadError, match="note device cuda asked for, but torch sees no CUDA device"):
+            LlmDrafter.from_options(ScribeOptions(drafter="llm", note_model=str(chat_model), note_device="cuda"))
