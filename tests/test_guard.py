@@ -26,6 +26,7 @@ GUARD = GroundingGuard()
         ("Start meloxicam 15 mg daily with food.", ("s4",)),  # words and digits alike
         ("Blood pressure 130/80.", ("s5",)),
         ("No swelling; tender on the inside of the knee.", ("s3",)),
+        ("Denies fever.", ("s1", "s2")),  # a symptom the visit names
     ],
 )
 def test_what_was_said_is_supported(sentence, evidence):
@@ -47,6 +48,9 @@ def test_what_was_said_is_supported(sentence, evidence):
         ("Start prednisone 15 mg daily with food.", "drug prednisone not named"),
         ("Start meloxicam fifteen milligrams twice a day with food.", "number 2 not said"),  # "once a day"
         ("Denies knee pain.", "negation not said"),
+        # a symptom the visit never names, on enough covered words to pass coverage (the
+        # case gemma3-270m found: "Cough for three days." in a visit without a cough)
+        ("Knee cough since Monday.", "symptom cough not said in the visit"),
     ],
 )
 def test_crafted_errors_are_flagged(sentence, problem):

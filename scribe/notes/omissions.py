@@ -82,6 +82,12 @@ def mentions_medication(text: str) -> bool:
     return bool(_pattern("medications.txt").search(t) or _DRUG_STEM.search(t))
 
 
+def symptoms_named(text: str) -> tuple[str, ...]:
+    """The symptoms of the bundled list (``data/symptoms.txt``) ``text`` names, longest
+    match first ("chest pain", not "pain"), in order."""
+    return tuple(m.group(1) for m in _pattern("symptoms.txt").finditer(_norm(text)))
+
+
 def salient_facts(segments: Sequence[Segment]) -> list[Omission]:
     """Every salient fact said, once per (kind, key), with the segments it was said in.
 
