@@ -22,6 +22,7 @@ from scribe.audio.decode import decode_audio  # noqa: E402
 from scribe.audio.source import FileAudioSource  # noqa: E402
 from scribe.errors import ModelError  # noqa: E402
 from scribe.notes import DRAFTERS, draft_note  # noqa: E402
+from scribe.notes.llm import LlmDrafter
 from scribe.notes.audio_llm import AudioLlmDrafter, AudioLlmParams, ModelLoadError  # noqa: E402
 from scribe.notes.audio_windows import plan_windows  # noqa: E402
 from scribe.notes.templates import load_template  # noqa: E402
@@ -206,11 +207,12 @@ def test_real_generation_on_the_sample_visit(family, monkeypatch, caplog):
     for s in note.sentences():
         assert set(s.evidence) <= COUGH.segment_ids()
     assert note.to_dict()["counts"]["supported"] + note.counts().unsupported == len(note.sentences())
-    # Without audio (``scribe draft``): the same model, text only, and the log says so.
+    # Without audio (``scribe draft``): the same model as a text model, and the log says so.
     calls.clear()
     with caplog.at_level(logging.DEBUG, logger="scribe.notes.audio_llm"):
-        draft_note(drafter, COUGH, SOAP)
-    assert calls and all(n is None for n, _ in calls)
+        text_note = draft_note(drafter, COUGH, SOAP)
+    assert not calls  # no audio window was drafted
+    assert text_note.drafter == "audio-llm" and set().union(*(s.evidence for s in text_note.sentences())) <= COUGH.segment_ids()
     assert any("no audio" in r.getMessage() for r in caplog.records)
     for r in caplog.records:  # metadata only
         assert not any(seg.text[:20] in r.getMessage() for seg in COUGH.segments)
@@ -245,16 +247,31 @@ def test_windows_are_cut_in_pauses_within_the_limit_and_cover_the_visit():
         plan_windows(long, 80.0, 0.0)
 
 
-def test_text_only_windows_draft_every_line_once(qwen):
+def test_without_audio_the_model_drafts_as_a_text_model_chunked_by_its_context(qwen, monkeypatch):
     drafter = AudioLlmDrafter.load(qwen, PARAMS)
-    # Estimated times without pauses (a text transcript): windows cut inside lines.
-    flowing = tuple(Segment(f"s{i}", 4.0 * i, 4.0 * (i + 1), "words") for i in range(20))
-    untimed = tuple(Segment(f"s{i}", 0.0, 0.0, "words") for i in range(5))
-    for segments in (flowing, untimed):
-        transcript = Transcript(segments, segments[-1].end, "en")
-        ids = [sid for w in drafter.windows(transcript, None) for sid in w.segment_ids]
-        assert ids == [s.id for s in segments]
-    assert len(drafter.windows(Transcript(flowing, 80.0, "en"), None)) == 3
+    text = drafter.text_drafter()
+    assert text.model is drafter.model and text._context() == 4096  # the text config's positions
+    # 80 s of flowing lines: three 30 s audio windows, but one text chunk.
+    flowing = Transcript(tuple(Segment(f"s{i}", 4.0 * i, 4.0 * (i + 1), "My knee hurts.", speaker="B")
+                               for i in range(20)), 80.0, "en")
+    assert len(text.chunks(SOAP, flowing.segments)) == 1
+    prompts: list[str] = []
+
+    def fake(self, prompt):
+        prompts.append(prompt)
+        return "subjective: Knee hurts. [s3]\nplan: Start meloxicam 20 mg daily. [s4]"
+
+    monkeypatch.setattr(LlmDrafter, "generate", fake)
+    done: list[tuple[int, int]] = []
+    note = draft_note(drafter, flowing, SOAP, progress=lambda a, b: done.append((a, b)))
+    assert len(prompts) == 1 and all(f"[s{i}]" in prompts[0] for i in range(20))
+    assert done == [(1, 1)]
+    assert note.drafter == "audio-llm"
+    flagged = {s.text: s.flags for s in note.sentences() if not s.supported}
+    assert flagged == {
+        "Start meloxicam 20 mg daily.": ("coverage 0.00 below 0.38", "number 20 not said", "drug meloxicam not named")
+    }
+    assert [s.text for s in note.sentences() if s.supported] == ["Knee hurts."]
 
 
 def test_windows_merged_in_section_order_without_duplicates(qwen, monkeypatch):

@@ -21,8 +21,9 @@ Steps:
    not support is kept with the guard's reasons as flags.
 
 Without audio (``scribe draft`` from a transcript file, a standard-mode live visit) the
-same model drafts from the transcript text alone, window by window (these models take
-text-only prompts). Loads from a local folder only (``local_files_only``). Logs are
+same model drafts from the transcript text alone, as the ``llm`` drafter does
+(``text_drafter``: the transcript chunked by the model's text context, not its audio
+limit; these models take text-only prompts). Loads from a local folder only (``local_files_only``). Logs are
 metadata only (counts, seconds, model type): never transcript, note or audio.
 """
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from scribe.notes.audio_windows import AudioWindow, plan_windows
 from scribe.notes.base import AudioSource, DraftProgress
 from scribe.notes.guard import GroundingGuard
 from scribe.notes.hf import ModelLoadError, first_line, model_folder, placement, quiet_transformers
-from scribe.notes.llm import parse_output, transcript_line
+from scribe.notes.llm import LlmDrafter, LlmParams, parse_output, transcript_line
 from scribe.notes.templates import Template
 from scribe.options import ScribeOptions
 from scribe.types import Note, NoteSection, NoteSentence, Transcript
@@ -332,25 +333,20 @@ class AudioLlmDrafter:
                 v.zero_()
 
     # -- drafting ------------------------------------------------------------------
-    def windows(self, transcript: Transcript, audio: AudioSource | None) -> tuple[AudioWindow, ...]:
-        """The visit's windows (``plan_windows`` at this model's limit) over the audio's
-        duration; without audio, over the transcript's, each line in exactly one."""
-        if audio is not None:
-            return plan_windows(transcript.segments, audio.duration, self.window_limit)
-        # Text only: the same spans bound each prompt, but a line is drafted once (no audio
-        # is cut in two), and lines without usable times (all at 0 s) are not lost.
-        planned = plan_windows(transcript.segments, transcript.duration, self.window_limit)
-        placed: set[str] = set()
-        out: list[AudioWindow] = []
-        for w in planned:
-            ids = tuple(sid for sid in w.segment_ids if sid not in placed)
-            placed.update(ids)
-            out.append(replace(w, segment_ids=ids))
-        rest = tuple(s.id for s in transcript.segments if s.id not in placed)
-        if rest:
-            end = out[-1].end if out else 0.0
-            out.append(AudioWindow(end, end, rest))
-        return tuple(out)
+    def windows(self, transcript: Transcript, audio: AudioSource) -> tuple[AudioWindow, ...]:
+        """The visit's windows: ``plan_windows`` at this model's limit over the audio's
+        duration."""
+        return plan_windows(transcript.segments, audio.duration, self.window_limit)
+
+    def text_drafter(self) -> LlmDrafter:
+        """This model as a text drafter (``llm``), for a visit without audio: the same
+        weights and tokenizer, the transcript chunked by the model's text context rather
+        than by its audio limit (a 30 s window of text would split the visit into
+        fragments drafted blind to each other)."""
+        from scribe.notes.hf import Placement
+
+        return LlmDrafter(self.model, self._tokenizer, LlmParams(max_new_tokens=self.params.max_new_tokens),
+                          self.path, self.guard, Placement(self.params.device, self.params.dtype))
 
     def draft(self, transcript: Transcript, template: Template, *, audio: AudioSource | None = None,
               progress: DraftProgress | None = None) -> Note:
@@ -358,14 +354,15 @@ class AudioLlmDrafter:
         ``progress(done, total)`` after each window. Without ``audio`` the model drafts
         from the transcript text alone. Sentences the guard does not support carry its
         flags."""
+        if audio is None:
+            logger.info("drafting from the transcript text alone (no audio), as a text model")
+            return self.text_drafter().draft(transcript, template, progress=progress)
         segments = transcript.segments
         by_id = {s.id: s for s in segments}
         valid = set(by_id)
         drafted: dict[str, list[NoteSentence]] = {s.id: [] for s in template.sections}
         seen: dict[str, set[str]] = {s.id: set() for s in template.sections}
         windows = self.windows(transcript, audio) if segments else ()
-        if audio is None:
-            logger.info("drafting from the transcript text alone (no audio): %d windows", len(windows))
         flagged = 0
         for k, window in enumerate(windows):
             lines = [transcript_line(by_id[sid]) for sid in window.segment_ids]
@@ -396,10 +393,7 @@ class AudioLlmDrafter:
             instructions=(),
         )
 
-    def _draft_window(self, template: Template, lines: list[str], window: AudioWindow,
-                      audio: AudioSource | None) -> str:
-        if audio is None:
-            return self.generate(self.prompt(template, lines, audio=False))
+    def _draft_window(self, template: Template, lines: list[str], window: AudioWindow, audio: AudioSource) -> str:
         with audio.window(window.start, window.end) as samples:
             if samples.size == 0:  # the source holds less than the transcript says
                 return self.generate(self.prompt(template, lines, audio=False))

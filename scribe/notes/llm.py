@@ -353,7 +353,11 @@ class LlmDrafter:
     def _context(self) -> int:
         """The context a chunk uses: the model's (``max_position_embeddings``, 2048 when
         it names none), at most ``LlmParams.max_context``."""
-        return min(int(getattr(self.model.config, "max_position_embeddings", None) or 2048), self.params.max_context)
+        config = self.model.config
+        # A multimodal model (an audio-LLM drafting from text) keeps it on its text config.
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        positions = getattr(config, "max_position_embeddings", None) or getattr(text, "max_position_embeddings", None)
+        return min(int(positions or 2048), self.params.max_context)
 
     def new_tokens(self) -> int:
         """The generation budget: ``max_new_tokens``, at most half the context."""
