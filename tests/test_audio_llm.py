@@ -139,6 +139,13 @@ def test_load_errors_are_one_line_with_exit_code_4(tmp_path, qwen):
     for f in ("config.json", "model.safetensors"):
         (no_processor / f).write_bytes((qwen / f).read_bytes())
     cases["no processor"] = (no_processor, "cannot load the processor")
+    damaged = tmp_path / "damaged"  # weights cut short (safetensors raises its own error type)
+    damaged.mkdir()
+    for f in qwen.iterdir():
+        if f.is_file():
+            (damaged / f.name).write_bytes(f.read_bytes())
+    (damaged / "model.safetensors").write_bytes((qwen / "model.safetensors").read_bytes()[:5000])
+    cases["damaged"] = (damaged, "cannot load the model weights")
     for what, (folder, reason) in cases.items():
         with pytest.raises(ModelLoadError) as e:
             AudioLlmDrafter.load(folder)

@@ -113,6 +113,29 @@ def test_load_errors_are_one_line_with_exit_code_4(tmp_path):
     assert "\n" not in str(e.value)
 
 
+def test_damaged_weights_are_one_line_through_the_cli(tmp_path, plain_model):
+    # A weights file cut short: safetensors raises its own error type (found by a tester,
+    # as a 56-line traceback).
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for f in plain_model.iterdir():
+        if f.is_file():
+            (damaged / f.name).write_bytes(f.read_bytes())
+    (damaged / "model.safetensors").write_bytes((plain_model / "model.safetensors").read_bytes()[:5000])
+    visit = tmp_path / "visit.txt"
+    visit.write_text("Dr Lee: Any fever?\nMaria: No fever.\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "scribe.cli", "draft", str(visit), "--drafter", "llm", "--note-model", str(damaged),
+         "--out", str(tmp_path / "out")],
+        cwd=REPO, env=dict(os.environ, SCRIBE_DATA_DIR=str(tmp_path / "data")), capture_output=True, text=True,
+        timeout=300,
+    )
+    assert run.returncode == 4, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {damaged}: cannot load the model weights"), lines
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def test_missing_model_folder_through_the_cli(tmp_path):
     visit = tmp_path / "visit.txt"
     visit.write_text("Dr Lee: Any fever?\nMaria: No fever.\n")

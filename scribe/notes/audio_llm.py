@@ -218,7 +218,7 @@ class AudioLlmDrafter:
         quiet_transformers()
         try:
             config = AutoConfig.from_pretrained(folder, local_files_only=True)
-        except (ValueError, KeyError, OSError, TypeError) as e:
+        except Exception as e:  # ValueError, KeyError, OSError, TypeError, a JSON error in config.json
             raise ModelLoadError(f"{folder}: unsupported model configuration ({first_line(e)})") from None
         model_type = getattr(config, "model_type", None) or "?"
         family = FAMILIES.get(model_type)
@@ -241,6 +241,8 @@ class AudioLlmDrafter:
         except (OSError, RuntimeError) as e:
             reason = "out of memory loading the model" if "out of memory" in str(e).lower() else "cannot load the model weights"
             raise ModelLoadError(f"{folder}: {reason} ({first_line(e)})") from None
+        except Exception as e:  # e.g. safetensors' SafetensorError for a damaged weights file
+            raise ModelLoadError(f"{folder}: cannot load the model weights ({type(e).__name__}: {first_line(e)})") from None
         try:
             model.to(params.device)
         except (RuntimeError, MemoryError) as e:
@@ -407,13 +409,13 @@ def _load_processor(folder: Path, family: Family) -> Any:
 
     try:
         processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
-    except (ValueError, KeyError, OSError, TypeError, ImportError, AttributeError) as e:
+    except Exception as e:  # ValueError, OSError, ImportError (a missing optional package), a damaged file
         if family.embed_sizes is None:
             raise ModelLoadError(f"{folder}: cannot load the processor ({first_line(e)})") from None
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             fe = AutoFeatureExtractor.from_pretrained(folder, local_files_only=True)
-        except (ValueError, KeyError, OSError, TypeError, ImportError, AttributeError) as e2:
+        except Exception as e2:
             raise ModelLoadError(f"{folder}: cannot load the processor ({first_line(e)}; {first_line(e2)})") from None
         if getattr(tokenizer, "audio_token", None) is None:
             raise ModelLoadError(f"{folder}: cannot load the processor ({first_line(e)}) and the tokenizer names no audio token")

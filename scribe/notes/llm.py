@@ -295,11 +295,11 @@ class LlmDrafter:
         quiet_transformers()  # one line per problem on stderr, no bars
         try:
             config = AutoConfig.from_pretrained(folder, local_files_only=True, **gguf)
-        except (ValueError, KeyError, OSError) as e:
+        except Exception as e:  # ValueError, KeyError, OSError, a JSON error in config.json, ...
             raise ModelLoadError(f"{where}: unsupported {what} ({first_line(e)})") from None
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **gguf)
-        except (ValueError, KeyError, OSError, TypeError) as e:
+        except Exception as e:  # ValueError, KeyError, OSError, TypeError, a damaged tokenizer.json
             raise ModelLoadError(f"{where}: cannot load the tokenizer ({first_line(e)})") from None
         try:
             # transformers' GGUF de-quantization draws a tqdm bar that ignores
@@ -313,6 +313,8 @@ class LlmDrafter:
             raise ModelLoadError(f"{where}: cannot load the model weights ({first_line(e)})") from None
         except MemoryError:
             raise ModelLoadError(f"{where}: out of memory loading the model") from None
+        except Exception as e:  # e.g. safetensors' SafetensorError for a damaged weights file
+            raise ModelLoadError(f"{where}: cannot load the model weights ({type(e).__name__}: {first_line(e)})") from None
         model.to(place.device)
         model.eval()
         return cls(model, tokenizer, params, str(where), placement=place)
