@@ -319,6 +319,16 @@ def test_flagged_sentence_is_marked_in_review_and_editor_and_left_out_of_ehr_tex
     assert dropped == 1 and "metformin" not in signed and "Start an inhaler." in signed
     kept, dropped = render.drop_unsupported(editable.replace(f"{render.UNSUPPORTED_MARK} ", ""))
     assert dropped == 0 and "- Start metformin 500 mg twice daily." in kept
+    # However the mark is written, and the lines a marked sentence wrapped onto (found by
+    # a tester: these were signed, mark and all).
+    edited = (
+        "## Plan\n\n- Start an inhaler.\n- **[UNSUPPORTED]** Start metformin.\n1. [UNSUPPORTED] Start insulin.\n"
+        "- [unsupported] Start aspirin.\n- \u2022 [ UNSUPPORTED ] Start statin.\n- [UNSUPPORTED] Start a very long\n"
+        "  sentence wrapped onto a second line\nand a third.\n- Rest and fluids.\n\n## Follow-up\nTwo weeks.\n"
+    )
+    signed, dropped = render.drop_unsupported(edited)
+    assert dropped == 5
+    assert signed == "## Plan\n\n- Start an inhaler.\n- Rest and fluids.\n\n## Follow-up\nTwo weeks.\n"
     # note.json carries the flags and the counts, and reads back the same
     d = note.to_dict()
     assert d["counts"] == {"supported": 2, "unsupported": 1, "omissions": 0}

@@ -260,18 +260,29 @@ def editable_text(note: Note) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
-_MARKED_LINE = re.compile(r"^\s*(?:[-*]\s*)?" + re.escape(UNSUPPORTED_MARK))
+# The mark wherever it is on a line and however it is written: "- [UNSUPPORTED] ...",
+# "1. [unsupported] ...", the review markdown's "- **[UNSUPPORTED]** ...", "- • [ UNSUPPORTED ]".
+_MARK = re.compile(r"\[\s*unsupported\s*\]", re.IGNORECASE)
+# What starts a new sentence or section after a marked line: a bullet, a number, a heading.
+_NEW_ITEM = re.compile(r"^\s*(?:[-*+\u2022]|\d+[.)]|#{1,6}\s)")
 
 
 def drop_unsupported(text: str) -> tuple[str, int]:
-    """``text`` (the editable text as the clinician signs it) without the lines still
-    starting with ``UNSUPPORTED_MARK`` (after an optional ``- ``/``* `` bullet), and how
-    many were left out. The clinician keeps a flagged sentence by removing its mark."""
+    """``text`` (the editable text as the clinician signs it) without the sentences still
+    marked ``UNSUPPORTED_MARK``, and how many were left out. A line carrying the mark
+    anywhere, in any case or markup, is left out, and so are the lines it wrapped onto
+    (non-blank lines up to the next bullet, numbered item, heading or blank line). The
+    clinician keeps a flagged sentence by removing its mark."""
     kept: list[str] = []
     dropped = 0
+    in_marked = False
     for line in text.splitlines(keepends=True):
-        if _MARKED_LINE.match(line):
+        if _MARK.search(line):
             dropped += 1
-        else:
-            kept.append(line)
+            in_marked = True
+            continue
+        if in_marked and line.strip() and not _NEW_ITEM.match(line):
+            continue  # the marked sentence, wrapped onto this line
+        in_marked = False
+        kept.append(line)
     return "".join(kept), dropped
