@@ -55,8 +55,13 @@ def test_options_override_the_config_which_overrides_the_defaults(tmp_path):
     site = SiteConfig(note=NoteConfig("llm", "/m/g.gguf", "cpu", "float16"), path=tmp_path / "c.toml")
     assert note_options(site, None, None, None, None) == {
         "drafter": "llm", "note_model": "/m/g.gguf", "note_device": "cpu", "note_dtype": "float16"}
-    assert note_options(site, "extractive", "/other", NoteDevice.cuda, NoteDtype.bfloat16) == {
-        "drafter": "extractive", "note_model": "/other", "note_device": "cuda", "note_dtype": "bfloat16"}
+    assert note_options(site, "audio-llm", "/other", NoteDevice.cuda, NoteDtype.bfloat16) == {
+        "drafter": "audio-llm", "note_model": "/other", "note_device": "cuda", "note_dtype": "bfloat16"}
+    # the config's model with the embedded drafter chosen for one command: fine (not used)
+    assert note_options(site, "extractive", None, None, None)["drafter"] == "extractive"
+    # --note-model given with the embedded drafter: said, not silently ignored
+    with pytest.raises(UnknownBackendError, match="^--note-model is the model of a model drafter"):
+        note_options(SiteConfig(), None, "/m/g.gguf", None, None)
     with pytest.raises(ConfigError) as e:  # from the config: the file is named
         note_options(SiteConfig(note=NoteConfig(drafter="gpt"), path=tmp_path / "c.toml"), None, None, None, None)
     assert str(e.value).startswith(f"{tmp_path / 'c.toml'}: note.drafter 'gpt': no such drafter backend (choose from: ")

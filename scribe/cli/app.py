@@ -162,6 +162,12 @@ def note_options(
             raise
         choices = ", ".join(DRAFTERS.names())
         raise ConfigError(site.path or config_path(), f"note.drafter {name!r}: no such drafter backend (choose from: {choices})") from None
+    backend = DRAFTERS.resolve(name)
+    if model is not None and not (getattr(backend, "listens", False) or getattr(backend, "reports_progress", False)):
+        # Said, not ignored: a site that names a model expects the note drafted by it.
+        raise UnknownBackendError(
+            f"--note-model is the model of a model drafter (--drafter llm or audio-llm); the drafter is {name}"
+        )
     return {
         "drafter": name,
         "note_model": model or site.note.model,

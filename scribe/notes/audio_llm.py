@@ -200,7 +200,7 @@ class AudioLlmDrafter:
         """The model folder ``options.note_model`` on ``options.note_device`` in
         ``options.note_dtype``."""
         if not options.note_model:
-            raise ModelLoadError("--drafter audio-llm needs --note-model PATH (a transformers audio-language model folder)")
+            raise ModelLoadError("--drafter audio-llm needs --note-model PATH or [note] model in the config (a transformers audio-language model folder)")
         where = placement(options.note_device, options.note_dtype)
         return cls.load(options.note_model, AudioLlmParams(device=where.device, dtype=where.dtype))
 

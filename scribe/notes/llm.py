@@ -268,7 +268,7 @@ class LlmDrafter:
         """The model ``options.note_model`` (a folder or a ``.gguf`` file), placed by
         ``options.note_device`` / ``note_dtype``; ``LlmParams`` defaults otherwise."""
         if not options.note_model:
-            raise ModelLoadError("--drafter llm needs --note-model PATH (a transformers model folder or a .gguf file)")
+            raise ModelLoadError("--drafter llm needs --note-model PATH or [note] model in the config (a transformers model folder or a .gguf file)")
         return cls.load(options.note_model, placement=placement(options.note_device, options.note_dtype))
 
     @classmethod
