@@ -352,3 +352,23 @@ def test_batch_fhir_document_leaves_flagged_sentences_out():
 
         body = base64.b64decode(a["data"]).decode()
         assert "metformin" not in body and "Start an inhaler." in body
+        assert "1 sentence(s) of the model's draft were left out" in body
+
+
+def test_a_note_whose_every_sentence_is_flagged_does_not_claim_nothing_was_captured():
+    from scribe.batch.visit import note_documents
+
+    note = flagged_note()
+    only_flagged = replace(note, sections=tuple(
+        replace(sec, sentences=tuple(s for s in sec.sentences if not s.supported)) for sec in note.sections))
+    assert only_flagged.counts().to_dict() == {"supported": 0, "unsupported": 1, "omissions": 0}
+    text = render.render_note_text(only_flagged, transcript=make_transcript())
+    assert "Nothing was captured" not in text and "1 sentence(s) of the model's draft were left out" in text
+    docs = note_documents(only_flagged, make_transcript(), uri="visit1", options_dict=ScribeOptions().to_dict(),
+                          models=MODELS, transcript_kept=False, source="visit1.txt")
+    import base64
+
+    for c in docs.document["content"]:
+        body = base64.b64decode(c["attachment"]["data"]).decode()
+        assert "Nothing was captured" not in body and "were left out" in body and "metformin" not in body
+

@@ -22,7 +22,7 @@ from scribe.batch import outputs
 from scribe.batch.export import ExportReceipt, FhirExport, audit_document, send_or_write
 from scribe.batch.files import Writer, write_all
 from scribe.errors import ScribeError
-from scribe.notes.render import render_instructions_markdown, render_note_markdown
+from scribe.notes.render import render_instructions_markdown, render_note_markdown, render_note_text
 from scribe.types import ModelInfo, Note, Transcript
 
 if TYPE_CHECKING:
@@ -184,11 +184,13 @@ def note_documents(
         exported = note.supported_only()
         exported_markdown = render_note_markdown(
             exported, transcript, uri=uri, options_dict=options_dict, models=models,
-            transcript_kept=transcript_kept, drafted_from=drafted_from,
+            transcript_kept=transcript_kept, drafted_from=drafted_from, left_out=note.counts().unsupported,
         )
     try:
+        # The plain text from the whole note: render_note_text leaves the flagged sentences
+        # out itself and says how many, where the filtered note could only look empty.
         doc = build_document_reference(exported, exported_markdown, models=models, created=created,
-                                       transcript=transcript)
+                                       transcript=transcript, plain_text=render_note_text(note, transcript=transcript))
         if note.instructions:
             instructions_markdown = render_instructions_markdown(
                 note, transcript, uri=uri, transcript_kept=transcript_kept, drafted_from=drafted_from

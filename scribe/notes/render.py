@@ -32,6 +32,10 @@ UNSUPPORTED_NOTICE = (
     "support them. Accept (remove the mark) or delete each before signing; marked "
     "sentences are left out of the exported note."
 )
+LEFT_OUT_NOTICE = (
+    "{n} sentence(s) of the model's draft were left out of this document: the transcript "
+    "does not support them, and no clinician has kept them."
+)
 INSTRUCTIONS_NOTICE = (
     "AI-generated DRAFT of the patient's after-visit instructions, for clinician review: "
     "verify every statement against the visit before giving them to the patient."
@@ -87,6 +91,7 @@ def render_note_markdown(
     models: Sequence[ModelInfo],
     transcript_kept: bool = True,
     drafted_from: str | None = None,
+    left_out: int = 0,
 ) -> str:
     """The draft note as markdown for review.
 
@@ -99,8 +104,9 @@ def render_note_markdown(
     drafted from (``scribe draft``), in place of the recording. An empty note says why it
     is empty (no speech, or speech that no section of the template took). The omission
     check's findings (``note.omissions``), if any, follow the sections under
-    ``OMISSIONS_HEADING``, each with its kind, the words and its evidence. Returns
-    ``\\n``-separated text.
+    ``OMISSIONS_HEADING``, each with its kind, the words and its evidence. ``left_out``:
+    flagged sentences already taken out of ``note`` (the FHIR document's copy,
+    ``Note.supported_only``), said in ``LEFT_OUT_NOTICE``. Returns ``\\n``-separated text.
     """
     starts = {s.id: s.start for s in transcript.segments}
     lines = [
@@ -120,9 +126,11 @@ def render_note_markdown(
         lines += ["", f"Settings: `{_code(settings)}`"]
     lines.append("")
 
-    if note.is_empty:
+    if left_out:
+        lines += [f"> **{LEFT_OUT_NOTICE.format(n=left_out)}**", ""]
+    if note.is_empty and not left_out:
         lines += [f"**{_empty_message(transcript)}**", ""]
-    else:
+    elif not note.is_empty:
         for sec in note.sections:
             lines += [f"## {_md_escape(sec.title)}", ""]
             if not sec.sentences:
@@ -228,10 +236,14 @@ def render_note_text(note: Note, *, transcript: Transcript | None = None) -> str
     a transcript the EHR does not have. ``transcript`` (optional) lets an empty note say
     whether the recording held speech at all. Sentences the grounding guard flagged are
     left out (``Note.supported_only``): this is the text that leaves for the EHR."""
+    left_out = note.counts().unsupported
     note = note.supported_only()
     lines = [note.title, "=" * len(note.title), "", DRAFT_NOTICE, f"Status: {note.status}.", ""]
+    if left_out:
+        lines += [LEFT_OUT_NOTICE.format(n=left_out), ""]
     if note.is_empty:
-        lines += [_empty_message(transcript), ""]
+        if not left_out:
+            lines += [_empty_message(transcript), ""]
     else:
         for sec in note.sections:
             lines.append(f"{sec.title}:")
