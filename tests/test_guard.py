@@ -80,3 +80,52 @@ def test_a_spoken_dose_is_carried_by_its_digits():
     assert not [o for o in find_omissions(t, note) if o.kind == "medication"]
     wrong = Note("hp", "t", "1", (NoteSection("plan", "Plan", (NoteSentence("Start meloxicam 20 mg daily.", ("s4",)),)),))
     assert [o.text for o in find_omissions(t, wrong) if o.kind == "medication"] == ["meloxicam fifteen milligrams"]
+
+
+COUGH = (
+    Segment("s0", 0, 3, "What brings you in?", speaker="A"),
+    Segment("s1", 3, 8, "I've had a cough for about a week, it keeps me up at night.", speaker="B"),
+    Segment("s2", 8, 10, "Are you coughing anything up?", speaker="A"),
+    Segment("s3", 10, 13, "A little yellow mucus.", speaker="B"),
+    Segment("s4", 13, 16, "Anyone sick at home?", speaker="A"),
+    Segment("s5", 16, 20, "My daughter had a cold the week before.", speaker="B"),
+    Segment("s6", 20, 23, "How much ibuprofen do you take?", speaker="A"),
+    Segment("s7", 23, 26, "Four hundred milligrams twice a day.", speaker="B"),
+)
+
+
+@pytest.mark.parametrize(
+    "sentence, problem",
+    [  # misstatements a tester wrote that kept every other word of the visit
+        ("Cough for about a month.", "duration month not said"),
+        ("Coughing up green mucus.", "colour green not said"),
+        ("The patient's son had a cold.", "relative son not said"),
+        ("Cough keeps the patient up in the morning.", "time of day morning not said"),
+    ],
+)
+def test_a_changed_duration_colour_relative_or_time_of_day_is_flagged(sentence, problem):
+    got = GUARD.check(sentence, COUGH)
+    assert not got.supported and problem in got.problems, got
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Cough for about a week, worse at night.",
+        "Coughing up a little yellow mucus.",
+        "Daughter had a cold the week before.",
+        # the drug is named in the question, the dose in the answer cited
+        "Takes ibuprofen 400 mg twice a day.",
+    ],
+)
+def test_what_was_said_with_those_words_is_supported(sentence):
+    got = GUARD.check(sentence, COUGH)
+    assert got.supported, got
+
+
+def test_an_age_is_not_a_duration():
+    from scribe.notes.guard import _attributes
+
+    assert _attributes("duration", "A 45-year-old man, 45 year old, for two years.") == {"year"}
+    assert _attributes("relative", "My mom and dad") == {"mother", "father"}
+

@@ -43,7 +43,24 @@ _NOTE_STEMS = frozenset(
 )
 # Words a patient says for pain: a note's "knee pain" is "my knee hurts" in the visit.
 _PAIN = frozenset(content_stems("pain painful hurt hurts hurting ache aches aching achy sore soreness tender discomfort"))
-_NEGATOR = re.compile(r"\b(?:no|not|never|denies|denied|deny|without|negative for|none)\b|n't\b")
+_NEGATOR = re.compile(r"\b(?:no|not|never|denies|denied|deny|without|negative for|none|avoid|avoiding)\b|n't\b")
+# Words that carry a fact a model changes without changing the words around it (a week
+# made a month, yellow sputum made green, evening swelling made morning, a daughter made
+# a son): like a side, each must be said in the sentence's evidence. "year" in an age
+# ("45-year-old") is not a duration. The kinds and words came from a tester's crafted
+# misstatements of the samples that passed the guard.
+_ATTRIBUTES = {
+    "duration": re.compile(r"\b(day|week|month|year)s?\b(?!\s*-?\s*old)"),
+    "colour": re.compile(r"\b(yellow|green|red|brown|black|bloody|pink|gr[ae]y|purple|blue)\b"),
+    "time of day": re.compile(r"\b(morning|afternoon|evening|night|bedtime)s?\b"),
+    "relative": re.compile(r"\b(son|daughter|mother|father|wife|husband|brother|sister|grandmother|grandfather)s?\b"),
+}
+_SAME = {"mom": "mother", "dad": "father"}
+
+
+def _attributes(kind: str, text: str) -> set[str]:
+    low = re.sub(r"\b(mom|dad)s?\b", lambda m: _SAME[m.group(1)], text.lower())
+    return {m.group(1) for m in _ATTRIBUTES[kind].finditer(low)}
 
 
 _TIMES = {"once": "1", "twice": "2", "thrice": "3"}
@@ -133,6 +150,12 @@ class GroundingGuard:
                 reply = segments[i + 1]
                 if reply.speaker != segments[i].speaker and reply.id not in chosen:
                     chosen.append(reply.id)
+            # An answer cited alone ("Twice a day, with food.") is read with the question
+            # it answers ("How much ibuprofen do you take?"), which names what it is about.
+            if i > 0 and segments[i - 1].text.rstrip().endswith("?"):
+                question = segments[i - 1]
+                if question.speaker != segments[i].speaker and question.id not in chosen:
+                    chosen.append(question.id)
         return tuple(sorted(chosen, key=order.__getitem__)), len(covered) / len(want)
 
     def check(self, sentence: str, segments: Sequence[Segment]) -> Support:
@@ -144,6 +167,9 @@ class GroundingGuard:
             problems.append(f"number {n} not said")
         for side in sorted(_sides(sentence) - _sides(said)):
             problems.append(f"side {side} not said")
+        for kind in _ATTRIBUTES:
+            for word in sorted(_attributes(kind, sentence) - _attributes(kind, said)):
+                problems.append(f"{kind} {word} not said")
         if mentions_medication(sentence):
             # Each word is looked up as written: a stem is not always a drug name the list
             # knows ("hydrocortisone" stems to "hydrocortison", which it does not).
