@@ -17,6 +17,22 @@ def data_dir() -> Path:
     return Path.home() / ".local" / "share" / "scribe"
 
 
+def private_dir(folder: Path) -> Path:
+    """Create ``folder`` and each missing parent 0700 (``mkdir(parents=True, mode=...)``
+    gives the mode to the last one only: a data dir first made for ``service/`` was 0755).
+    Folders that already exist are left as they are. Returns ``folder``."""
+    missing = []
+    p = folder
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a new or renamed directory entry durable (a file's own fsync does not).
     Best effort: not every platform allows it, and a failure here leaves the file no

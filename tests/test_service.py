@@ -443,6 +443,7 @@ def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit,
     kept = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())
     assert kept == ["audit.jsonl", "service/token"]  # privacy mode: no visit on disk
     assert (data / "service" / "token").stat().st_mode & 0o777 == 0o600
+    assert data.stat().st_mode & 0o777 == 0o700 and (data / "service").stat().st_mode & 0o777 == 0o700
     from privacy.audit import AuditLog
 
     log = AuditLog(data / "audit.jsonl")
@@ -477,3 +478,15 @@ def test_port_in_use_is_a_clear_error(tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert r.returncode == 3
     assert r.stderr.strip().splitlines() == [f"error: 127.0.0.1:{port}: cannot listen (Address already in use); try another --port"]
+
+
+def test_the_token_folder_and_a_new_data_dir_are_private(tmp_path):
+    # mkdir(parents=True, mode=0o700) gives the mode to the last folder only: a data dir
+    # first created by `scribe serve` was 0755 (found by a tester).
+    from scribe.service.access import load_or_create_token
+
+    data = tmp_path / "a" / "data"
+    load_or_create_token(data / "service" / "token")
+    for folder in (tmp_path / "a", data, data / "service"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+
