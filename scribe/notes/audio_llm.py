@@ -30,6 +30,7 @@ metadata only (counts, seconds, model type): never transcript, note or audio.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,6 +210,7 @@ class AudioLlmDrafter:
         """Processor and model from a local ``save_pretrained`` folder, through
         ``AutoProcessor`` and ``AutoModelForMultimodalLM``. Raises ``ModelLoadError``
         (one line: the path and the reason)."""
+        started = time.perf_counter()
         folder = model_folder(path)
         try:
             import torch
@@ -248,6 +250,9 @@ class AudioLlmDrafter:
         except (RuntimeError, MemoryError) as e:
             raise ModelLoadError(f"{folder}: cannot place the model on {params.device} ({first_line(e)})") from None
         model.eval()
+        logger.info("loaded note model %s (%s, %.0f M parameters, %s %s) in %.1f s", folder.name, model_type,
+                    sum(p.numel() for p in model.parameters()) / 1e6, params.device, params.dtype,
+                    time.perf_counter() - started)
         return cls(model, processor, params, str(folder))
 
     # -- prompting -----------------------------------------------------------------
@@ -359,6 +364,7 @@ class AudioLlmDrafter:
         if audio is None:
             logger.info("drafting from the transcript text alone (no audio), as a text model")
             return self.text_drafter().draft(transcript, template, progress=progress)
+        started = time.perf_counter()
         segments = transcript.segments
         by_id = {s.id: s for s in segments}
         valid = set(by_id)
@@ -381,7 +387,8 @@ class AudioLlmDrafter:
             if progress is not None:
                 progress(k + 1, len(windows))
         total = sum(len(v) for v in drafted.values())
-        logger.debug("drafted %d sentences (%d unsupported) from %d windows", total, flagged, len(windows))
+        logger.info("drafted %d sentences (%d unsupported) from %d audio windows in %.1f s", total, flagged,
+                    len(windows), time.perf_counter() - started)
         return Note(
             template=template.id,
             title=template.title,

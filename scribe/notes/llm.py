@@ -34,6 +34,7 @@ import contextlib
 import io
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,6 +278,7 @@ class LlmDrafter:
         ``.gguf`` file (transformers de-quantizes its weights to ``placement.dtype``; the
         tokenizer is read from the same file). ``placement``: where it runs (default: cpu,
         float32). Raises ``ModelLoadError`` (one line: the path and the reason)."""
+        started = time.perf_counter()
         place = placement or Placement("cpu", "float32")
         given = Path(path).expanduser()
         gguf: dict[str, str] = {}
@@ -317,6 +319,9 @@ class LlmDrafter:
             raise ModelLoadError(f"{where}: cannot load the model weights ({type(e).__name__}: {first_line(e)})") from None
         model.to(place.device)
         model.eval()
+        logger.info("loaded note model %s (%s, %.0f M parameters, %s %s) in %.1f s", Path(str(where)).name,
+                    getattr(config, "model_type", "?"), sum(p.numel() for p in model.parameters()) / 1e6,
+                    place.device, place.dtype, time.perf_counter() - started)
         return cls(model, tokenizer, params, str(where), placement=place)
 
     # -- prompting -----------------------------------------------------------------
@@ -468,6 +473,7 @@ class LlmDrafter:
     def draft(self, transcript: Transcript, template: Template, *, progress: DraftProgress | None = None) -> Note:
         """The note from ``transcript``, chunk by chunk; ``progress(done, total)`` after
         each chunk. Sentences the guard does not support carry its flags."""
+        started = time.perf_counter()
         segments = transcript.segments
         valid = transcript.segment_ids()
         drafted: dict[str, list[NoteSentence]] = {s.id: [] for s in template.sections}
@@ -489,7 +495,8 @@ class LlmDrafter:
             logger.debug("chunk %d of %d: %d lines", k + 1, len(chunks), len(lines))
             if progress is not None:
                 progress(k + 1, len(chunks))
-        logger.debug("drafted %d sentences (%d unsupported)", supported + unsupported, unsupported)
+        logger.info("drafted %d sentences (%d unsupported) from %d chunks in %.1f s", supported + unsupported,
+                    unsupported, len(chunks), time.perf_counter() - started)
         return Note(
             template=template.id,
             title=template.title,
