@@ -420,6 +420,27 @@ def test_too_many_visits_and_recorders(service, client):
         client.request("DELETE", f"/api/visits/{v}")
 
 
+def test_a_visit_discarded_over_http_closes_its_recorder(client):
+    # Found by a tester: the recorder's socket stayed open (no event, no close) after
+    # DELETE, and a client waiting on it hung.
+    visit = client.request("POST", "/api/visits", {"template": "soap"})["visit"]
+
+    async def recorder():
+        async with client.connect(visit) as ws:
+            assert json.loads(await ws.recv())["type"] == "ready"
+            await ws.send(b"\x00\x00" * 1600)  # 100 ms of silence: the visit is live
+            await asyncio.to_thread(client.request, "DELETE", f"/api/visits/{visit}")
+            events = []
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    events.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=60)))
+            return events, closed.value.rcvd.code if closed.value.rcvd else None
+
+    events, code = asyncio.run(recorder())
+    assert {"type": "state", "state": "discarded", "message": "Visit discarded: nothing of it is retained."} in events
+    assert code == 1000
+
+
 def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit, signed_cough):
     """Runs last in this module: stop the service and look at what it left behind."""
     token = client.token
@@ -489,4 +510,3 @@ def test_the_token_folder_and_a_new_data_dir_are_private(tmp_path):
     load_or_create_token(data / "service" / "token")
     for folder in (tmp_path / "a", data, data / "service"):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
-

@@ -27,7 +27,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from scribe import __version__
 from scribe.errors import ScribeError
-from scribe.live.visit import LiveVisit, VisitStateError
+from scribe.live.events import StateEvent
+from scribe.live.visit import LiveVisit, State, VisitStateError
 from scribe.notes.templates import available_templates
 from scribe.service.access import AccessGuard
 from scribe.service.capture import CaptureService
@@ -226,6 +227,11 @@ def create_app(service: CaptureService) -> AccessGuard:
         live = service.get(visit_id)
         await service.run(service.discard, live, "user_request")
         message = "Visit discarded: nothing of it is retained." if live.privacy else "Visit discarded."
+        # A recorder still connected hears it and is closed, instead of waiting on a
+        # visit that is gone (found by a tester: its socket stayed open).
+        outbox = service.outboxes.get(visit_id)
+        if outbox is not None:
+            outbox([StateEvent(State.discarded.value, message)])
         return {"state": "discarded", "message": message}
 
     @app.websocket("/api/visits/{visit_id}/stream")

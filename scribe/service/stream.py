@@ -39,6 +39,7 @@ Message = tuple[str, Union[bytes, str, list, None]]
 
 class WsClose:
     # RFC 6455 close codes the recorder can act on.
+    NORMAL = 1000  # the visit ended (discarded)
     INVALID_PAYLOAD = 1007  # malformed frame (odd byte count, bad JSON)
     POLICY = 1008  # unknown message
     TOO_BIG = 1009
@@ -130,6 +131,10 @@ async def _stream(service: CaptureService, live: LiveVisit, ws: WebSocket) -> No
                 events: list[Event]
                 if kind == "events":
                     await _send(ws, payload)
+                    if live.state is State.discarded:  # discarded over HTTP: nothing left to serve
+                        closing.append((WsClose.NORMAL, "visit discarded"))
+                        done = True
+                        break
                     continue
                 try:
                     if kind == "audio":
@@ -156,7 +161,8 @@ async def _stream(service: CaptureService, live: LiveVisit, ws: WebSocket) -> No
         code, reason = closing[0]
         logger.warning("visit %s: recorder connection closed (%d)", live.id, code)
         try:
-            await ws.send_json(ErrorEvent(reason).to_json())
+            if code != WsClose.NORMAL:
+                await ws.send_json(ErrorEvent(reason).to_json())
             await ws.close(code=code, reason=reason)
         except Exception:  # the peer may be gone already
             pass
