@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="valid", choices=["train", "valid"])
     ap.add_argument("--template", default="hp")
     ap.add_argument("--limit", type=int, default=0, help="only the first N dialogues (0: all)")
+    ap.add_argument("--only", default=None, help="only this encounter id (e.g. D2N084); skips the 15-minute visit")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
 
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = list(csv.DictReader(f))
         if args.limit:
             rows = rows[: args.limit]
+        if args.only:
+            rows = [r for r in rows if r["encounter_id"] == args.only]
         scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
         results = []
         for row in rows:
@@ -177,16 +180,20 @@ def main(argv: list[str] | None = None) -> int:
                 "rouge1_f": scores["rouge1"].fmeasure,
                 "rouge2_f": scores["rouge2"].fmeasure,
                 "rougeL_f": scores["rougeL"].fmeasure,
+                # what the model wrote and what the guard said (ACI-BENCH is public, CC BY 4.0)
+                "note_sentences": [{"text": x.text, "flags": list(x.flags)} for x in note.sentences()],
             })
             print(f"{row['encounter_id']}: {seconds:6.1f} s, {results[-1]['sentences']:3d} sentences "
                   f"({counts.unsupported} flagged), R1 {scores['rouge1'].fmeasure:.3f}", flush=True)
 
         visit, audio = fifteen_minute_visit()
         listens = getattr(drafter, "listens", False)
-        t1 = time.perf_counter()
-        note = draft_note(drafter, visit, template, audio=audio if listens else None)
-        visit_seconds = time.perf_counter() - t1
-        visit_counts = note.counts()
+        visit_seconds, visit_counts = float("nan"), None
+        if not args.only:
+            t1 = time.perf_counter()
+            note = draft_note(drafter, visit, template, audio=audio if listens else None)
+            visit_seconds = time.perf_counter() - t1
+            visit_counts = note.counts()
 
     sentences = sum(r["sentences"] for r in results)
     summary = {
@@ -204,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         "visit_15min_seconds": round(visit_seconds, 2),
         "visit_15min_segments": len(visit.segments),
         "visit_15min_from_audio": bool(listens),
-        "visit_15min_counts": visit_counts.to_dict(),
+        "visit_15min_counts": visit_counts.to_dict() if visit_counts else None,
         "rss_mb_before_load": round(base_rss),
         "rss_mb_peak_after_load": round(load_rss),
         "rss_mb_peak": round(rss_mb()),
@@ -218,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary['rss_mb_peak']:.0f} MB (before load {summary['rss_mb_before_load']:.0f} MB)"
     )
     name = args.backend + ("_gemma3-270m" if args.gemma else f"_tiny-{args.tiny_audio}" if args.tiny_audio else "")
+    name += f"_{args.only}" if args.only else ""
     out = args.out or RESULTS / f"model_drafters_{args.split}_{name}.json"
     payload = {
         "backend": args.backend,
