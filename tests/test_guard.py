@@ -91,6 +91,7 @@ COUGH = (
     Segment("s5", 16, 20, "My daughter had a cold the week before.", speaker="B"),
     Segment("s6", 20, 23, "How much ibuprofen do you take?", speaker="A"),
     Segment("s7", 23, 26, "Four hundred milligrams twice a day.", speaker="B"),
+    Segment("s8", 26, 30, "It's viral, so antibiotics will not help.", speaker="A"),
 )
 
 
@@ -101,6 +102,7 @@ COUGH = (
         ("Coughing up green mucus.", "colour green not said"),
         ("The patient's son had a cold.", "relative son not said"),
         ("Cough keeps the patient up in the morning.", "time of day morning not said"),
+        ("Antibiotics were prescribed for the virus.", "drops the no on antibiot"),  # "will not help"
     ],
 )
 def test_a_changed_duration_colour_relative_or_time_of_day_is_flagged(sentence, problem):

@@ -43,6 +43,10 @@ _NOTE_STEMS = frozenset(
 )
 # Words a patient says for pain: a note's "knee pain" is "my knee hurts" in the visit.
 _PAIN = frozenset(content_stems("pain painful hurt hurts hurting ache aches aching achy sore soreness tender discomfort"))
+_RULED_OUT = re.compile(
+    r"\b([a-z][a-z-]+)\s+(?:will|would|do|does|is|are|was|were|wo|can|could)\s*(?:not|n't)\s+"
+    r"(?:help|work|needed|necessary|indicated|required|recommended|be needed|be necessary|need)\b"
+)
 _NEGATOR = re.compile(r"\b(?:no|not|never|denies|denied|deny|without|negative for|none|avoid|avoiding)\b|n't\b")
 # Words that carry a fact a model changes without changing the words around it (a week
 # made a month, yellow sputum made green, evening swelling made morning, a daughter made
@@ -91,6 +95,10 @@ def _negated_stems(text: str) -> set[str]:
         scope = " ".join(low[m.end():].split()[:4])
         scope = re.split(r"[.;,]| but | and (?:i|he|she|it)\b", scope)[0]
         out |= content_stems(scope)
+    # The thing ruled out named before the negation: "antibiotics will not help", "an
+    # x-ray isn't needed" (a tester's "Antibiotics were prescribed" passed).
+    for m in _RULED_OUT.finditer(low):
+        out |= content_stems(m.group(1))
     return out
 
 
