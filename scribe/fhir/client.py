@@ -212,10 +212,24 @@ def outcome_line(body: bytes) -> str:
     return "; ".join(parts) or "(OperationOutcome without issues)"
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: urllib would follow one to any host and send the
+    ``Authorization`` header there, and take that host's answer as the EHR's. A 3xx then
+    surfaces as an ``HTTPError``, refused in one line."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102 - urllib's hook
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 @dataclass
 class FhirClient:
     """A FHIR server's REST API, with the token from the environment or config (never
-    the command line), retries with exponential backoff on 5xx, 429 and timeouts."""
+    the command line), retries with exponential backoff on 5xx, 429 and timeouts.
+    Redirects are never followed (``FhirServerError``): the token and the note go to the
+    configured address only."""
 
     base: str
     token: str | None = None
@@ -235,9 +249,13 @@ class FhirClient:
             if self.token:
                 req.add_header("Authorization", f"Bearer {self.token}")
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                with _OPENER.open(req, timeout=self.timeout) as r:
                     return json.loads(r.read() or b"{}")
             except urllib.error.HTTPError as e:
+                if 300 <= e.code < 400:
+                    raise FhirServerError(
+                        f"{self.base} answered {e.code}, a redirect; not followed (the token goes to the "
+                        "configured FHIR server only: set its final address)", e.code) from None
                 body_bytes = e.read()
                 if e.code < 500 and e.code != 429:
                     raise FhirServerError(f"{self.base} refused the request ({e.code}): {outcome_line(body_bytes)}", e.code) from None
