@@ -332,6 +332,12 @@ def test_refuses_oversized_and_malformed_input(service, client):
     auth = {"Authorization": f"Bearer {client.token}", "Content-Type": "application/json"}
     assert _http(service, "POST", "/api/visits", auth, b"{" * 300_000)[0] == 413
     assert _http(service, "POST", "/api/visits", auth, b"[not json")[0] == 400
+    # Issue 12 items 2 and 3: chunked framing beside a Content-Length bypassed the body
+    # limit (a 60 MB body was taken); JSON nested too deeply was a 500 and a traceback.
+    smuggled = {**auth, "Content-Length": "2", "Transfer-Encoding": "chunked"}
+    assert _http(service, "POST", "/api/visits", smuggled, b"1\r\n{\r\n0\r\n\r\n")[0] == 400
+    assert _http(service, "POST", "/api/visits", auth, b"[" * 100_000) == (
+        400, {"error": "request body is JSON nested too deeply"})
     assert _http(service, "POST", "/api/visits", auth, b'{"template": "../../etc/passwd"}')[0] == 400
     assert _http(service, "GET", "/api/visits/nope", auth)[0] == 404
     visit = _open(client)
@@ -348,6 +354,7 @@ def test_refuses_oversized_and_malformed_input(service, client):
     assert asyncio.run(close_code(b"\x00" * 200_000)) == 1009  # > 2 s of audio in one frame
     assert asyncio.run(close_code(b"\x00" * 4001)) == 1007  # half a sample
     assert asyncio.run(close_code("{not json")) == 1007
+    assert asyncio.run(close_code("[" * 3000)) == 1007  # nested too deeply: not a dropped socket
     assert asyncio.run(close_code(json.dumps({"type": "rm -rf"}))) == 1008
     # Still open and usable after all that.
     assert client.request("GET", f"/api/visits/{visit}")["state"] == "recording"

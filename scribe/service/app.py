@@ -65,6 +65,10 @@ def create_app(service: CaptureService) -> AccessGuard:
     @app.middleware("http")
     async def _headers(request: Request, call_next):
         length = request.headers.get("content-length")
+        if "transfer-encoding" in request.headers:
+            # With a Content-Length beside it, chunked framing wins and the length check
+            # is bypassed (a 60 MB body was taken; issue 12 item 2): the page never sends one.
+            return JSONResponse({"error": "Transfer-Encoding is not accepted; send a Content-Length"}, status_code=400)
         if length is not None and (not length.isdigit() or int(length) > service.limits.max_body_bytes):
             return JSONResponse({"error": "request body too large"}, status_code=413)
         if request.method in ("POST", "PUT") and length is None:
@@ -250,6 +254,8 @@ async def _json(request: Request) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(400, "request body is not JSON") from None
+    except RecursionError:  # "[" x 100000: 400, not a 500 with a traceback (issue 12 item 3)
+        raise HTTPException(400, "request body is JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise HTTPException(400, "request body must be a JSON object")
     return body

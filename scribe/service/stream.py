@@ -103,7 +103,7 @@ async def _stream(service: CaptureService, live: LiveVisit, ws: WebSocket) -> No
                     try:
                         control = json.loads(text)
                         kind = control["type"]
-                    except (ValueError, KeyError, TypeError):
+                    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nested too deeply
                         closing.append((WsClose.INVALID_PAYLOAD, "control message is not JSON with a type"))
                         break
                     if kind not in CONTROLS:
