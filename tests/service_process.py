@@ -11,6 +11,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,8 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class ServiceProcess:
-    def __init__(self, *args: str, env: dict | None = None, startup_timeout: float = 180.0):
+    def __init__(self, *args: str, env: dict | None = None, startup_timeout: float = 180.0, verbose: bool = False):
         self.args = ["--port", "0", *args]
+        self.verbose = verbose  # scribe -v serve: every INFO line, which must still hold no content or token
         self.env = {**os.environ, **(env or {})}
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
@@ -31,9 +33,15 @@ class ServiceProcess:
 
     def __enter__(self) -> "ServiceProcess":
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "scribe.cli", "serve", *self.args],
+            [sys.executable, "-m", "scribe.cli", *(["-v"] if self.verbose else []), "serve", *self.args],
             cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
+        # stderr drained as it comes: a service that logs much (-v) must never block on a
+        # full pipe while the test waits on it.
+        self._err: list[str] = []
+        self._drain = threading.Thread(target=lambda: self._err.extend(iter(self.proc.stderr.readline, "")),
+                                       daemon=True)
+        self._drain.start()
         url = self._wait_for_url()
         self.client = ServiceClient.from_url(url)
         assert self.client.request("GET", "/api/health")["status"] == "ok"
@@ -73,13 +81,25 @@ class ServiceProcess:
             return 0
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
+        drain = getattr(self, "_drain", None)
+        if drain is None:  # a subclass that started the process itself: stderr read at the end
+            try:
+                out, err = self.proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                out, err = self.proc.communicate()
+            self.stdout += out or ""
+            self.stderr += err or ""
+            return self.proc.returncode
         try:
-            out, err = self.proc.communicate(timeout=60)
+            self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, err = self.proc.communicate()
+            self.proc.wait()
+        out = self.proc.stdout.read() if self.proc.stdout and not self.proc.stdout.closed else ""
+        drain.join(timeout=30)
         self.stdout += out or ""
-        self.stderr += err or ""
+        self.stderr = "".join(self._err)
         return self.proc.returncode
 
     def __exit__(self, *exc) -> None:

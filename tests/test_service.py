@@ -33,7 +33,8 @@ def service(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     env = {"TMPDIR": str(tmp / "tmp"), "SCRIBE_DATA_DIR": str(tmp / "data")}
     (tmp / "tmp").mkdir()
-    with ServiceProcess(env=env) as svc:
+    # Verbose: the promise is that no log line holds visit content or the token, -v or not.
+    with ServiceProcess(env=env, verbose=True) as svc:
         svc.tmp = tmp
         yield svc
 
@@ -453,6 +454,12 @@ def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit,
     token = client.token
     visit = _open(client)
     asyncio.run(_stream(client, visit, _pcm("knee_followup", 15), stop=False, controls=("pause",)))
+    # The token in a WebSocket URL, as the page's first connection may carry it, accepted
+    # and refused: uvicorn's own lines named the path with its query (issue 12 item 4).
+    other = _open(client)
+    assert _ws_status(service, f"/api/visits/{other}/stream?token={token}") == 101
+    assert _ws_status(service, f"/api/visits/{other}/stream?token=not-{token}") == 401
+    client.request("DELETE", f"/api/visits/{other}")
     # SIGINT (Ctrl+C): a graceful stop, open visits discarded on the way out; the exit
     # status says it was a SIGINT, as shells expect.
     assert service.stop() == 130
@@ -462,6 +469,7 @@ def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit,
     for phrase in phrases:
         assert phrase not in out.lower()
     assert token not in service.stderr  # the token is printed once, on stdout, only
+    assert "?token" not in service.stderr and "without completing handshake" not in service.stderr
     assert "visit" in service.stderr and "discarded" not in service.stdout
     # onnxruntime (the VAD) writes a session-id file, ".ses" (a timestamp and a random
     # uuid), into TMPDIR when it loads; anything else would be the visit's.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import socket
 from collections.abc import Callable
 
@@ -23,12 +25,31 @@ def bind(port: int) -> socket.socket:
     return sock
 
 
+class _RequestLines(logging.Filter):
+    """uvicorn's own lines, made safe for the log (issue 12 item 4): a request line's query
+    string is cut (``?token=...``: the WebSocket lines of ``uvicorn.error`` carry it even
+    with the access log off), and "ASGI callable returned without completing handshake",
+    one line per WebSocket the access guard refuses (any web page can make those), is
+    dropped: the guard's refusal is the answer."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "without completing handshake" in message:
+            return False
+        if "?" in message:
+            record.msg = re.sub(r"\?[^\s\"']*", "", message)
+            record.args = ()
+        return True
+
+
 def serve(service: CaptureService, sock: socket.socket, on_ready: Callable[[str], None]) -> None:
     """Run until SIGINT/SIGTERM; ``on_ready(url)`` once the socket accepts connections.
     Open visits are discarded on the way out."""
     import uvicorn
 
     service.port = sock.getsockname()[1]
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).addFilter(_RequestLines())
     config = uvicorn.Config(
         create_app(service),
         log_config=None,
