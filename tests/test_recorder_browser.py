@@ -31,12 +31,13 @@ CLIPS = ((0.0, 26.0), (52.5, 79.5))
 CLIP_SECONDS = int(sum(b - a for a, b in CLIPS))
 
 
-def _fake_mic(path: Path) -> Path:
-    """The clips, then silence: Chromium loops the file unless told %noloop, and after
-    the clips the microphone must go quiet, not repeat the visit."""
+def fake_mic(path: Path, clips=CLIPS) -> Path:
+    """``clips`` of cough_visit (seconds), then silence, as a WAV for Chromium's fake
+    microphone: Chromium loops the file unless told %noloop, and after the clips the
+    microphone must go quiet, not repeat the visit."""
     with wave.open(str(SAMPLES / "cough_visit.wav")) as w:
         audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    pieces = [audio[int(a * 16000) : int(b * 16000)] for a, b in CLIPS]
+    pieces = [audio[int(a * 16000) : int(b * 16000)] for a, b in clips]
     pcm = np.concatenate([np.zeros(8000, dtype="<i2"), *pieces, np.zeros(16000 * 30, dtype="<i2")])
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
@@ -46,16 +47,15 @@ def _fake_mic(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def chromium_with_mic(wav: Path):
+    """A headless Chromium (Debian's) whose microphone plays ``wav`` once; skipped where
+    there is none (failed under CI, whose .ci/run installs it). Yields the browser."""
     if CHROMIUM is None:
         if __import__("os").environ.get("CI"):
             pytest.fail("chromium is not installed (.ci/run installs it)")
         pytest.skip("chromium not installed")
     from playwright.sync_api import sync_playwright
 
-    tmp = tmp_path_factory.mktemp("browser")
-    wav = _fake_mic(tmp / "visit.wav")
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -69,6 +69,11 @@ def browser(tmp_path_factory):
         )
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    yield from chromium_with_mic(fake_mic(tmp_path_factory.mktemp("browser") / "visit.wav"))
 
 
 class HandmadeService(ServiceProcess):

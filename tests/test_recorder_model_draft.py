@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.conftest import SAMPLES
 from tests.model_drafter import FLAGGED
-from tests.test_recorder_browser import CHROMIUM
+from tests.test_recorder_browser import chromium_with_mic, fake_mic
 from tests.test_service_model_draft import ModelService, tiny_model
 
 pytest.importorskip("transformers")
@@ -24,40 +21,9 @@ pytest.importorskip("transformers")
 CLIP = 14.0  # seconds of cough_visit: a few exchanges
 
 
-def _fake_mic(path: Path) -> Path:
-    with wave.open(str(SAMPLES / "cough_visit.wav")) as w:
-        audio = np.frombuffer(w.readframes(int(CLIP * 16000)), dtype="<i2")
-    pcm = np.concatenate([np.zeros(8000, dtype="<i2"), audio, np.zeros(16000 * 30, dtype="<i2")])
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.tobytes())
-    return path
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    if CHROMIUM is None:
-        if __import__("os").environ.get("CI"):
-            pytest.fail("chromium is not installed (.ci/run installs it)")
-        pytest.skip("chromium not installed")
-    from playwright.sync_api import sync_playwright
-
-    wav = _fake_mic(tmp_path_factory.mktemp("mic") / "visit.wav")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless=new", "--no-sandbox", "--disable-gpu",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}%noloop",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
-        yield b
-        b.close()
+    yield from chromium_with_mic(fake_mic(tmp_path_factory.mktemp("mic") / "visit.wav", clips=((0.0, CLIP),)))
 
 
 def _flagged(page, text: str):
