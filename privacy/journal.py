@@ -284,16 +284,27 @@ class VisitJournal:
             self.visit_id, self._counts["audio"], self._counts["transcript"],
         )
 
+    @property
+    def empty(self) -> bool:
+        """Nothing kept yet: no audio or transcript record sealed, none buffered."""
+        return not any(self._counts.values()) and not self._pending
+
     def close(self) -> None:
-        """Flush and close, leaving the visit open: it is then listed as interrupted."""
+        """Flush and close, leaving the visit open: it is then listed as interrupted. A
+        journal with nothing in it (an input refused before any audio) says so at INFO:
+        the refusal itself is the one line its user sees (issue 12 item 13)."""
         with self._lock:
             if self._closed:
                 return
+            empty = self.empty
             try:
                 self._flush_pending()
             finally:
                 self._finish(STATE_OPEN)
-        logger.warning("visit %s closed without completing", self.visit_id)
+        if empty:
+            logger.info("visit %s closed with nothing kept", self.visit_id)
+        else:
+            logger.warning("visit %s closed without completing", self.visit_id)
 
     def __enter__(self) -> VisitJournal:
         return self

@@ -157,8 +157,15 @@ class Visit:
             steps.append(lambda: self.registry.clear(self.visit_id))
         if self._journal is not None:
             # A discarded standard-mode visit stays "open" in the store (so `scribe
-            # recover` lists it) but its files are flushed and closed now.
-            steps.append(self._journal.close if discarded else self._journal.complete)
+            # recover` lists it) but its files are flushed and closed now. One that kept
+            # nothing (an input refused before its first block) has nothing to recover:
+            # it leaves the store, or `scribe recover` listed every refused file as a
+            # crash-interrupted visit (issue 12 item 13).
+            if discarded and self._journal.empty and self.store is not None:
+                journal, store = self._journal, self.store
+                steps += [journal.close, lambda: store.delete(self.visit_id)]
+            else:
+                steps.append(self._journal.close if discarded else self._journal.complete)
         failure: BaseException | None = None
         for step in steps:
             try:

@@ -335,3 +335,21 @@ def test_backends_are_chosen_by_name(tmp_path):
     assert r.exit_code == 0, r.output
     options = json.loads((tmp_path / "cough_visit.transcript.json").read_text())["options"]
     assert (options["speech"], options["diarizer"], options["drafter"]) == ("whisper", "embedding", "extractive")
+
+
+def test_a_refused_input_in_standard_mode_is_one_line_and_nothing_to_recover(tmp_path):
+    # Issue 12 item 13: beside the one-line error came "WARNING visit ... closed without
+    # completing", and `scribe recover` then listed the refused file as a crashed visit.
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    env = {**os.environ, "SCRIBE_DATA_DIR": str(tmp_path / "data")}
+    run = subprocess.run([sys.executable, "-m", "scribe.cli", "transcribe", str(bad), "--no-privacy",
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"error: {bad}: not a readable audio file (invalid data found when processing input)",
+        "1 of 1 input(s) failed",
+    ]
+    recover = subprocess.run([sys.executable, "-m", "scribe.cli", "recover"], capture_output=True, text=True,
+                             env=env, timeout=300)
+    assert recover.returncode == 0 and "no interrupted visits" in recover.stdout + recover.stderr

@@ -58,3 +58,16 @@ def test_discarded_standard_visit_closes_its_journal(tmp_path):
     assert summary.state == "open" and not summary.writer_alive  # listed for recovery
     assert [v.visit_id for v in store.interrupted()] == [visit.visit_id]
     assert store.recover(visit.visit_id).audio.size == 24000  # the tail was flushed
+
+
+def test_a_standard_visit_refused_before_any_audio_leaves_nothing_to_recover(tmp_path, caplog):
+    # Issue 12 item 13: every refused input (a corrupt file, in standard mode) was listed
+    # by `scribe recover` as a crash-interrupted visit, with a WARNING line beside the
+    # one-line error.
+    store = VisitStore(tmp_path / "visits", bytearray(32))
+    with caplog.at_level("INFO"):
+        with pytest.raises(ValueError):
+            with Visit(privacy=False, store=store):
+                raise ValueError("not a readable audio file")
+    assert store.visits() == [] and store.interrupted() == []
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
