@@ -23,6 +23,7 @@ from scribe import __version__
 from scribe.config import ConfigError, FhirConfig, SiteConfig, config_path, load_config
 from scribe.errors import InputError, OutputError, ScribeError
 from scribe.notes import DRAFTERS
+from scribe.notes.base import is_model_drafter
 from scribe.options import ScribeOptions as _Options
 from scribe.registry import Registry, UnknownBackendError
 from scribe.speakers import DIARIZERS
@@ -162,8 +163,7 @@ def note_options(
             raise
         choices = ", ".join(DRAFTERS.names())
         raise ConfigError(site.path or config_path(), f"note.drafter {name!r}: no such drafter backend (choose from: {choices})") from None
-    backend = DRAFTERS.resolve(name)
-    if model is not None and not (getattr(backend, "listens", False) or getattr(backend, "reports_progress", False)):
+    if model is not None and not is_model_drafter(DRAFTERS.resolve(name)):
         # Said, not ignored: a site that names a model expects the note drafted by it.
         raise UnknownBackendError(
             f"--note-model is the model of a model drafter (--drafter llm or audio-llm); the drafter is {name}"

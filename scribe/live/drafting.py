@@ -25,18 +25,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from scribe.notes.base import AudioSource, Drafter, draft_note
+from scribe.notes.base import AudioSource, Drafter, draft_note, is_model_drafter
 from scribe.notes.templates import Template
 from scribe.types import Note, Transcript
 
 logger = logging.getLogger("scribe.live.drafting")
 
 EMBEDDED = "extractive"
-
-
-def is_model_drafter(drafter: Any) -> bool:
-    """A drafter too slow for the growing note: a model that listens or reports progress."""
-    return bool(getattr(drafter, "listens", False) or getattr(drafter, "reports_progress", False))
 
 
 def live_pipeline(pipeline: Any) -> tuple[Any, Drafter | None]:
@@ -206,9 +201,10 @@ class ModelDraft:
 
 def _failure(name: str, e: BaseException) -> str:
     from scribe.errors import ModelError
+    from scribe.notes.hf import first_line
 
     if isinstance(e, MemoryError):
         return f"drafting with {name} ran out of memory"
     if isinstance(e, ModelError):  # one line about the model (its folder, its context), never the visit
-        return f"drafting with {name} failed: {str(e).splitlines()[0] if str(e).strip() else type(e).__name__}"
+        return f"drafting with {name} failed: {first_line(e)}"
     return f"drafting with {name} failed ({type(e).__name__})"

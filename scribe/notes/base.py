@@ -82,6 +82,13 @@ class Drafter(Protocol):
         ...
 
 
+def is_model_drafter(drafter: object) -> bool:
+    """A drafter backed by a model (``llm``, ``audio-llm``: one that ``listens`` or
+    ``reports_progress``), as an instance or its class: too slow for the growing live
+    note, and the one ``--note-model`` names a model for."""
+    return bool(getattr(drafter, "listens", False) or getattr(drafter, "reports_progress", False))
+
+
 def draft_note(
     drafter: Drafter,
     transcript: Transcript,
