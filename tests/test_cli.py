@@ -202,13 +202,17 @@ def test_two_hour_recording_streams_in_bounded_memory(tmp_path):
 
     speech = decode_audio(SAMPLE)
     scribe = [sys.executable, "-m", "scribe.cli", "transcribe"]
-    short = _long_wav(tmp_path / "short.wav", 10 * 60, speech)
+    short = _long_wav(tmp_path / "short.wav", 60 * 60, speech)
     long = _long_wav(tmp_path / "long.wav", 2 * 60 * 60, speech)
     short_mb, _ = _peak_rss_mb(scribe + [str(short), "--out", str(tmp_path / "o1")])
     long_mb, printed = _peak_rss_mb(scribe + [str(long), "--out", str(tmp_path / "o2")])
-    # The whole 2 h as float32 would be 460 MB on its own; streaming keeps the peak
-    # within one block's worth of the 10-minute run.
-    assert long_mb - short_mb < 120, (short_mb, long_mb)
+    # The whole 2 h as float32 would be 460 MB on its own, the extra hour 230 MB. Both
+    # runs fill the buffer's 64 MB of memory and spill, and both decode silent 10-minute
+    # blocks after the speech model has run, so a flat peak is the same peak: measured
+    # 1 h 961/970 MB, 2 h 964/965 MB (the bound is 10x that spread). A 10-minute run is
+    # no baseline: its one block is decoded before the speech model grows, so it peaked
+    # 100-120 MB lower with nothing growing (CI, 2026-11-30).
+    assert long_mb - short_mb < 40, (short_mb, long_mb)
     assert f"{long}: 7200.0 s, 2 speaker(s)" in printed
     note = (tmp_path / "o2" / "long.note.md").read_text()
     hours = re.findall(r"\[s\d+ (\d+):\d\d:\d\d", note)
