@@ -112,5 +112,5 @@ def speaker_encoder() -> tuple[Path, ModelInfo]:
 
 
 def vad_model() -> tuple[Path, ModelInfo]:
-    path = _package_dir("silero_vad") / "data" / "silero_vad.onnx"
+    path = _package_dir("silero_vad") / "data" / "silero_vad.jit"
     return path, ModelInfo("vad", "silero-vad", _dist_version("silero-vad"), str(path))

@@ -292,3 +292,18 @@ def test_recover_refuses_a_visit_still_being_recorded(tmp_path):
         assert r.returncode == 1
         assert r.stderr.strip() == "error: visit live: still being recorded by a running scribe; not restored"
         assert not (tmp_path / "restored").exists()
+
+
+def test_no_file_outside_scribes_own_folders(tmp_path):
+    """Issue 12 item 7: a third-party library's own files (onnxruntime's telemetry wrote
+    ``~/.cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db}`` and
+    ``$TMPDIR/.ses``) must not appear: after a real visit, HOME holds only Scribe's data
+    dir (audit log; README "Where things are kept") and TMPDIR holds nothing."""
+    site = Site(tmp_path)
+    r = site.run("transcribe", str(SAMPLE), "--out", str(site.out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    data = site.home / ".local" / "share" / "scribe"  # $XDG_DATA_HOME/scribe
+    in_home = [p for p in site.home.rglob("*") if p.is_file()]
+    assert [p for p in in_home if data not in p.parents] == []
+    assert data / "audit.jsonl" in in_home
+    assert sorted(site.tmp.rglob("*")) == []
