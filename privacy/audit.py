@@ -9,11 +9,42 @@ care at the call sites: every key must be in a closed schema and every string va
 match a strict pattern (or come from a closed set) too short and too constrained to carry
 a sentence. Anything else raises :class:`AuditError` before a byte is written.
 
-Each line carries ``prev``, the SHA-256 of the previous line's bytes ("0" * 64 for the
-first), so an edited, inserted or deleted line breaks the chain and :meth:`AuditLog.verify`
-reports it. The chain is tamper-evident against casual edits, not against someone who
-rewrites the whole file; removing lines from the end is only detectable against an
-outside copy of the last hash.
+How the log is anchored (``privacy.audit_anchor``): each line carries ``prev``, the
+SHA-256 of the previous line's bytes ("0" * 64 for the first), and ``mac``, an
+HMAC-SHA256 of the line under a key derived from the site key (``privacy.sitekey``). A
+head record kept apart from the log (``<log>.head``) holds the number of lines and the
+last line's hash, under the same MAC; it is replaced after every append, under the log's
+lock. :meth:`AuditLog.verify` checks all three.
+
+Threat model: someone who can write the log and the head record but cannot read the site
+key (a process of another user given the data folder, a restored or copied backup, a
+script run against the log file):
+
+- cannot edit, insert or forge a line (its MAC), nor rewrite the whole chain (every MAC,
+  and the head's), nor append a line of their own (no MAC, or a wrong one): each is
+  reported at its line;
+- cannot remove lines from the end, truncate the log at a line boundary, empty it or
+  delete it: the head record says how many lines there were and which was last;
+- cannot edit or delete the head record unnoticed once the log has keyed lines: a head
+  whose MAC fails, or a keyed log without a head, fails verification;
+- *can* put back an older copy of both the log and its head (a rollback to a state that
+  was once genuine), and can delete the log and its head together, which looks like a
+  site that never recorded anything. Neither is detectable from the machine alone: keep
+  the line ``scribe audit --verify`` prints (line count and last hash) outside it and
+  compare. Someone who can read the site key can forge anything; the key's 0600 mode and
+  the data folder's 0700 are what keep it from them.
+
+A log written before lines were keyed (an older Scribe) is reported as not anchored
+until the next event is recorded: that event first appends ``audit_anchored`` (``count``:
+the older lines it vouches for, from then on covered by the head record and chained into
+the keyed lines). A rollback to such an older log would be anchored the same way, so an
+``audit_anchored`` entry anywhere but just after the upgrade is itself a finding.
+
+A visit whose process died without closing it (SIGKILL, power loss) has ``visit_opened``
+and no end. Each ``visit_opened`` carries its process (``pid``, ``boot_id``,
+``process_start`` in clock ticks, as the visit store's journal records its writer); the
+first event a process records to the log appends ``visit_interrupted`` (reason
+``crash``) once for every visit left open by a process that no longer runs.
 """
 
 from __future__ import annotations
@@ -23,85 +54,24 @@ import fcntl
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-
-from privacy.paths import data_dir, fsync_dir
 from typing import Any, Iterable
 
+from privacy.audit_schema import (  # noqa: F401 - the schema is part of this module's API
+    ALLOWED_FIELDS, BOOL_FIELDS, CHOICE_FIELDS, ENDS, EVENTS, FORMATS, GENESIS, NUMBER_FIELDS, PATTERN_FIELDS,
+    REASONS, _BOOT_ID, _RESERVED, AuditError, validate,
+)
+from privacy.audit_anchor import Head, HeadInvalid, head_path, mac_key, mac_matches, read_head, seal, split_mac, write_head
+from privacy.errors import StoreError
+from privacy.journal import writer_alive, writer_record
+from privacy.paths import data_dir, fsync_dir
+from privacy.sitekey import default_key_path
+
 log = logging.getLogger("scribe.privacy.audit")
-
-GENESIS = "0" * 64
-
-EVENTS = frozenset(
-    {
-        "visit_opened",
-        "visit_processed",
-        "note_drafted",
-        "note_exported",
-        "note_signed",
-        "visit_closed",
-        "visit_discarded",
-        "visit_recovered",
-        "visits_purged",
-    }
-)
-
-REASONS = frozenset(
-    {"error", "crash", "user_stop", "user_request", "timeout", "retention", "no_speech", "service_stopped"}
-)
-FORMATS = frozenset({"json", "fhir", "md", "txt", "vtt", "srt", "pdf", "docx"})
-
-# Visit ids are generated (random or sequential), never derived from a patient's name or
-# a recording's file name; "*" stands for "all visits" in visits_purged.
-_VISIT_ID = re.compile(r"\A(?:\*|[A-Za-z0-9._:-]{1,64})\Z")
-_MODEL = re.compile(r"\A[A-Za-z0-9._:/+-]{1,80}\Z")
-_TEMPLATE = re.compile(r"\A[A-Za-z0-9._-]{1,64}\Z")
-_LANGUAGE = re.compile(r"\A[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?\Z")
-_SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
-
-# Durations in seconds and counts: non-negative finite numbers.
-NUMBER_FIELDS = frozenset(
-    {
-        "audio_seconds",
-        "processing_seconds",
-        "duration_seconds",
-        "segments",
-        "words",
-        "speakers",
-        "bytes",
-        "files",
-        "visits",
-        "count",
-        "blocked_connections",
-        "redactions",
-    }
-)
-PATTERN_FIELDS: dict[str, re.Pattern[str]] = {
-    "asr_model": _MODEL,
-    "vad_model": _MODEL,
-    "diarization_model": _MODEL,
-    "drafting_model": _MODEL,
-    "model": _MODEL,
-    "model_version": _MODEL,
-    "scribe_version": _MODEL,
-    "template": _TEMPLATE,
-    "language": _LANGUAGE,
-    "sha256": _SHA256,
-}
-CHOICE_FIELDS: dict[str, frozenset[str]] = {"reason": REASONS, "format": FORMATS}
-BOOL_FIELDS = frozenset({"privacy"})
-
-ALLOWED_FIELDS = NUMBER_FIELDS | PATTERN_FIELDS.keys() | CHOICE_FIELDS.keys() | BOOL_FIELDS
-_RESERVED = frozenset({"time", "event", "visit_id", "prev"})
-
-
-class AuditError(ValueError):
-    """An audit record outside the schema. Raised instead of writing it: the message names
-    the key and the rule, never the offending value (it may be visit content)."""
 
 
 def audit_path() -> Path:
@@ -110,39 +80,6 @@ def audit_path() -> Path:
     if explicit:
         return Path(explicit)
     return data_dir() / "audit.jsonl"
-
-
-def _check_field(key: str, value: Any) -> None:
-    if key in NUMBER_FIELDS:
-        # bool is an int subclass; True is not a count.
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise AuditError(f"audit field {key!r}: must be a number")
-        if not math.isfinite(value) or value < 0:
-            raise AuditError(f"audit field {key!r}: must be finite and non-negative")
-    elif key in PATTERN_FIELDS:
-        if not isinstance(value, str) or not PATTERN_FIELDS[key].match(value):
-            raise AuditError(f"audit field {key!r}: not a valid {key} (short identifier only)")
-    elif key in CHOICE_FIELDS:
-        if not isinstance(value, str) or value not in CHOICE_FIELDS[key]:
-            choices = ", ".join(sorted(CHOICE_FIELDS[key]))
-            raise AuditError(f"audit field {key!r}: must be one of {choices}")
-    elif key in BOOL_FIELDS:
-        if not isinstance(value, bool):
-            raise AuditError(f"audit field {key!r}: must be true or false")
-    else:
-        raise AuditError(f"audit field {key!r}: not in the audit schema")
-
-
-def validate(event: str, visit_id: str, fields: dict[str, Any]) -> None:
-    """Raise :class:`AuditError` unless this record fits the schema."""
-    if not isinstance(event, str) or event not in EVENTS:
-        raise AuditError("audit event: must be one of " + ", ".join(sorted(EVENTS)))
-    if not isinstance(visit_id, str) or not _VISIT_ID.match(visit_id):
-        raise AuditError("audit visit_id: must be a short identifier (A-Z a-z 0-9 . _ : -)")
-    for key, value in fields.items():
-        if key in _RESERVED:
-            raise AuditError(f"audit field {key!r}: reserved")
-        _check_field(key, value)
 
 
 def _now() -> str:
@@ -177,14 +114,94 @@ def _last_line(fd: int) -> tuple[bytes | None, bool]:
     return b"".join(reversed(chunks)), ends_clean
 
 
-class AuditLog:
-    """An append-only, hash-chained JSON-lines audit log at ``path``."""
+@dataclass(frozen=True)
+class Verification:
+    """What :meth:`AuditLog.status` found. ``problems``: one line each, naming a line
+    number and the rule, never a line's content; empty when intact. ``lines``: lines in
+    the log. ``last``: the last line's SHA-256 (64 hex digits; None for an empty log), to
+    be kept outside the machine and compared later. ``legacy``: lines written before the
+    log was keyed."""
 
-    def __init__(self, path: str | os.PathLike | None = None, *, fsync: bool = True):
+    problems: tuple[str, ...]
+    lines: int
+    last: str | None
+    legacy: int = 0
+
+
+# Which processes have swept this log for visits a dead process left open: once each.
+_swept: set[tuple[int, str]] = set()
+
+
+def _writer_fields() -> dict[str, Any]:
+    """This process, as a ``visit_opened`` records it (``privacy.journal.writer_record``)."""
+    writer = writer_record()
+    fields: dict[str, Any] = {"pid": writer["pid"]}
+    if writer.get("boot_id") and _BOOT_ID.match(writer["boot_id"]):
+        fields["boot_id"] = writer["boot_id"]
+    if isinstance(writer.get("start"), int):
+        fields["process_start"] = writer["start"]
+    return fields
+
+
+def _left_open(lines: list[bytes]) -> list[str]:
+    """Visits opened in ``lines`` with no end, by a process that no longer runs (in the
+    order they were opened). A ``visit_opened`` without a process (an older Scribe's) is
+    left alone: whether it still runs cannot be told."""
+    opened: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        if b'"visit_' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        event, visit = entry.get("event"), entry.get("visit_id")
+        if event == "visit_opened" and isinstance(visit, str):
+            opened[visit] = entry
+        elif event in ENDS:
+            opened.pop(visit, None)
+    return [
+        visit
+        for visit, e in opened.items()
+        if isinstance(e.get("pid"), int)
+        and not writer_alive({"pid": e["pid"], "boot_id": e.get("boot_id"), "start": e.get("process_start")})
+    ]
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    chunks, pos = [], 0
+    while pos < size:
+        block = os.pread(fd, min(1 << 20, size - pos), pos)
+        if not block:
+            break
+        chunks.append(block)
+        pos += len(block)
+    return b"".join(chunks)
+
+
+class AuditLog:
+    """An append-only, hash-chained, keyed JSON-lines audit log at ``path``, anchored by
+    the head record ``<path>.head``. ``key_path``: the site key the MAC key is derived
+    from (default ``privacy.sitekey.default_key_path()``; created on the first record if
+    missing)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, fsync: bool = True,
+                 key_path: str | os.PathLike | None = None):
         self.path = Path(path) if path is not None else audit_path()
+        self.head_path = head_path(self.path)
+        self.key_path = Path(key_path) if key_path is not None else default_key_path()
         self.fsync = fsync
         # flock serialises processes; this serialises threads sharing one AuditLog.
         self._lock = threading.Lock()
+        self._key: bytes | None = None
+
+    def _mac_key(self, create: bool) -> bytes:
+        if self._key is None:
+            self._key = mac_key(self.key_path, create=create)
+        return self._key
 
     def _open(self) -> int:
         parent = self.path.parent
@@ -205,35 +222,99 @@ class AuditLog:
         return fd
 
     def record(self, event: str, visit_id: str, **fields: Any) -> dict[str, Any]:
-        """Append one event; return the entry as written (with ``time`` and ``prev``)."""
+        """Append one event; return the entry as written (with ``time``, ``prev`` and
+        ``mac``). A ``visit_opened`` also records this process (``pid``, ``boot_id``,
+        ``process_start``). Raises :class:`AuditError` for a record outside the schema,
+        ``privacy.errors.StoreError`` when the site key cannot be read or created, and
+        ``OSError`` when the log cannot be written."""
         validate(event, visit_id, fields)
         entry: dict[str, Any] = {"time": _now(), "event": event, "visit_id": visit_id}
         entry.update(fields)
+        if event == "visit_opened":
+            entry.update(_writer_fields())
         with self._lock:
+            key = self._mac_key(create=True)
             fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
-                    last, ends_clean = _last_line(fd)
-                    entry["prev"] = GENESIS if last is None else _digest(last)
-                    line = json.dumps(entry, separators=(",", ":"), ensure_ascii=True)
-                    data = line.encode("ascii") + b"\n"
-                    if not ends_clean:
-                        # A torn last line (crash mid-write) stays as evidence; ours
-                        # starts on a line of its own and chains to the fragment.
-                        data = b"\n" + data
-                    # One write with O_APPEND: no other appender can split the line.
-                    written = os.write(fd, data)
-                    if written != len(data):
-                        raise OSError(f"{self.path}: short write to the audit log")
-                    if self.fsync:
-                        os.fsync(fd)
+                    written = self._append(fd, key, entry)
                 finally:
                     fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
         log.debug("audit %s recorded", event)
+        return written
+
+    def _append(self, fd: int, key: bytes, entry: dict[str, Any]) -> dict[str, Any]:
+        """Under the log's exclusive lock: append ``entry`` (after an ``audit_anchored``
+        for an older Scribe's lines, and ``visit_interrupted`` for visits a dead process
+        left open, on this process's first record), then move the head record on, unless
+        the log fails its anchor check: a head left behind keeps the evidence."""
+        try:
+            head: Head | None = read_head(self.head_path, key)
+            head_ok = True
+        except HeadInvalid:
+            head, head_ok = None, False
+        last, ends_clean = _last_line(fd)
+        sweep = (os.getpid(), str(self.path.resolve())) not in _swept
+        before: list[dict[str, Any]] = []
+        if (not sweep and head is not None and ends_clean and head.lines > 0 and last is not None
+                and _digest(last) == head.last):
+            count, legacy, anchor = head.lines, head.legacy, True  # the usual case: no read
+        else:
+            lines = self._split(_read_all(fd))
+            count = len(lines)
+            anchor, legacy = self._anchorable(lines, head, head_ok, key)
+            if anchor and head is None and count:
+                before.append({"time": entry["time"], "event": "audit_anchored", "visit_id": "*", "count": count})
+            if sweep:
+                before += [{"time": entry["time"], "event": "visit_interrupted", "visit_id": v, "reason": "crash"}
+                           for v in _left_open(lines)]
+        prev = GENESIS if last is None else _digest(last)
+        data = b"" if ends_clean else b"\n"  # a torn last line stays as evidence, on its own line
+        for item in [*before, entry]:
+            item["prev"] = prev
+            line = seal(key, json.dumps(item, separators=(",", ":"), ensure_ascii=True).encode("ascii"))
+            item["mac"] = line[-66:-2].decode("ascii")
+            prev = _digest(line)
+            data += line + b"\n"
+        # One write with O_APPEND: no other appender can split the line.
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(f"{self.path}: short write to the audit log")
+        if self.fsync:
+            os.fsync(fd)
+        if anchor:
+            write_head(self.head_path, key, Head(count + len(before) + 1, legacy, prev), fsync=self.fsync)
+        else:
+            log.warning("audit log failed its anchor check; its head record was not moved on "
+                        "(run scribe audit --verify)")
+        _swept.add((os.getpid(), str(self.path.resolve())))
         return entry
+
+    @staticmethod
+    def _anchorable(lines: list[bytes], head: Head | None, head_ok: bool, key: bytes) -> tuple[bool, int]:
+        """Whether the head may move on to cover ``lines`` plus what is appended now, and
+        how many older-Scribe lines it vouches for. Yes for a new log, an older Scribe's
+        log (no keyed line, no head), and a log that is its head's lines followed only by
+        keyed lines or a torn fragment (a writer stopped between its line and the head)."""
+        if head is None:
+            keyed = any(split_mac(line)[1] is not None for line in lines)
+            return head_ok and not keyed, len(lines)
+        if head.lines > len(lines) or (head.lines and _digest(lines[head.lines - 1]) != head.last):
+            return False, head.legacy
+        for line in lines[head.lines :]:
+            body, mac = split_mac(line)
+            if mac is None:
+                try:
+                    json.loads(line)
+                except ValueError:
+                    continue  # torn by a crash mid-write: verify reports it, at its line
+                return False, head.legacy
+            if not mac_matches(key, body, mac):
+                return False, head.legacy
+        return True, head.legacy
 
     def _raw(self) -> bytes:
         try:
@@ -263,13 +344,47 @@ class AuditLog:
         return entries
 
     def verify(self) -> list[str]:
-        """Problems found in the log: broken chain, damaged or out-of-schema lines. Empty
-        when intact. Messages give line numbers and rules, never line contents."""
+        """Problems found in the log (see :meth:`status`); empty when intact."""
+        return list(self.status().problems)
+
+    def status(self) -> Verification:
+        """Check the chain, every line's MAC and schema, and the head record: edited,
+        inserted, forged or removed lines, a truncated, emptied or deleted log, a
+        rewritten chain, an edited or missing head. Problems name the line ("line N:
+        ..."), the rule and, for the head, its file; never a line's content."""
         problems: list[str] = []
-        raw = self._raw()
-        lines = self._split(raw)
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = None
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                raw, exists = _read_all(fd), True
+            else:
+                raw, exists = b"", False
+            lines = self._split(raw)
+            keyed = [n for n, line in enumerate(lines, start=1) if split_mac(line)[1] is not None]
+            key: bytes | None = None
+            head: Head | None = None
+            head_seen = self.head_path.exists()
+            if keyed or head_seen:
+                try:
+                    key = self._mac_key(create=False)
+                except StoreError as e:
+                    where = keyed[0] if keyed else 1
+                    problems.append(f"line {where}: cannot be checked: {e}")
+            if key is not None:
+                try:
+                    head = read_head(self.head_path, key)
+                except HeadInvalid as e:
+                    problems.append(f"line {len(lines)}: cannot be vouched for: {e}")
+        finally:
+            if fd is not None:
+                os.close(fd)
         if raw and not raw.endswith(b"\n"):
             problems.append(f"line {len(lines)}: incomplete (no newline; interrupted write?)")
+        legacy = head.legacy if head is not None else (0 if keyed else len(lines))
         expected = GENESIS
         for number, line in enumerate(lines, start=1):
             try:
@@ -287,6 +402,12 @@ class AuditLog:
                     f"line {number}: hash chain broken (does not follow {what}; "
                     "a line was edited, removed or inserted)"
                 )
+            body, mac = split_mac(line)
+            if mac is None and number > legacy:
+                problems.append(f"line {number}: no MAC: not written by Scribe under this site's key "
+                                "(forged, or an older line moved)")
+            elif mac is not None and key is not None and not mac_matches(key, body, mac):
+                problems.append(f"line {number}: MAC does not match: the line was edited or forged")
             fields = {k: v for k, v in entry.items() if k not in _RESERVED}
             try:
                 if not isinstance(entry.get("time"), str):
@@ -295,7 +416,33 @@ class AuditLog:
             except AuditError as exc:
                 problems.append(f"line {number}: outside the audit schema ({exc})")
             expected = _digest(line)
-        return problems
+        count = len(lines)
+        if head is not None:
+            if head.lines > count:
+                if not exists or not count:
+                    what = "is empty but" if exists else "was deleted;"
+                    problems.append(f"line 1: missing: the log {what} its head record "
+                                    f"({self.head_path}) says {head.lines} line(s)")
+                else:
+                    problems.append(f"line {count + 1}: missing: the log ends after line {count} but its head "
+                                    f"record ({self.head_path}) says {head.lines} (truncated, emptied, or lines "
+                                    "removed from the end)")
+            elif head.lines and _digest(lines[head.lines - 1]) != head.last:
+                problems.append(f"line {head.lines}: not the line its head record ({self.head_path}) "
+                                "anchors (edited or replaced)")
+        elif key is not None and keyed and not head_seen:
+            problems.append(f"line {count}: no head record ({self.head_path} is missing): lines removed "
+                            "from the end cannot be ruled out")
+        elif not keyed and not head_seen and count:
+            problems.append(f"line 1: not anchored: the log's {count} line(s) were written by an older "
+                            "Scribe, before audit logs were keyed; the next event recorded anchors them")
+        problems.sort(key=_line_number)
+        return Verification(tuple(problems), count, _digest(lines[-1]) if lines else None, legacy)
+
+
+def _line_number(problem: str) -> int:
+    match = re.match(r"line (\d+):", problem)
+    return int(match.group(1)) if match else 0
 
 
 _SHOWN = ("template", "privacy", "reason", "format", "segments", "speakers", "count", "visits")
