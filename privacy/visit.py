@@ -42,6 +42,10 @@ class Visit:
     visit_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _opened: float = field(default_factory=time.monotonic)
     _closed: bool = False
+    # A signed note still waiting to be exported: the audit log's visit_closed waits for
+    # it (ended()), so every note_exported comes before it.
+    _awaiting_export: bool = False
+    _end_recorded: bool = False
 
     def __post_init__(self) -> None:
         self._key: VisitKey | None = None
@@ -138,7 +142,11 @@ class Visit:
         self._record("visit_processed", **fields)
 
     def signed(self, **fields) -> None:
+        """Audit a signature (``note_signed``). From now on the visit's ``visit_closed``
+        is recorded by :meth:`ended`, when its signed note leaves the caller, not by
+        ``close``: exports of the signed note are recorded before the visit's end."""
         self._record("note_signed", **fields)
+        self._awaiting_export = True
 
     def exported(self, **fields) -> None:
         self._record("note_exported", **fields)
@@ -174,11 +182,26 @@ class Visit:
                 failure = failure or e
         duration = round(time.monotonic() - self._opened, 3)
         if discarded or failure is not None:
+            self._end_recorded = True
             self._record("visit_discarded", reason=reason or "error", duration_seconds=duration)
-        else:
+        elif not self._awaiting_export:
+            self._end_recorded = True
             self._record("visit_closed", duration_seconds=duration)
         if failure is not None:
             raise failure
+
+    def ended(self, reason: str | None = None) -> None:
+        """The visit's signed note has left (exported, then released: ``reason`` is one of
+        ``privacy.audit.REASONS``, e.g. "user_request", "timeout", "service_stopped"):
+        record ``visit_closed`` with the seconds since the visit opened, once. Does
+        nothing for a visit whose end is already recorded or that was never signed and
+        closed; a signed visit that is not closed yet is closed first."""
+        if not self._awaiting_export or self._end_recorded:
+            return
+        self.close()
+        self._end_recorded = True
+        fields = {"reason": reason} if reason else {}
+        self._record("visit_closed", duration_seconds=round(time.monotonic() - self._opened, 3), **fields)
 
     def __enter__(self) -> "Visit":
         return self

@@ -5,6 +5,7 @@ is signed and audited in which order. No service process, no models."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -237,3 +238,93 @@ def test_signing_waits_for_the_model_draft():
     with pytest.raises(VisitStateError, match="still being drafted with llm; sign once it is ready"):
         sign_visit(live, SignRequest("## Subjective\n\n- Cough.\n", EDITED))
     assert live.visit.audit == [] and live.state is State.stopped
+
+
+# -- the audit trail of a real visit: hashes agree, the end comes last -----------------------
+
+
+def _signed_live_visit(tmp_path):
+    """A real ``LiveVisit`` (its sign, export and sent), stopped with ``NOTE`` drafted, in a
+    real privacy-mode ``Visit`` auditing to a real, keyed ``AuditLog``. Built without its
+    streaming session: no models are needed to sign."""
+    from privacy.audit import AuditLog
+    from privacy.visit import Visit
+    from scribe.live.visit import LiveVisit
+
+    audit = AuditLog(tmp_path / "audit.jsonl", key_path=tmp_path / "site.key")
+    live = object.__new__(LiveVisit)
+    live.visit = Visit(privacy=True, audit=audit)
+    live.id = live.visit.visit_id
+    live.pipeline = SimpleNamespace(models=MODELS)
+    live.template = SimpleNamespace(id="soap")
+    live.model_drafter, live.model_note, live.draft, live._draft_new = None, None, None, None
+    live.result = SimpleNamespace(transcript=Transcript(SEGMENTS, 7.0, "en"), note=NOTE)
+    live.state, live.swapped, live.session, live._roles = State.stopped, False, None, {}
+    live.started_at, live.stopped_at = START, START + timedelta(minutes=12)
+    live.last_active, live.signed_document = 0.0, None
+    return live, audit
+
+
+def test_signed_downloaded_sent_and_written_documents_hash_the_same(tmp_path):
+    """note_signed and every note_exported of one document carry one hash (issue 12 item 6):
+    the signature hashed the resource, the download its indented JSON, the batch file its
+    JSON with a final newline; all are the document's canonical JSON."""
+    from scribe.batch.export import canonical_json
+    from scribe.batch.outputs import write_fhir
+    from scribe.service.signing import instructions_sent
+
+    live, audit = _signed_live_visit(tmp_path)
+    signed = sign_visit(live, SignRequest("## Subjective\n\n- Cough.\n", EDITED))
+    body = live.export()  # the download, as LiveVisit serves it
+    assert body != canonical_json(signed.note)  # laid out differently...
+    live.sent()
+    export_instructions(live, signed.instructions)
+    instructions_sent(live, signed.instructions)
+    note_hash, instructions_hash = document_sha256(signed.note), document_sha256(signed.instructions)
+    assert note_hash != instructions_hash
+    records = [(r["event"], r.get("template"), r["sha256"]) for r in audit.read() if "sha256" in r]
+    assert records == [  # ...hashed the same
+        ("note_signed", None, note_hash),
+        ("note_signed", "soap.instructions", instructions_hash),
+        ("note_exported", None, note_hash),
+        ("note_exported", None, note_hash),
+        ("note_exported", "soap.instructions", instructions_hash),
+        ("note_exported", "soap.instructions", instructions_hash),
+    ]
+    written = write_fhir(signed.note, tmp_path / "note.fhir.json").read_bytes()
+    assert written.endswith(b"\n") and document_sha256(written) == note_hash
+    assert document_sha256(b"## Subjective\n") == hashlib.sha256(b"## Subjective\n").hexdigest()  # not JSON: as is
+
+
+@pytest.mark.parametrize("reason", ["user_request", "timeout", "service_stopped"])
+def test_a_signed_visit_ends_in_the_audit_log_after_its_exports(tmp_path, reason):
+    """note_exported came after visit_closed: signing closes the visit (key destroyed) but
+    its note is exported later. The visit's end is recorded when the service lets the
+    signed note go (CaptureService.discard), once."""
+    from scribe.service.capture import CaptureService
+
+    live, audit = _signed_live_visit(tmp_path)
+    sign_visit(live, SignRequest("## Subjective\n\n- Cough.\n", EDITED))
+    assert live.visit._closed  # the visit's key and buffers are gone at signing, as before
+    live.export()
+    service = SimpleNamespace(visits={live.id: live}, signed_instructions={live.id: {}})
+    CaptureService.discard(service, live, reason)
+    CaptureService.discard(service, live, reason)  # idempotent
+    events = [(r["event"], r.get("template"), r.get("reason")) for r in audit.read()]
+    assert events == [
+        ("visit_opened", None, None),
+        ("note_signed", None, None),
+        ("note_signed", "soap.instructions", None),
+        ("note_exported", None, None),
+        ("visit_closed", None, reason),
+    ]
+    assert service.visits == {} and audit.verify() == []
+
+
+def test_an_unsigned_visit_still_ends_when_it_closes(tmp_path):
+    from scribe.service.capture import CaptureService
+
+    live, audit = _signed_live_visit(tmp_path)
+    CaptureService.discard(SimpleNamespace(visits={}, signed_instructions={}), live, "user_request")
+    assert [(r["event"], r.get("reason")) for r in audit.read()] == [
+        ("visit_opened", None), ("visit_discarded", "user_request")]

@@ -31,15 +31,35 @@ AuditRecorder = Callable[..., object]
 event and a note id."""
 
 
+def canonical_json(document: Mapping[str, Any]) -> bytes:
+    """The bytes a JSON document is hashed as: keys sorted, no whitespace between tokens
+    (``separators=(",", ":")``), non-ASCII characters as themselves, UTF-8. Raises
+    ``ValueError`` for NaN or infinity (not JSON)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
 def document_sha256(document: Mapping[str, Any] | bytes) -> str:
     """The SHA-256 (64 lowercase hex digits) the audit log records for a document.
 
-    ``bytes`` are hashed as they are: a file as written, a download as sent. A FHIR
-    resource (a JSON-ready mapping) is hashed as its canonical JSON (keys sorted,
-    ``json.dumps`` defaults), so the same resource hashes the same wherever it is
-    held."""
-    if not isinstance(document, (bytes, bytearray)):
-        document = json.dumps(document, sort_keys=True).encode()
+    One document, one hash, however it is held or laid out: a JSON object (a FHIR
+    resource as a mapping, a ``.fhir.json`` or ``.note.json`` file as written, the FHIR
+    JSON a download sends) is hashed as its ``canonical_json`` bytes, so a note's
+    ``note_signed`` and each ``note_exported`` of it (a download indented for reading,
+    a file with a final newline, the resource sent to the EHR) carry the same hash. Any
+    other bytes (Markdown, a file that is not one JSON object) are hashed as they are.
+    To check a JSON file by hand: ``python -c 'import json,sys,hashlib;
+    print(hashlib.sha256(json.dumps(json.load(open(sys.argv[1])), sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False).encode()).hexdigest())' FILE``."""
+    if isinstance(document, (bytes, bytearray)):
+        try:
+            parsed = json.loads(document)
+            if isinstance(parsed, dict):
+                document = canonical_json(parsed)
+        except ValueError:  # not JSON (or not valid UTF-8): the bytes are the document
+            pass
+    else:
+        document = canonical_json(document)
     return hashlib.sha256(document).hexdigest()
 
 

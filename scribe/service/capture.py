@@ -186,6 +186,9 @@ class CaptureService:
         finally:
             self.visits.pop(live.id, None)
             self.signed_instructions.pop(live.id, None)
+            # A signed visit's end is audited now that its note has left the service,
+            # after every export of it (privacy.visit.Visit.ended).
+            live.visit.ended(reason)
             logger.info("visit %s ended (%s)", live.id, reason)
 
     def fail(self, live: LiveVisit, error: BaseException) -> None:
