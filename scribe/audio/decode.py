@@ -4,6 +4,14 @@ PyAV (FFmpeg's libraries, already a faster-whisper dependency) reads wav, flac, 
 m4a/aac, ogg/opus and the audio of video containers without an ffmpeg subprocess or a
 temp file. Decoding is a generator of fixed-size blocks so a two-hour visit never sits
 in memory whole: the pipeline holds one block at a time.
+
+Truncation is judged from what the file itself says, never from a length FFmpeg
+estimates: the decoder's own errors (a cut FLAC or AAC stream fails to decode, a cut
+MP4 has no index), a length the container states exactly (``AudioInfo.declared_exact``:
+the RIFF header's data size, an MP3's Xing/Info/VBRI frame count, FLAC, MP4, Matroska,
+Ogg), and for MP3 the last frame, which must be as long as its header says
+(``scribe.audio.mpeg``). A VBR MP3 without a length tag decodes to 79.4 s where FFmpeg
+estimates 98.6 s from its first frame's bitrate; it is read whole, not refused.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import av
 import numpy as np
 
 from privacy import SAMPLE_RATE  # 16 kHz, defined once in the bottom layer
+from scribe.audio import mpeg
 from scribe.errors import InputError
 
 logger = logging.getLogger("scribe.audio.decode")
@@ -27,15 +36,24 @@ logger = logging.getLogger("scribe.audio.decode")
 # as truncated: silently transcribing half a visit would mislead the clinician.
 _TRUNCATION_TOLERANCE = 0.95
 
+# Containers whose duration is their own exact statement (a sample count, an index, the
+# last page's position), not FFmpeg's estimate from a bitrate: only these are compared
+# with what decodes. MP3 is one only with a length tag (``mpeg.has_length_tag``); raw
+# AAC (ADTS) never is.
+_EXACT_LENGTH = {"wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "ogg", "aiff", "caf", "w64"}
+
 
 @dataclass(frozen=True)
 class AudioInfo:
     path: str
     codec: str
     container: str
-    declared_duration: float | None  # from the container header, when it says
+    declared_duration: float | None  # seconds, as FFmpeg reports it (may be an estimate)
     sample_rate: int  # of the source
     channels: int
+    # declared_duration is the container's exact statement, so a shorter decode is a cut
+    # file; False for FFmpeg's estimates from a bitrate (MP3 without a length tag, ADTS).
+    declared_exact: bool = False
 
 
 def probe(path: str | os.PathLike) -> AudioInfo:
@@ -72,6 +90,8 @@ def probe(path: str | os.PathLike) -> AudioInfo:
                 if in_header and declared and _is_short(declared, in_header):
                     raise InputError(p, _truncated(in_header, declared))
                 declared = in_header or declared
+            name = container.format.name
+            exact = name in _EXACT_LENGTH or (name == "mp3" and mpeg.has_length_tag(p))
             return AudioInfo(
                 path=str(p),
                 codec=s.codec_context.name,
@@ -79,6 +99,7 @@ def probe(path: str | os.PathLike) -> AudioInfo:
                 declared_duration=declared,
                 sample_rate=s.codec_context.sample_rate or 0,
                 channels=s.codec_context.channels or 0,
+                declared_exact=exact and declared is not None,
             )
     except InputError:
         raise
@@ -98,10 +119,11 @@ def iter_blocks(
     n_pending = 0
     total = 0
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    last = _LastPacket()
     try:
         with av.open(info.path, metadata_errors="ignore") as container:
             stream = container.streams.audio[0]
-            for frame in _decode(container, stream):
+            for frame in _decode(container, stream, last):
                 frame.pts = None  # let the resampler keep its own clock
                 for out in resampler.resample(frame):
                     arr = out.to_ndarray().reshape(-1)
@@ -126,8 +148,14 @@ def iter_blocks(
     decoded = total / SAMPLE_RATE
     if total == 0:
         raise InputError(info.path, "file is empty (no audio samples)")
-    if info.declared_duration and _is_short(decoded, info.declared_duration):
+    if info.declared_exact and info.declared_duration and _is_short(decoded, info.declared_duration):
         raise InputError(info.path, _truncated(info.declared_duration, decoded))
+    if info.container == "mp3" and last.size:
+        need = mpeg.frame_length(last.head)
+        if need and last.size < need:
+            raise InputError(
+                info.path, f"truncated: the last frame is cut off ({last.size} of {need} bytes) at {decoded:.1f} s"
+            )
     logger.debug("decoded %s: %.1f s (%s/%s)", info.path, decoded, info.container, info.codec)
 
 
@@ -175,10 +203,19 @@ def _riff_duration(path: Path) -> float | None:
                 f.seek(size + (size & 1), os.SEEK_CUR)
 
 
-def _decode(container, stream):
+class _LastPacket:
+    """The last non-empty packet demuxed: its first bytes (a frame header) and size."""
+
+    head = b""
+    size = 0
+
+
+def _decode(container, stream, last: _LastPacket):
     # Corrupt packets inside an otherwise valid file raise from decode(); the caller
     # turns that into an InputError for the file.
     for packet in container.demux(stream):
+        if packet.size:
+            last.head, last.size = bytes(packet)[:4], packet.size
         yield from packet.decode()
 
 
