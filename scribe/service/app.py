@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from scribe import __version__
 from scribe.errors import ScribeError
@@ -247,7 +248,10 @@ def create_app(service: CaptureService) -> AccessGuard:
 
 async def _json(request: Request) -> dict[str, Any]:
     """The request's JSON object body ({} when empty); HTTPException 400 otherwise."""
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # gone mid-body, or closed at the request deadline (connections.py)
+        raise HTTPException(400, "the request body did not arrive") from None
     if not raw:
         return {}
     try:

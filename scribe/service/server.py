@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from scribe.service.app import create_app
 from scribe.service.capture import CaptureService
+from scribe.service.connections import BACKLOG, ConnectionBudget, budgeted_protocol
 
 
 def bind(port: int) -> socket.socket:
@@ -44,7 +45,10 @@ class _RequestLines(logging.Filter):
 
 def serve(service: CaptureService, sock: socket.socket, on_ready: Callable[[str], None]) -> None:
     """Run until SIGINT/SIGTERM; ``on_ready(url)`` once the socket accepts connections.
-    Open visits are discarded on the way out."""
+    Open visits are discarded on the way out. Connections are held to
+    ``scribe.service.connections``: a whole request within ``REQUEST_TIMEOUT`` of a
+    connection being ready for one, and a budget of open connections in which the one
+    waiting longest for a request makes room for a new one."""
     import uvicorn
 
     service.port = sock.getsockname()[1]
@@ -58,7 +62,13 @@ def serve(service: CaptureService, sock: socket.socket, on_ready: Callable[[str]
         ws="websockets-sansio",
         ws_max_size=4 * service.limits.max_frame_bytes,
         ws_per_message_deflate=False,
-        limit_concurrency=64,
+        http=budgeted_protocol(ConnectionBudget()),
+        # No limit_concurrency: it counts sockets that never sent a request, so 63 silent
+        # ones turned every request into a 503 (issue 12 item 1); the budget bounds open
+        # connections, and so requests in flight, without letting them lock anyone out.
+        limit_concurrency=None,
+        backlog=BACKLOG,
+        # uvicorn's default: an idle keep-alive connection closes 5 s after its response.
         timeout_keep_alive=5,
         lifespan="on",
     )
