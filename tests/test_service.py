@@ -477,12 +477,13 @@ def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit,
     assert leftovers == []
     data = service.tmp / "data"
     kept = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())
-    assert kept == ["audit.jsonl", "service/token"]  # privacy mode: no visit on disk
+    # privacy mode: no visit on disk; the site key MACs the audit log, anchored by its head
+    assert kept == ["audit.jsonl", "audit.jsonl.head", "service/token", "site.key"]
     assert (data / "service" / "token").stat().st_mode & 0o777 == 0o600
     assert data.stat().st_mode & 0o777 == 0o700 and (data / "service").stat().st_mode & 0o777 == 0o700
     from privacy.audit import AuditLog
 
-    log = AuditLog(data / "audit.jsonl")
+    log = AuditLog(data / "audit.jsonl", key_path=data / "site.key")
     assert log.verify() == []
     events = [(r["event"], r["visit_id"]) for r in log.read()]
     assert ("visit_discarded", visit) in events
@@ -499,7 +500,11 @@ def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit,
         ("note_exported", None), ("note_exported", "soap.instructions"),
     ]
     assert [r["sha256"] for r in records[:2]] == [document_sha256(signed["document"]), document_sha256(signed["instructions"])]
-    assert all(set(r) <= {"time", "event", "visit_id", "prev", "sha256", "format", "template"} for r in records)
+    # A download hashes as the document signed; the visit's end comes after its exports.
+    assert [r["sha256"] for r in records[2:4]] == [r["sha256"] for r in records[:2]]
+    ends = [r for r in log.read() if r["visit_id"] == cough_visit[0] and r["event"] in ("visit_closed", "note_exported")]
+    assert [r["event"] for r in ends][-1:] == ["visit_closed"] and ends[-1]["reason"] == "service_stopped"
+    assert all(set(r) <= {"time", "event", "visit_id", "prev", "mac", "sha256", "format", "template"} for r in records)
 
 
 def test_port_in_use_is_a_clear_error(tmp_path):
