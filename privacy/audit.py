@@ -450,7 +450,8 @@ _SHOWN = ("template", "privacy", "reason", "format", "segments", "speakers", "co
 
 def _details(entry: dict[str, Any]) -> str:
     parts = []
-    rest = {k: v for k, v in entry.items() if k not in _RESERVED}
+    # The process's boot id and start ticks tell a recycled pid apart; not for reading.
+    rest = {k: v for k, v in entry.items() if k not in _RESERVED and k not in ("boot_id", "process_start")}
     ordered = [k for k in _SHOWN if k in rest] + sorted(k for k in rest if k not in _SHOWN)
     for key in ordered:
         value = rest[key]

@@ -455,3 +455,11 @@ def test_recording_after_tampering_does_not_bless_it(tmp_path):
     log.record("visit_closed", "v-3", duration_seconds=1.0)
     log.record("visit_opened", "v-4")
     assert log.verify() == [f"line 10: not the line its head record ({log.head_path}) anchors (edited or replaced)"]
+
+
+def test_the_table_shows_the_process_id_not_its_identity_details(audit):
+    audit.record("visit_opened", "v-1", privacy=True)
+    entry = audit.read()[0]
+    assert entry["pid"] == os.getpid() and {"boot_id", "process_start"} <= set(entry)
+    row = format_table([entry]).splitlines()[1]
+    assert f"pid={os.getpid()}" in row and "boot_id" not in row and "process_start" not in row

@@ -18,7 +18,8 @@ clinician would sign is about to be replaced.
 The service keeps a signed visit's instructions document in memory beside the note's
 (``CaptureService.signed_instructions``) until the visit is exported or discarded. Every
 signature, download and sending is audited through ``scribe.batch.export``: the hash
-only, never the text.
+only, never the text, and one hash per document (its canonical JSON), so a download's
+``note_exported`` carries its ``note_signed`` hash.
 """
 
 from __future__ import annotations
