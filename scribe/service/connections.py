@@ -42,22 +42,28 @@ logger = logging.getLogger("scribe.service.connections")
 # Seconds a connection has to deliver one whole request (headers and body) once it is
 # ready for one. The recorder page and ServiceClient write a request at once over
 # loopback: an authorized GET /api/health on a new connection, connect to whole answer,
-# took a median 5.7 ms and at most 224 ms in 200 on this shared 2-core machine
-# (benchmarks/service_connections.py), so 10 s leaves over 40 times the slowest; it is
+# took a median of 2-6 ms and at most 80 ms in 200 (benchmarks/service_connections.py,
+# results/service_connections.json; 224 ms once, in a run beside other tests on this
+# shared 2-core machine), so 10 s leaves over 40 times the slowest seen; it is
 # also uvicorn #157's proposed request-start timeout. After a response, uvicorn's own
 # keep-alive (5 s) closes a connection that sends nothing sooner.
 REQUEST_TIMEOUT = 10.0
 
-# The kernel's accept queue for the listening socket, and so the most connections
-# asyncio accepts in one loop turn (it accepts up to ``backlog`` per readiness).
-BACKLOG = 128
-
 # Open connections at once. The page uses at most 6 HTTP connections (a browser's limit
-# per host) and one WebSocket per recorder (Limits.max_streams = 16). The limit must
-# exceed what accept bursts can bring between a page socket's connect and the loop
-# reading its request (at most three bursts of BACKLOG = 384), and stay well inside the
-# process's file descriptor limit, which models, the audit log and visit files share.
+# per host) and one WebSocket per recorder (Limits.max_streams = 16). The limit stays
+# within half the process's soft descriptor limit: the service itself holds 7
+# descriptors with a visit open, and accepted sockets not yet counted need the rest.
 MAX_CONNECTIONS = 512
+
+# The listening socket's accept queue, and so the most connections asyncio accepts in
+# one loop turn (it accepts up to ``backlog`` each time the socket is ready). A socket is
+# counted (made) two turns after its accept and its request read the turn after that,
+# so between a page socket's count and the read of its request at most three turns'
+# accepts arrive: the limit must exceed three backlogs, or a flood could make the page's
+# socket the longest waiting before its request is read. uvicorn's default is 2048;
+# 128 keeps 3 x 128 = 384 under 512. A smaller queue makes a connect flood wait in the
+# kernel (its SYNs dropped and retried) instead of in the service's memory.
+BACKLOG = 128
 
 
 def connection_limit() -> int:
@@ -66,6 +72,11 @@ def connection_limit() -> int:
     if soft == resource.RLIM_INFINITY:
         return MAX_CONNECTIONS
     return max(16, min(MAX_CONNECTIONS, soft // 2))
+
+
+def accept_backlog(limit: int) -> int:
+    """``BACKLOG``, or a quarter of ``limit`` when that is lower (three backlogs < limit)."""
+    return max(4, min(BACKLOG, limit // 4))
 
 
 class ConnectionBudget:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from scribe.service.app import create_app
 from scribe.service.capture import CaptureService
-from scribe.service.connections import BACKLOG, ConnectionBudget, budgeted_protocol
+from scribe.service.connections import ConnectionBudget, accept_backlog, budgeted_protocol
 
 
 def bind(port: int) -> socket.socket:
@@ -54,6 +54,7 @@ def serve(service: CaptureService, sock: socket.socket, on_ready: Callable[[str]
     service.port = sock.getsockname()[1]
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).addFilter(_RequestLines())
+    budget = ConnectionBudget()
     config = uvicorn.Config(
         create_app(service),
         log_config=None,
@@ -62,12 +63,12 @@ def serve(service: CaptureService, sock: socket.socket, on_ready: Callable[[str]
         ws="websockets-sansio",
         ws_max_size=4 * service.limits.max_frame_bytes,
         ws_per_message_deflate=False,
-        http=budgeted_protocol(ConnectionBudget()),
+        http=budgeted_protocol(budget),
         # No limit_concurrency: it counts sockets that never sent a request, so 63 silent
         # ones turned every request into a 503 (issue 12 item 1); the budget bounds open
         # connections, and so requests in flight, without letting them lock anyone out.
         limit_concurrency=None,
-        backlog=BACKLOG,
+        backlog=accept_backlog(budget.limit),
         # uvicorn's default: an idle keep-alive connection closes 5 s after its response.
         timeout_keep_alive=5,
         lifespan="on",
