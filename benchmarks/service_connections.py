@@ -13,6 +13,10 @@ A real `scribe serve` process is started and:
 3. **Request time**: an authorized GET /api/health on a new connection, connect to
    complete answer, as ServiceClient makes it: how long a real client needs to deliver
    a request, against which the request deadline is set.
+4. **Sustained flood**: another process opens connections as fast as the service lets
+   it (holding the newest 1,500, sending nothing) for ``--flood`` seconds while the page
+   makes authorized GET /api/health requests one after another: how many succeeded and
+   failed, the slowest, and the flood's connections per second.
 
     python benchmarks/service_connections.py [--label after] [--max-held 2000] [--cap 60]
 
@@ -29,6 +33,7 @@ import os
 import platform
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -119,12 +124,48 @@ def request_times(svc, n: int) -> dict:
             "p99_ms": round(times[int(0.99 * (n - 1))], 2), "max_ms": round(times[-1], 2)}
 
 
+FLOODER = r"""
+import collections, socket, sys, time
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+held, n, start = collections.deque(), 0, time.monotonic()
+while time.monotonic() - start < seconds:
+    try:
+        held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        n += 1
+    except OSError:
+        pass
+    if len(held) > 1500:
+        held.popleft().close()
+print(n)
+"""
+
+
+def sustained_flood(svc, seconds: float) -> dict:
+    flooder = subprocess.Popen([sys.executable, "-c", FLOODER, str(svc.port), str(seconds)],
+                               stdout=subprocess.PIPE, text=True)
+    ok = failed = 0
+    slowest = 0.0
+    start = time.monotonic()
+    while flooder.poll() is None and time.monotonic() - start < seconds:
+        t = time.perf_counter()
+        try:
+            svc.client.request("GET", "/api/health")
+            ok += 1
+            slowest = max(slowest, time.perf_counter() - t)
+        except (ServiceError, OSError):
+            failed += 1
+    opened = int(flooder.communicate()[0].strip() or 0)
+    return {"seconds": seconds, "page_ok": ok, "page_failed": failed, "page_slowest_ms": round(slowest * 1000),
+            "flood_connections_per_s": round(opened / seconds)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--label", default="after")
     ap.add_argument("--max-held", type=int, default=2000)
     ap.add_argument("--cap", type=float, default=60.0)
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--flood", type=float, default=20.0)
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp())
@@ -133,6 +174,7 @@ def main() -> None:
     with ServiceProcess(env=env) as svc:
         result = {"request_time": request_times(svc, args.requests)}
         result["lockout_at_held_sockets"] = lockout(svc, args.max_held)
+        result["sustained_flood"] = sustained_flood(svc, args.flood)
         # The four kinds side by side (each its own thread), so the run takes one cap.
         kinds = ["silent", "half-header", "trickle", "keep-alive"]
         lives: dict[str, float | None] = {}
