@@ -67,7 +67,7 @@ from privacy.audit_schema import (  # noqa: F401 - the schema is part of this mo
 )
 from privacy.audit_anchor import Head, HeadInvalid, head_path, mac_key, mac_matches, read_head, seal, split_mac, write_head
 from privacy.errors import StoreError
-from privacy.journal import writer_alive, writer_record
+from privacy.audit_interrupted import left_open, writer_fields
 from privacy.paths import data_dir, fsync_dir
 from privacy.sitekey import default_key_path
 
@@ -132,44 +132,6 @@ class Verification:
 _swept: set[tuple[int, str]] = set()
 
 
-def _writer_fields() -> dict[str, Any]:
-    """This process, as a ``visit_opened`` records it (``privacy.journal.writer_record``)."""
-    writer = writer_record()
-    fields: dict[str, Any] = {"pid": writer["pid"]}
-    if writer.get("boot_id") and _BOOT_ID.match(writer["boot_id"]):
-        fields["boot_id"] = writer["boot_id"]
-    if isinstance(writer.get("start"), int):
-        fields["process_start"] = writer["start"]
-    return fields
-
-
-def _left_open(lines: list[bytes]) -> list[str]:
-    """Visits opened in ``lines`` with no end, by a process that no longer runs (in the
-    order they were opened). A ``visit_opened`` without a process (an older Scribe's) is
-    left alone: whether it still runs cannot be told."""
-    opened: dict[str, dict[str, Any]] = {}
-    for line in lines:
-        if b'"visit_' not in line:
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        event, visit = entry.get("event"), entry.get("visit_id")
-        if event == "visit_opened" and isinstance(visit, str):
-            opened[visit] = entry
-        elif event in ENDS:
-            opened.pop(visit, None)
-    return [
-        visit
-        for visit, e in opened.items()
-        if isinstance(e.get("pid"), int)
-        and not writer_alive({"pid": e["pid"], "boot_id": e.get("boot_id"), "start": e.get("process_start")})
-    ]
-
-
 def _read_all(fd: int) -> bytes:
     size = os.fstat(fd).st_size
     chunks, pos = [], 0
@@ -231,26 +193,48 @@ class AuditLog:
         entry: dict[str, Any] = {"time": _now(), "event": event, "visit_id": visit_id}
         entry.update(fields)
         if event == "visit_opened":
-            entry.update(_writer_fields())
+            entry.update(writer_fields())
         with self._lock:
             key = self._mac_key(create=True)
             fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
-                    written = self._append(fd, key, entry)
+                    self._append(fd, key, entry)
                 finally:
                     fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
         log.debug("audit %s recorded", event)
-        return written
+        return entry
 
-    def _append(self, fd: int, key: bytes, entry: dict[str, Any]) -> dict[str, Any]:
-        """Under the log's exclusive lock: append ``entry`` (after an ``audit_anchored``
-        for an older Scribe's lines, and ``visit_interrupted`` for visits a dead process
-        left open, on this process's first record), then move the head record on, unless
-        the log fails its anchor check: a head left behind keeps the evidence."""
+    def sweep(self) -> list[str]:
+        """Record ``visit_interrupted`` (reason ``crash``) for each visit the log shows
+        opened, with no end, by a process that no longer runs (SIGKILL, power loss), and
+        return their ids. Once per process and log (:meth:`record` does it before its
+        first event too); call it when a process starts (``VisitFactory.start``). A log
+        that does not exist is not created. Raises as :meth:`record`."""
+        if not self.path.exists() or (os.getpid(), str(self.path.resolve())) in _swept:
+            return []
+        with self._lock:
+            key = self._mac_key(create=True)
+            fd = self._open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    added = self._append(fd, key, None)
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+        return [e["visit_id"] for e in added if e["event"] == "visit_interrupted"]
+
+    def _append(self, fd: int, key: bytes, entry: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Under the log's exclusive lock: append ``entry`` (if any) after an
+        ``audit_anchored`` for an older Scribe's lines and, on this process's first
+        write, ``visit_interrupted`` for visits a dead process left open; then move the
+        head record on, unless the log fails its anchor check: a head left behind keeps
+        the evidence. Returns what was added before ``entry``."""
         try:
             head: Head | None = read_head(self.head_path, key)
             head_ok = True
@@ -259,6 +243,7 @@ class AuditLog:
         last, ends_clean = _last_line(fd)
         sweep = (os.getpid(), str(self.path.resolve())) not in _swept
         before: list[dict[str, Any]] = []
+        now = entry["time"] if entry is not None else _now()
         if (not sweep and head is not None and ends_clean and head.lines > 0 and last is not None
                 and _digest(last) == head.last):
             count, legacy, anchor = head.lines, head.legacy, True  # the usual case: no read
@@ -267,13 +252,17 @@ class AuditLog:
             count = len(lines)
             anchor, legacy = self._anchorable(lines, head, head_ok, key)
             if anchor and head is None and count:
-                before.append({"time": entry["time"], "event": "audit_anchored", "visit_id": "*", "count": count})
+                before.append({"time": now, "event": "audit_anchored", "visit_id": "*", "count": count})
             if sweep:
-                before += [{"time": entry["time"], "event": "visit_interrupted", "visit_id": v, "reason": "crash"}
-                           for v in _left_open(lines)]
+                before += [{"time": now, "event": "visit_interrupted", "visit_id": v, "reason": "crash"}
+                           for v in left_open(lines)]
+        items = before + ([entry] if entry is not None else [])
+        if not items:
+            _swept.add((os.getpid(), str(self.path.resolve())))
+            return before
         prev = GENESIS if last is None else _digest(last)
         data = b"" if ends_clean else b"\n"  # a torn last line stays as evidence, on its own line
-        for item in [*before, entry]:
+        for item in items:
             item["prev"] = prev
             line = seal(key, json.dumps(item, separators=(",", ":"), ensure_ascii=True).encode("ascii"))
             item["mac"] = line[-66:-2].decode("ascii")
@@ -286,12 +275,12 @@ class AuditLog:
         if self.fsync:
             os.fsync(fd)
         if anchor:
-            write_head(self.head_path, key, Head(count + len(before) + 1, legacy, prev), fsync=self.fsync)
+            write_head(self.head_path, key, Head(count + len(items), legacy, prev), fsync=self.fsync)
         else:
             log.warning("audit log failed its anchor check; its head record was not moved on "
                         "(run scribe audit --verify)")
         _swept.add((os.getpid(), str(self.path.resolve())))
-        return entry
+        return before
 
     @staticmethod
     def _anchorable(lines: list[bytes], head: Head | None, head_ok: bool, key: bytes) -> tuple[bool, int]:

@@ -59,6 +59,7 @@ class VisitFactory:
         enable_network_guard()
         registry = _content_registry()
         audit = AuditLog()
+        audit.sweep()  # visits a killed process left open are recorded interrupted, at start
         store = None
         if privacy:
             sweep_spill()  # a crashed run's encrypted spill files (useless without its key)

@@ -463,3 +463,24 @@ def test_the_table_shows_the_process_id_not_its_identity_details(audit):
     assert entry["pid"] == os.getpid() and {"boot_id", "process_start"} <= set(entry)
     row = format_table([entry]).splitlines()[1]
     assert f"pid={os.getpid()}" in row and "boot_id" not in row and "process_start" not in row
+
+
+def _open_and_die(path: str, key: str) -> None:
+    AuditLog(path, key_path=key).record("visit_opened", "v-dead", privacy=True)
+    os._exit(0)  # no close, no end: as a SIGKILL leaves it
+
+
+def test_sweep_records_a_dead_process_visit_once_and_leaves_live_ones(tmp_path):
+    path, key = tmp_path / "audit.jsonl", tmp_path / "site.key"
+    assert AuditLog(path, key_path=key).sweep() == [] and not path.exists()  # nothing to sweep: no log made
+    child = multiprocessing.get_context("fork").Process(target=_open_and_die, args=(str(path), str(key)))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    log = AuditLog(path, key_path=key)
+    assert log.sweep() == ["v-dead"]
+    log.record("visit_opened", "v-live")  # this process: alive
+    assert AuditLog(path, key_path=key).sweep() == []  # once per process
+    assert [(e["event"], e["visit_id"]) for e in log.read()] == [
+        ("visit_opened", "v-dead"), ("visit_interrupted", "v-dead"), ("visit_opened", "v-live")]
+    assert log.verify() == []
