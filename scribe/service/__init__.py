@@ -7,6 +7,6 @@ machine, on loopback only.
 the note and its patient instructions signed, exported and sent together; ``stream``
 the recorder's WebSocket (16 kHz mono PCM16 in, ``scribe.live.events`` out); ``server``
 binds 127.0.0.1 and runs uvicorn; ``access`` the Host/Origin/token checks every request
-passes; ``client`` a small HTTP client for tests and scripts. Importing this package
-imports none of them.
+passes; ``connections`` the request deadline and the budget of open sockets; ``client``
+a small HTTP client for tests and scripts. Importing this package imports none of them.
 """

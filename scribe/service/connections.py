@@ -24,8 +24,8 @@ Here, through uvicorn's own ``http`` option (a protocol class), its h11 protocol
   (both passed the access guard: only the token's holder has them) are never closed for
   room; a new connection that finds every slot held by those is closed itself. So a
   flood of sockets turns over among themselves and the page's next request still gets
-  in: an attacker's socket is older than the page's, and the page's request arrives
-  within one loop turn of its connection.
+  in: an attacker's socket is older than the page's, and the page's request is read
+  before the limit's worth of newer sockets can arrive (``BACKLOG``).
 """
 
 from __future__ import annotations
@@ -132,6 +132,8 @@ def budgeted_protocol(budget: ConnectionBudget) -> type[H11Protocol]:
             super().connection_made(transport)
             budget.waits(self)
             self._arm()
+            if len(self.connections) <= budget.limit:
+                return  # within the limit even counting sockets already closing
             open_count = sum(1 for c in self.connections if not _closing(c))
             if not budget.admit(self, open_count):
                 self._close()
