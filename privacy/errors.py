@@ -15,6 +15,33 @@ visit store) say which failed.
 from __future__ import annotations
 
 import os
+import unicodedata
+
+# Characters that would break or disguise one printed line: controls (newline, escape
+# sequences), format characters (bidi overrides that reverse a name on screen, zero-width
+# characters), line and paragraph separators, lone surrogates.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def shown(value: str | bytes | os.PathLike) -> str:
+    r"""``value`` (a path or a name) as one printable line, for messages and logs.
+
+    A file name's bytes that are not valid UTF-8 (which Python carries as surrogate
+    escapes) are shown as ``\xff``; control, format and separator characters as
+    ``\x0a`` or ``\u202e``; every other character, of any script, as it is. So a name
+    can neither end the line, nor forge another, nor show reversed, and printing it never
+    raises ``UnicodeEncodeError``."""
+    text = os.fsdecode(value) if not isinstance(value, str) else value
+    out = []
+    for ch in text:
+        cp = ord(ch)
+        if 0xDC80 <= cp <= 0xDCFF:  # surrogateescape: the undecodable byte cp - 0xDC00
+            out.append(f"\\x{cp - 0xDC00:02x}")
+        elif unicodedata.category(ch) in _HIDDEN:
+            out.append(f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}" if cp < 0x10000 else f"\\U{cp:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class ScribeError(Exception):
@@ -25,14 +52,15 @@ class ScribeError(Exception):
 
 
 class PathError(ScribeError):
-    """An error about one file or folder: renders as ``<path>: <reason>``.
+    """An error about one file or folder: renders as ``<path>: <reason>``, the path
+    through ``shown`` (one printable line whatever bytes the name holds).
 
-    ``path`` is the path as a string, ``reason`` the reason alone."""
+    ``path`` is the path as a string (as the OS gave it), ``reason`` the reason alone."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{shown(self.path)}: {reason}")
 
 
 class IntegrityError(Exception):

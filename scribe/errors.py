@@ -6,10 +6,10 @@ from __future__ import annotations
 # The base and the path error live in the bottom layer, so that privacy's own errors (the
 # visit store's) are ScribeErrors too without privacy importing scribe: every caller that
 # reports ScribeError as one line reports those the same way.
-from privacy.errors import PathError, ScribeError
+from privacy.errors import PathError, ScribeError, shown
 
 __all__ = [
-    "ScribeError", "PathError", "InputError", "OutputError", "NoSpeechError", "ModelError", "FhirExportError",
+    "ScribeError", "PathError", "shown", "InputError", "OutputError", "NoSpeechError", "ModelError", "FhirExportError",
 ]
 
 

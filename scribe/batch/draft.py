@@ -33,7 +33,7 @@ from scribe.batch.visit import (
     note_documents,
     write_note_outputs,
 )
-from scribe.errors import InputError, OutputError, ScribeError
+from scribe.errors import InputError, OutputError, ScribeError, shown
 from scribe.notes import DRAFTERS, Drafter, draft_note
 from scribe.notes.templates import Template, load_template
 from scribe.options import ScribeOptions
@@ -184,7 +184,7 @@ def draft_transcript(drafting: Drafting, source: TranscriptFile, *, uri: str, ou
     options = drafting.options_dict(source)
     documents = note_documents(
         note, transcript, uri=uri, options_dict=options, models=models, transcript_kept=not visit.privacy,
-        source=source.path, drafted_from=source.path.name,
+        source=source.path, drafted_from=shown(source.path.name),
     )
     seconds = round(time.perf_counter() - started, 3)
 
@@ -201,7 +201,7 @@ def draft_transcript(drafting: Drafting, source: TranscriptFile, *, uri: str, ou
             )
 
     names = write_note_outputs(
-        transcript, documents, uri=uri, out=out, visit=visit, source=source.path.name,
+        transcript, documents, uri=uri, out=out, visit=visit, source=shown(source.path.name),
         options_dict=options, models=models, record=record,
     )
     logger.info("drafted %s: %d segment(s), %d sentence(s)", uri, len(transcript.segments), len(note.sentences()))

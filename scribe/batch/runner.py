@@ -11,6 +11,8 @@ the same outcomes.
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -31,6 +33,42 @@ AUDIO_EXTENSIONS = frozenset({
     ".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm",
     ".mp4", ".mkv", ".mov", ".wma", ".amr", ".3gp",
 })
+
+# Characters no output name keeps, each replaced by "_": those Windows and SMB shares
+# (where a clinic's outputs often go) refuse, and those that break or disguise a line
+# (controls, format characters such as bidi overrides, separators).
+_REFUSED = frozenset('<>:"/\\|?*')
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Names Windows reserves whatever the extension ("NUL.note.md" is the null device there).
+_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))})
+# File names are at most 255 bytes (ext4, APFS; NTFS counts 255 UTF-16 units). Scribe adds
+# up to 30 (".instructions.transaction.json") and a "-NN" for a name used twice; 200 leaves room.
+MAX_NAME_BYTES = 200
+
+
+def output_name(stem: str) -> str:
+    r"""A safe, readable output name for an input whose name (less its extension) is ``stem``.
+
+    Any script is kept as it is, in Unicode NFC (macOS hands out NFD). A byte that is not
+    valid UTF-8 (carried by Python as a surrogate escape) is read as Latin-1, the usual
+    legacy encoding of such names (``caf\xe9`` -> ``café``). Whitespace runs (a newline
+    too) become one space; characters that Windows or SMB shares refuse, or that break or
+    disguise a line (controls, bidi overrides, zero-width characters), become ``_``.
+    Leading dots, dashes and spaces go (a hidden file, a name read as an option), and
+    trailing dots and spaces (Windows drops them); a Windows device name (the part before
+    the first dot) gains ``_``; the name is cut to ``MAX_NAME_BYTES`` of UTF-8. A name
+    left empty is ``visit``."""
+    text = "".join(chr(ord(c) - 0xDC00) if 0xDC80 <= ord(c) <= 0xDCFF else c for c in stem)
+    text = unicodedata.normalize("NFC", text)
+    text = re.sub(r"\s+", " ", text)
+    text = "".join("_" if c in _REFUSED or unicodedata.category(c) in _HIDDEN else c for c in text)
+    text = re.sub(r"^[\s.-]+", "", text).rstrip(" .")
+    text = text.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore").rstrip(" .")
+    base, dot, rest = text.partition(".")
+    if base.upper() in _RESERVED:  # Windows reads the name up to its first dot
+        text = f"{base}_{dot}{rest}"
+    return text or "visit"
+
 
 ProgressFor = Callable[[Path], AbstractContextManager["Progress | None"]]
 """For one recording, a context that yields its progress callback (or None) and closes
@@ -75,8 +113,9 @@ def expand_inputs(
 
     A folder gives the files ``listing(folder)`` returns (default: its audio files by
     extension, ``AUDIO_EXTENSIONS``, sorted); a folder giving none fails as holding no
-    ``kind``. A file's output name is ``stem(path)`` (default: ``path.stem``). Two inputs
-    with the same name (a/visit.wav, b/visit.wav; visit.wav, visit.mp3) get visit,
+    ``kind``. A file's output name is ``output_name(stem(path))`` (``stem`` default:
+    ``path.stem``). Two inputs with the same name (a/visit.wav, b/visit.wav; visit.wav,
+    visit.mp3; Visit.wav, visit.wav, which are one file on macOS and Windows) get visit,
     visit-2, ...: one visit's results must never overwrite another's."""
     listing = listing or _audio_files
     stem = stem or (lambda f: f.stem)
@@ -100,12 +139,12 @@ def expand_inputs(
     jobs: list[Job] = []
     used: set[str] = set()
     for f in files:
-        base = stem(f)
+        base = output_name(stem(f))
         uri, n = base, 1
-        while uri in used:
+        while uri.casefold() in used:
             n += 1
             uri = f"{base}-{n}"
-        used.add(uri)
+        used.add(uri.casefold())
         jobs.append(Job(f, uri))
     return jobs, failures
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from scribe.batch import outputs
 from scribe.batch.export import ExportReceipt, FhirExport, audit_document, send_or_write
 from scribe.batch.files import Writer, write_all
-from scribe.errors import ScribeError
+from scribe.errors import ScribeError, shown
 from scribe.notes.render import render_instructions_markdown, render_note_markdown, render_note_text
 from scribe.types import ModelInfo, Note, Transcript
 
@@ -129,11 +129,11 @@ def process_recording(
     if export is None or not written.has_speech:
         return written
     try:
-        receipt = send_or_write(written.document, export, out=out / f"{uri}.transaction.json", source=str(path))
+        receipt = send_or_write(written.document, export, out=out / f"{uri}.transaction.json", source=shown(path))
     except ScribeError as e:
         return replace(written, export_error=e)
     written = replace(written, export=receipt)
-    return send_instructions(written, export, out=out / f"{uri}.instructions.transaction.json", source=str(path))
+    return send_instructions(written, export, out=out / f"{uri}.instructions.transaction.json", source=shown(path))
 
 
 def send_instructions(written: VisitOutputs, export: FhirExport, *, out: Path, source: str) -> VisitOutputs:
@@ -287,7 +287,7 @@ def write_visit_outputs(result: VisitResult, *, source: Path, uri: str, out: Pat
         )
 
     names = write_note_outputs(
-        result.transcript, documents, uri=uri, out=out, visit=visit, source=source.name,
+        result.transcript, documents, uri=uri, out=out, visit=visit, source=shown(source.name),
         options_dict=options, models=result.models, record=record,
     )
     return VisitOutputs(result, out, names, documents.document, instructions_document=documents.instructions_document)

@@ -21,7 +21,7 @@ import typer
 
 from scribe import __version__
 from scribe.config import ConfigError, FhirConfig, SiteConfig, config_path, load_config
-from scribe.errors import InputError, OutputError, ScribeError
+from scribe.errors import InputError, OutputError, ScribeError, shown
 from scribe.notes import DRAFTERS
 from scribe.notes.base import is_model_drafter
 from scribe.options import ScribeOptions as _Options
@@ -60,11 +60,24 @@ def main(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress (metadata only) to stderr.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Each log record's message as one printable line (``shown``): a path or a name
+    carrying a newline, an escape sequence or a bidi override can neither forge a log line
+    nor hide one, and bytes that are not UTF-8 are shown, not raised on (issue 12 item 12)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return self._style.format(_shown_record(record))
+
+
+def _shown_record(record: logging.LogRecord) -> logging.LogRecord:
+    copy = logging.makeLogRecord(record.__dict__)
+    copy.message = shown(record.message)
+    return copy
 
 
 # Options the commands that file notes on the EHR share (transcribe, serve, export).

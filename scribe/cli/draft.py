@@ -21,7 +21,7 @@ from scribe.cli.app import (
     note_options,
 )
 from scribe.config import load_config
-from scribe.errors import ScribeError
+from scribe.errors import ScribeError, shown
 from scribe.options import ScribeOptions
 
 DEFAULTS = ScribeOptions()
@@ -90,8 +90,8 @@ def draft(
             kept = "privacy mode: nothing else kept" if privacy_on else f"visit {outcome.visit_id} kept, encrypted"
             roles = "roles inferred" if done.roles_inferred else "roles from the transcript"
             typer.echo(
-                f"{outcome.job.path}: {done.source.format}, {len(t.speakers)} speaker(s), {len(t.segments)} line(s), "
-                f"{roles} -> {', '.join(str(p) for p in done.paths)} ({kept})"
+                f"{shown(outcome.job.path)}: {done.source.format}, {len(t.speakers)} speaker(s), {len(t.segments)} line(s), "
+                f"{roles} -> {', '.join(shown(p) for p in done.paths)} ({kept})"
             )
         for error in outcome.errors:
             failures.append(error)

@@ -37,7 +37,7 @@ from scribe.cli.app import (
     vocabulary as read_vocabulary,
 )
 from scribe.config import load_config
-from scribe.errors import ScribeError
+from scribe.errors import ScribeError, shown
 from scribe.options import ScribeOptions
 
 if TYPE_CHECKING:
@@ -155,8 +155,8 @@ def transcribe(
             result = done.result
             kept = "privacy mode: nothing else kept" if privacy_on else f"visit {outcome.visit_id} kept, encrypted"
             typer.echo(
-                f"{outcome.job.path}: {result.transcript.duration:.1f} s, {len(result.annotation.labels())} speaker(s), "
-                f"{len(result.transcript.segments)} line(s) -> {', '.join(str(p) for p in done.paths)} ({kept})"
+                f"{shown(outcome.job.path)}: {result.transcript.duration:.1f} s, {len(result.annotation.labels())} speaker(s), "
+                f"{len(result.transcript.segments)} line(s) -> {', '.join(shown(p) for p in done.paths)} ({kept})"
             )
             for receipt in done.receipts:
                 typer.echo(receipt.message)
