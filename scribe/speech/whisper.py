@@ -17,7 +17,10 @@ from privacy import SAMPLE_RATE
 from scribe.errors import ModelError
 from scribe.models import whisper_model
 from scribe.options import ScribeOptions
+from scribe.scoring import normalize_text
 from scribe.speech.base import Recognition
+from scribe.speech.chunks import Chunk, plan_chunks
+from scribe.speech.repeats import FRAME_SECONDS, repeated_without_audio
 from scribe.types import Segment, Word
 
 logger = logging.getLogger("scribe.speech.whisper")
@@ -27,7 +30,8 @@ logger = logging.getLogger("scribe.speech.whisper")
 _GAP_SECONDS = 0.2
 # Speech is recognised in chunks that fit one 30 s Whisper window. Long-form decoding of
 # all the speech at once seeks across window edges and cuts words there: measured on
-# samples/aci_d2n_visit, WER 11.1% long-form against 7.7% in chunks of <= 28 s.
+# samples/aci_d2n_visit, WER 11.1% long-form against 7.7% in chunks of <= 28 s. A single
+# region longer than this is cut too, with overlap (scribe.speech.chunks).
 _CHUNK_SECONDS = 28.0
 
 
@@ -94,22 +98,23 @@ class WhisperSpeechModel:
         language: str | None = None,
     ) -> Recognition:
         """See ``scribe.speech.SpeechModel.transcribe``. ``speech`` None: the whole of
-        ``audio`` is one region (longer than one 28 s chunk, it is decoded long-form).
+        ``audio`` is one region (longer than one 28 s chunk, it is cut with overlap at
+        its quietest points, as any long region is: ``scribe.speech.chunks``).
         Language: ``language``, else the options', else English for an English-only
         model, else detected on the first chunk and kept for the rest."""
         if speech is None:
             speech = Timeline([Span(offset, offset + audio.size / SAMPLE_RATE)]) if audio.size else Timeline()
         language = language or self.options.language or ("en" if not self.multilingual else None)
         out: list[Segment] = []
-        for chunk in _chunks(speech, _CHUNK_SECONDS):
-            packed, pieces = _pack(audio, chunk, offset)
+        for chunk in plan_chunks(audio, speech, offset, _CHUNK_SECONDS, _GAP_SECONDS):
+            packed, pieces = _pack(audio, chunk.regions, offset)
             if not pieces:
                 continue
             try:
                 segments, language = self._transcribe_packed(packed, pieces, language)
             finally:
                 packed.fill(0.0)  # our copy of the visit's speech; zeroed like the rest
-            out.extend(segments)
+            out.extend(_kept(segments, chunk, out[-1].words[-1] if out else None))
         return Recognition(tuple(out), language or "en")
 
     def _transcribe_packed(
@@ -124,9 +129,23 @@ class WhisperSpeechModel:
             # Conditioning on previous text makes small models loop ("Hello. Hello.")
             condition_on_previous_text=False,
             initial_prompt=self.options.vocabulary,
+            # Greedy only, no fallback to sampling at higher temperatures: the fallback
+            # is triggered by text that compresses well, and real repetition does ("breathe
+            # in, breathe out" said four times: gzip ratio 2.47 > faster-whisper's 2.4),
+            # and sampling then wrote a different transcript of the same audio each run.
+            # A decoder loop is caught by its missing audio instead (speech/repeats.py).
+            # The samples' WER was the same with and without the fallback (tiny.en).
+            temperature=0.0,
         )
+        segments = list(segments)
+        decoded = [(n, w) for n, seg in enumerate(segments) for w in (seg.words or ()) if w.word.strip()]
+        repeats = repeated_without_audio(
+            decoded, text=lambda nw: nw[1].word, has_audio=lambda nw: _has_audio(nw[1].start, nw[1].end, pieces)
+        )
+        if repeats:
+            logger.debug("dropped %d repeated words without audio", len(repeats))
         out: list[Segment] = []
-        for seg in segments:
+        for n, seg in enumerate(segments):
             words = tuple(
                 Word(
                     start=_unpack(w.start, pieces, (w.start + w.end) / 2),
@@ -134,38 +153,57 @@ class WhisperSpeechModel:
                     text=w.word.strip(),
                     probability=round(float(w.probability), 3),
                 )
-                for w in (seg.words or ())
-                if w.word.strip()
+                for k, (m, w) in enumerate(decoded)
+                if m == n and k not in repeats
             )
             if not words:
                 continue
-            out.append(
-                Segment(
-                    id="",
-                    start=words[0].start,
-                    end=words[-1].end,
-                    text=seg.text.strip(),
-                    words=_monotonic(words),
-                )
-            )
+            dropped = any(m == n and k in repeats for k, (m, _) in enumerate(decoded))
+            out.append(_segment(words, None if dropped else seg.text.strip()))
         # The first chunk's detected language is passed to the rest of the visit (and by
         # the pipeline to later blocks), so one visit is not transcribed half in one
         # language and half in another.
         return out, info.language
 
 
-def _chunks(speech: Timeline, max_seconds: float) -> list[list]:
-    """Group consecutive speech regions into chunks of at most ``max_seconds`` of speech."""
-    chunks: list[list] = []
-    total = 0.0
-    for region in speech:
-        if chunks and total + region.duration + _GAP_SECONDS <= max_seconds:
-            chunks[-1].append(region)
-            total += region.duration + _GAP_SECONDS
-        else:
-            chunks.append([region])
-            total = region.duration
-    return chunks
+def _segment(words: tuple[Word, ...], text: str | None = None) -> Segment:
+    """A segment of ``words`` (in order); its text Whisper's, else the words joined."""
+    words = _monotonic(words)
+    return Segment(
+        id="",
+        start=words[0].start,
+        end=words[-1].end,
+        text=text if text is not None else " ".join(w.text for w in words),
+        words=words,
+    )
+
+
+def _kept(segments: list[Segment], chunk: Chunk, previous: Word | None) -> list[Segment]:
+    """The words of ``segments`` on ``chunk``'s side of its cuts. A word at a cut that
+    the chunk before also kept (same text, overlapping in time) is kept once."""
+    out: list[Segment] = []
+    for seg in segments:
+        words = tuple(w for w in seg.words if chunk.keeps(w.start, w.end))
+        if not words:
+            continue
+        if previous is not None and chunk.keep[0] != float("-inf"):
+            first = words[0]
+            if normalize_text(first.text) == normalize_text(previous.text) and first.start < previous.end:
+                words = words[1:]
+        previous = None  # only the chunk's first kept word can double the one before's last
+        if not words:
+            continue
+        out.append(seg if len(words) == len(seg.words) else _segment(words))
+    return out
+
+
+def _has_audio(start: float, end: float, pieces: list[_Piece]) -> bool:
+    """Whether a word at ``start``-``end`` (seconds in the packed audio) was given
+    audio: longer than one Whisper frame, and overlapping one of the pieces (not only
+    the silence put between them or past the last)."""
+    if end - start < 2 * FRAME_SECONDS - 1e-6:
+        return False
+    return any(start < p.concat_start + p.duration and p.concat_start < end for p in pieces)
 
 
 def _pack(audio: np.ndarray, speech, offset: float) -> tuple[np.ndarray, list[_Piece]]:
