@@ -5,8 +5,11 @@ drug is easily parted from its dose ("increase metformin to." / "1000 milligrams
 day."), and a clinician's sentence is often interrupted by the patient's "mm-hmm". This
 module joins each speaker's consecutive segments (stepping over the other speaker's
 backchannels), splits the joined text at sentence ends, and glues back a piece that
-cannot stand alone (one ending on "to", one starting with a number and unit). Every
-sentence keeps the ids of the segments its characters came from.
+cannot stand alone (one ending on "to", one starting with a number and unit). A period
+the recogniser put at a pause inside a sentence is taken back when the line ends on a word
+no sentence ends with ("...wear and tear, and not." | "A tear of the ligaments.") or the
+next line starts in lower case, so a pause never cuts a note sentence or parts a negation
+from what it denies. Every sentence keeps the ids of the segments its characters came from.
 
 Pure functions: typed segments in, ``Utterance`` tuples out; nothing is logged.
 """
@@ -25,10 +28,20 @@ _BACKCHANNEL = re.compile(
     r"^(?:mm-hmm|mhm|uh-huh|hmm|mm|okay|ok|yeah|yes|yep|right|sure|alright|all right|"
     r"uh|um|oh|got it|i see|good|great)[ .,!?-]*$"
 )
-# A piece ending on one of these words was cut mid-phrase.
+# A piece ending on one of these words was cut mid-phrase ("and not" / "but not": a
+# contrast whose other half comes after the pause, "...wear and tear, and not" | "a tear
+# of the ligaments").
 _DANGLING_END = re.compile(
     r"\b(?:to|into|with|of|for|on|in|at|about|and|or|but|the|a|an|my|your|his|her|their|"
-    r"is|are|was|were|be|been|because|than|like|from|by|some|any|that|which)\s*[.?!]?$"
+    r"is|are|was|were|be|been|because|than|like|from|by|some|any|that|which|(?:and|but) not)\s*[.?!]?$"
+)
+# Words that never end a spoken sentence: a line ending on one, even with a period and
+# followed by a capital, was ended by the recogniser at a pause. (Prepositions can end
+# one, "what are you worried about.", so they are not here.)
+_CANNOT_END = re.compile(r"(?:\b(?:and|or|but|because|than|the|a|an|my|your|his|her|their)|,)\s*\.$|\b(?:and|but) not\s*\.$", re.IGNORECASE)
+# First words a recogniser capitalised only because a new line began after a pause.
+_LOWER_AFTER_BREAK = re.compile(
+    r"^(?:A|An|The|And|Or|But|Of|To|In|On|At|For|With|From|By|My|Your|His|Her|Their|It|This|That|These|Those|Not|No)\b(?![.'])"
 )
 # A piece starting with a number, a unit or a connector continues the one before.
 _CONTINUATION_START = re.compile(
@@ -150,6 +163,20 @@ def _unfinished(text: str, following: str) -> bool:
     )
 
 
+def _continues_across_break(before: str, line: str, first: str) -> bool:
+    """Whether ``line`` goes on with the sentence that ``before`` (the run's text so far,
+    ending with a recogniser's period) seemed to end, at a segment break: a pause. Yes
+    when ``before`` ends on a word no sentence ends with ("and", "the", "and not"), or
+    when ``line`` starts in lower case although the recogniser capitalises sentence
+    starts (``first``, the run's first line, starts with a capital): a recogniser that
+    writes every line in lower case (ACI-BENCH's dialogues) gives no such hint."""
+    if not before.endswith(".") or before.endswith(".."):
+        return False
+    if _CANNOT_END.search(before):
+        return True
+    return bool(re.match(r"[a-z]", line)) and not line.startswith("i ") and first[:1].isupper()
+
+
 def _runs(segments: Sequence[Segment]) -> list[list[Segment]]:
     """Each speaker's consecutive segments, stepping over another speaker's backchannel
     when the interrupted speaker resumes right after it."""
@@ -184,15 +211,25 @@ def _pieces(run: list[Segment]) -> list[tuple[str, tuple[str, ...]]]:
     """Sentences of one run with the segment ids each one's characters came from."""
     text = ""
     spans: list[tuple[int, int, str]] = []
+    run_first = ""
     for seg in run:
         t = repair_spacing(seg.text).rstrip("-").strip()
         if not t:
             continue
+        run_first = run_first or t
         if text:
+            if _continues_across_break(text, t, first=run_first):
+                # The recogniser ended the line at a pause inside the sentence: its
+                # period goes, and a capital it gave the next line's function word.
+                text = text[:-1].rstrip()
+                a, b, sid = spans[-1]
+                spans[-1] = (a, min(b, len(text)), sid)
+                if _LOWER_AFTER_BREAK.match(t):
+                    t = t[0].lower() + t[1:]
             # A line that starts with a capital (not "I") after one without a sentence
             # end starts a new sentence: transcript files put one turn a line, and
             # recognisers capitalise only sentence starts.
-            if (
+            elif (
                 not re.search(r"[.?!]$", text)
                 and re.match(r"[A-Z](?![a-z]*'|\b)", t)
                 and not t.startswith("I ")
