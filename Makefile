@@ -13,8 +13,10 @@ SYSTEM_PACKAGES := chromium pulseaudio pulseaudio-utils libportaudio2 libasound2
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 FHIR_SERVER := tests/fhir_server
+# axe-core, the accessibility audit the recorder's browser test runs (tests/test_recorder_review.py).
+AXE := tests/axe
 
-.PHONY: install system-deps fhir-server demo test bench clean
+.PHONY: install system-deps fhir-server axe demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,15 @@ $(FHIR_SERVER)/node_modules/.installed: $(FHIR_SERVER)/package.json
 
 fhir-server: $(FHIR_SERVER)/node_modules/.installed
 
+# axe-core from npm, installed as the FHIR server's packages are (its package.json pins
+# node@22 too). Re-installed when its package.json changes.
+$(AXE)/node_modules/.installed: $(AXE)/package.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; }
+	cd $(AXE) && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+axe: $(AXE)/node_modules/.installed
+
 # Privacy mode (the default): only the note and its FHIR document leave the visit.
 # Then standard mode, with the demo's site data (key, kept visits, audit log) kept in out/.
 demo: install system-deps
@@ -52,7 +63,7 @@ demo: install system-deps
 	@echo "Draft note: out/$(basename $(notdir $(SAMPLE))).note.md; all five outputs: out/standard/"
 	@echo "Live recorder: $(BIN)/scribe serve   (then open the URL it prints)"
 
-test: install system-deps fhir-server
+test: install system-deps fhir-server axe
 	$(BIN)/ruff check scribe privacy tests benchmarks samples
 	$(BIN)/python -m pytest
 
@@ -63,4 +74,4 @@ bench: install
 	$(BIN)/python benchmarks/aci_bench_notes.py --split valid
 
 clean:
-	rm -rf $(VENV) out .pytest_cache test-artifacts $(FHIR_SERVER)/node_modules
+	rm -rf $(VENV) out .pytest_cache test-artifacts $(FHIR_SERVER)/node_modules $(AXE)/node_modules
