@@ -97,6 +97,7 @@ def create_app(service: CaptureService) -> AccessGuard:
         return {
             "status": "ok",
             "version": __version__,
+            "instance": service.instance,
             "privacy": service.privacy,
             "visits": len(service.visits),
             "models": [{"kind": m.kind, "name": m.name, "version": m.version} for m in service.pipeline.models],
@@ -111,7 +112,9 @@ def create_app(service: CaptureService) -> AccessGuard:
 
     @app.get("/api/visits")
     async def list_visits():
-        return {"visits": [live.summary() for live in service.visits.values()]}
+        """This service's open visits, oldest first: id, state, age in seconds, whether
+        a recorder is connected (``CaptureService.describe``); metadata only."""
+        return {"visits": [service.describe(live) for live in service.visits.values()]}
 
     @app.post("/api/visits", status_code=201)
     async def open_visit(request: Request):
@@ -120,13 +123,14 @@ def create_app(service: CaptureService) -> AccessGuard:
         if template is not None and not isinstance(template, str):
             raise HTTPException(400, "template must be a name")
         live = await service.run(service.open_visit, template)
-        return live.ready().to_json()
+        # instance: the page tells a later "no such visit" after a restart from a discard.
+        return {**live.ready().to_json(), "instance": service.instance}
 
     @app.get("/api/visits/{visit_id}")
     async def visit(visit_id: str):
         live = service.get(visit_id)
         live.last_active = time.monotonic()  # the page's keep-alive while a note is reviewed
-        return live.summary()
+        return service.describe(live)
 
     @app.get("/api/visits/{visit_id}/review")
     async def review(visit_id: str):

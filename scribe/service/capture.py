@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from datetime import datetime, timezone
+from typing import Any, TypeVar
 
 from fastapi import HTTPException
 
@@ -54,6 +56,12 @@ class Limits:
     max_body_bytes: int = 256 * 1024  # a signed note is a few KB
     max_text_bytes: int = 100 * 1024  # the note, and its patient instructions, as signed
     idle_seconds: float = 30 * 60  # a visit nobody streams to or touches is discarded
+    # A visit whose recorder never connects is discarded after this long (checked every
+    # half of it, at most every 30 s). The page connects as soon as the visit's POST
+    # answers (within a second in tests/test_recorder_failures.py) and a reloaded page
+    # retries for 3 s; a minute is a wide margin on a loaded machine, and a page that
+    # died between the two (issue 13 item 1) cannot hold one of max_visits for 30 min.
+    connect_seconds: float = 60.0
     signed_seconds: float = 60 * 60  # a signed note waits this long to be exported
 
 
@@ -86,6 +94,10 @@ class CaptureService:
         self.port = 0
         self.visits: dict[str, LiveVisit] = {}
         self.connected: set[str] = set()  # visits with a recorder connected now
+        self.streamed: set[str] = set()  # visits a recorder has ever connected to
+        # This process's random id, in /api/health: a page whose visit is unknown tells a
+        # restarted service (another id: the visit was lost) from a visit discarded here.
+        self.instance = secrets.token_hex(8)
         self.streams = 0  # WebSocket connections open now
         # A signed visit's patient instructions (FHIR DocumentReference), held beside
         # its signed note (LiveVisit.signed_document) until the visit ends.
@@ -179,12 +191,20 @@ class CaptureService:
             raise HTTPException(404, "no such visit")
         return live
 
+    def describe(self, live: LiveVisit) -> dict[str, Any]:
+        """``live`` as the visits API lists it (metadata only): ``LiveVisit.summary``,
+        ``age_seconds`` (whole seconds since it opened) and ``recorder`` (True while a
+        recorder is connected to it)."""
+        age = (datetime.now(timezone.utc) - live.started_at).total_seconds()
+        return {**live.summary(), "age_seconds": int(age), "recorder": live.id in self.connected}
+
     def discard(self, live: LiveVisit, reason: str) -> None:
         """Runs on the compute thread (it may be mid-feed otherwise)."""
         try:
             live.discard(reason)
         finally:
             self.visits.pop(live.id, None)
+            self.streamed.discard(live.id)
             self.signed_instructions.pop(live.id, None)
             # A signed visit's end is audited now that its note has left the service,
             # after every export of it (privacy.visit.Visit.ended).
@@ -197,14 +217,23 @@ class CaptureService:
         self.discard(live, "error")
 
     async def reap(self) -> None:
-        """Discard visits left behind: nobody streaming and untouched for idle_seconds;
-        signed notes not exported within signed_seconds."""
+        """Discard visits left behind, checked every ``min(30, connect_seconds / 2)`` s:
+        a recording visit no recorder ever connected to within connect_seconds of its
+        last touch; nobody streaming and untouched for idle_seconds; signed notes not
+        exported within signed_seconds."""
         while True:
-            await asyncio.sleep(30)
+            await asyncio.sleep(min(30.0, self.limits.connect_seconds / 2))
             now = time.monotonic()
             for live in list(self.visits.values()):
-                limit = self.limits.signed_seconds if live.state is State.signed else self.limits.idle_seconds
-                if live.id not in self.connected and now - live.last_active > limit:
+                if live.id in self.connected:
+                    continue
+                if live.state is State.signed:
+                    limit = self.limits.signed_seconds
+                elif live.state is State.recording and live.id not in self.streamed:
+                    limit = self.limits.connect_seconds
+                else:
+                    limit = self.limits.idle_seconds
+                if now - live.last_active > limit:
                     await self.run(self.discard, live, "timeout")
 
     def shutdown(self) -> None:

@@ -65,6 +65,7 @@ async def connect(service: CaptureService, ws: WebSocket, visit_id: str) -> None
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     service.streams += 1
     service.connected.add(visit_id)
+    service.streamed.add(visit_id)
     try:
         await _stream(service, live, ws)
     finally:
