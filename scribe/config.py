@@ -18,8 +18,14 @@
     device = "auto"         # auto (cuda when torch sees one), cpu or cuda
     dtype = "auto"          # auto (float32 on cpu, bfloat16 on cuda), float32, float16, bfloat16
 
+    [recognition]           # terms the speech model is told to expect (live and batch)
+    terms = ["ibuprofen", "meloxicam"]      # the site's
+    clinician_terms = ["apixaban"]          # this machine's clinician's (added to the site's)
+
 Command-line options override it (``--drafter``, ``--note-model``, ``--note-device``,
-``--note-dtype`` over the [note] keys, as ``--fhir-server`` over [fhir] server). A drafter
+``--note-dtype`` over the [note] keys, as ``--fhir-server`` over [fhir] server);
+``--vocabulary`` and the recorder page's Terms add to the [recognition] terms, all given
+to Whisper as one prompt (``scribe.options.vocabulary_prompt``). A drafter
 name the registry lacks is refused in one line naming this file (exit code 1); a model
 that cannot be found or loaded is the model drafter's one-line error (exit code 4). Secrets never go here or on the command line: the
 standard-mode site key lives in its own 0600 file (``site.key`` in data_dir), the FHIR
@@ -34,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scribe.errors import PathError
-from scribe.options import NOTE_DEVICES, NOTE_DTYPES
+from scribe.options import NOTE_DEVICES, NOTE_DTYPES, vocabulary_prompt
 
 
 class ConfigError(PathError):
@@ -72,12 +78,32 @@ class NoteConfig:
 
 
 @dataclass(frozen=True)
+class RecognitionConfig:
+    """The [recognition] table: terms to expect (drug names, local words), the site's and
+    this machine's clinician's, in the order given."""
+
+    terms: tuple[str, ...] = ()
+    clinician_terms: tuple[str, ...] = ()
+
+    def prompt(self, *more) -> str | None:
+        """Whisper's prompt: these terms, then ``more`` (lists of terms: the command
+        line's, a visit's), as ``scribe.options.vocabulary_prompt`` writes it."""
+        return vocabulary_prompt(self.terms, self.clinician_terms, *more)
+
+
+# A term is a word or short phrase; longer text is not a term list (and Whisper reads
+# only PROMPT_TOKENS of prompt, about 1,000 characters: scribe.options).
+MAX_TERM_CHARS = 80
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     privacy: bool = True
     retention_days: int | None = None
     data_dir: Path | None = None
     fhir: FhirConfig = FhirConfig()
     note: NoteConfig = NoteConfig()
+    recognition: RecognitionConfig = RecognitionConfig()
     path: Path | None = None  # the file read, for errors that name it; None when there was none
 
 
@@ -98,7 +124,7 @@ def load_config(path: Path | None = None) -> SiteConfig:
         raise ConfigError(path, f"cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, f"not valid TOML ({e})") from None
-    unknown = set(data) - {"privacy", "retention_days", "data_dir", "fhir", "note"}
+    unknown = set(data) - {"privacy", "retention_days", "data_dir", "fhir", "note", "recognition"}
     if unknown:
         raise ConfigError(path, f"unknown setting(s): {', '.join(sorted(unknown))}")
     privacy = data.get("privacy", True)
@@ -111,7 +137,25 @@ def load_config(path: Path | None = None) -> SiteConfig:
     if data_dir is not None and not isinstance(data_dir, str):
         raise ConfigError(path, "data_dir must be a path")
     return SiteConfig(privacy, retention, Path(data_dir).expanduser() if data_dir else None, _fhir(path, data.get("fhir", {})),
-                      _note(path, data.get("note", {})), path)
+                      _note(path, data.get("note", {})), _recognition(path, data.get("recognition", {})), path)
+
+
+def _recognition(path: Path, table) -> RecognitionConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(path, "recognition must be a table ([recognition])")
+    unknown = set(table) - {"terms", "clinician_terms"}
+    if unknown:
+        raise ConfigError(path, f"unknown setting(s) in [recognition]: {', '.join(sorted(unknown))}")
+    lists = []
+    for key in ("terms", "clinician_terms"):
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
+            raise ConfigError(path, f"recognition.{key} must be a list of non-empty strings")
+        long = next((t for t in value if len(t.strip()) > MAX_TERM_CHARS or not t.isprintable()), None)
+        if long is not None:
+            raise ConfigError(path, f"recognition.{key}: {long[:20]!r}... is not a term (one line, at most {MAX_TERM_CHARS} characters)")
+        lists.append(tuple(t.strip() for t in value))
+    return RecognitionConfig(*lists)
 
 
 def _note(path: Path, table) -> NoteConfig:

@@ -24,6 +24,38 @@ NOTE_DEVICES = ("auto", "cpu", "cuda")
 NOTE_DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
+# Whisper reads at most 223 tokens of prompt: faster-whisper keeps the last
+# max_length // 2 - 1 = 448 // 2 - 1 of them, so the terms given first are the ones
+# dropped when a list is longer (about 1,000 characters of English terms).
+PROMPT_TOKENS = 223
+
+
+def split_terms(text: str | None) -> list[str]:
+    """Terms separated by commas or newlines, each stripped, empty ones dropped; a
+    prompt's closing period ("ibuprofen, meloxicam.") is not part of its last term."""
+    text = (text or "").strip()
+    if text.endswith("."):
+        text = text[:-1]
+    return [t.strip() for t in text.replace("\n", ",").split(",") if t.strip()]
+
+
+def vocabulary_prompt(*groups) -> str | None:
+    """The terms of ``groups`` (iterables of str, in order: the site's, the clinician's,
+    the command line's, the visit's) as the one prompt sentence Whisper is given
+    ("ibuprofen, meloxicam."); a term already given (in any case) is not repeated.
+    None when there are none. The most specific group goes last: Whisper keeps the end
+    of a prompt longer than ``PROMPT_TOKENS``."""
+    seen: set[str] = set()
+    terms: list[str] = []
+    for group in groups:
+        for term in group or ():
+            key = term.strip().casefold()
+            if key and key not in seen:
+                seen.add(key)
+                terms.append(term.strip())
+    return ", ".join(terms) + "." if terms else None
+
+
 @dataclass(frozen=True)
 class VadParams:
     """Silero VAD settings (tuned on samples/ and ami-debug)."""
@@ -95,7 +127,10 @@ class ScribeOptions:
     compute_type: str = "int8"
     cpu_threads: int = 0  # 0: CTranslate2 picks
     beam_size: int = 1
-    vocabulary: str | None = None  # clinical terms given to Whisper as initial prompt
+    # Clinical terms given to Whisper as its initial prompt ("ibuprofen, meloxicam."): the
+    # config's [recognition] terms and clinician_terms, then --vocabulary
+    # (vocabulary_prompt); a live visit adds the recorder page's terms to these.
+    vocabulary: str | None = None
     speakers: int | None = None  # fixed speaker count; None: estimated
     template: str = "soap"
     # A long recording is decoded and processed block by block so memory stays flat.

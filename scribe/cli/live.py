@@ -29,14 +29,16 @@ from scribe.cli.app import (
 )
 from scribe.config import load_config
 from scribe.errors import NoSpeechError, OutputError, ScribeError
-from scribe.options import ScribeOptions
+from scribe.options import ScribeOptions, split_terms
 
 DEFAULTS = ScribeOptions()
 
 # Options `serve` and `record` share (the live recorders).
 LiveModelOption = Annotated[str, typer.Option(help="Speech model: 'tiny.en', 'base', or a CTranslate2 Whisper folder.")]
 LiveLanguageOption = Annotated[Optional[str], typer.Option(help="Language code; needed with --model base for non-English.")]
-LiveVocabularyOption = Annotated[Optional[str], typer.Option(help="Clinical terms to expect, comma-separated, or @FILE.")]
+LiveVocabularyOption = Annotated[
+    Optional[str], typer.Option(help="Clinical terms to expect, comma-separated, or @FILE (added to the config's [recognition] terms).")
+]
 LivePrivacyOption = Annotated[
     Optional[bool],
     typer.Option("--privacy/--no-privacy", help="Privacy mode (default, or as the config file says).", show_default=False),
@@ -77,7 +79,8 @@ def serve(
         check_backends(speech, diarizer, note["drafter"])
         options = ScribeOptions(
             speech=speech, diarizer=diarizer, **note,
-            model=model, language=language, vocabulary=read_vocabulary(vocabulary), template=template,
+            model=model, language=language, template=template,
+            vocabulary=site.recognition.prompt(split_terms(read_vocabulary(vocabulary))),
         )
         try:
             sock = bind(port)
@@ -146,7 +149,8 @@ def record(
         check_writable(out)
         options = ScribeOptions(
             speech=speech, diarizer=diarizer, **note,
-            model=model, language=language, vocabulary=read_vocabulary(vocabulary), template=template,
+            model=model, language=language, template=template,
+            vocabulary=site.recognition.prompt(split_terms(read_vocabulary(vocabulary))),
         )
         uri = name or datetime.now().strftime("visit-%Y%m%d-%H%M%S")
         mic = microphone.Microphone(device)  # checked before the models load

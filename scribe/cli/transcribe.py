@@ -38,7 +38,7 @@ from scribe.cli.app import (
 )
 from scribe.config import load_config
 from scribe.errors import ScribeError, shown
-from scribe.options import ScribeOptions
+from scribe.options import ScribeOptions, split_terms
 
 if TYPE_CHECKING:
     from scribe.pipeline import Progress
@@ -80,7 +80,7 @@ def transcribe(
     device: Annotated[Device, typer.Option(help="Where the speech model runs.")] = Device.cpu,
     vocabulary: Annotated[
         Optional[str],
-        typer.Option(help="Clinical terms to expect (drug names, conditions), comma-separated, or @FILE."),
+        typer.Option(help="Clinical terms to expect (drug names, conditions), comma-separated, or @FILE (added to the config's [recognition] terms)."),
     ] = None,
     privacy: Annotated[
         Optional[bool],
@@ -133,7 +133,7 @@ def transcribe(
             model=model,
             language=language,
             device=device.value,
-            vocabulary=read_vocabulary(vocabulary),
+            vocabulary=site.recognition.prompt(split_terms(read_vocabulary(vocabulary))),
             speakers=speakers,
             template=template,
         )

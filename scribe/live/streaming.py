@@ -31,6 +31,7 @@ from pyannote.core import Timeline
 
 from privacy import SAMPLE_RATE
 from scribe.notes.templates import Template
+from scribe.options import split_terms, vocabulary_prompt
 from scribe.pipeline import NullVisit, Pipeline, VisitResult, VisitSink
 from scribe.speech import Recognition
 from scribe.types import Segment
@@ -66,6 +67,20 @@ class CommittedLine:
     committed_at: float  # time.monotonic() when the line was produced
 
 
+def _expecting(pipeline: Pipeline, terms: Sequence[str]):
+    """The pipeline's speech model told to expect ``terms`` after its options' own. A
+    backend without ``with_vocabulary`` recognises without them (logged, the count only:
+    terms can name a patient's drugs)."""
+    model = pipeline.speech_model
+    if not terms:
+        return model
+    with_vocabulary = getattr(model, "with_vocabulary", None)
+    if with_vocabulary is None:
+        logger.warning("speech model %s takes no terms; %d ignored", pipeline.options.speech, len(terms))
+        return model
+    return with_vocabulary(vocabulary_prompt(split_terms(pipeline.options.vocabulary), terms))
+
+
 class StreamingSession:
     """One live visit. ``feed`` frames as they arrive; ``finish`` at stop. ``prepare``
     and ``partial`` are optional idle-time work (speculative recognition of a paused
@@ -81,6 +96,10 @@ class StreamingSession:
         Endpointing.
     on_line : callable, optional
         Called with each line as it is committed.
+    terms : sequence of str
+        This visit's terms to expect (drug names; the recorder page's Terms), given to
+        the speech model after the pipeline's own (``options.vocabulary``: the config's
+        and the command line's), as batch gives those.
     """
 
     def __init__(
@@ -90,13 +109,14 @@ class StreamingSession:
         visit: VisitSink | None = None,
         params: StreamParams = StreamParams(),
         on_line: Callable[[CommittedLine], None] | None = None,
+        terms: Sequence[str] = (),
     ):
         self.pipeline = pipeline
         self.visit: VisitSink = NullVisit() if visit is None else visit
         self.params = params
         self.on_line = on_line
         self.vad = pipeline.detector.stream(min_silence_ms=int(params.pause * 1000))
-        self._speech = pipeline.speech_model
+        self._speech = _expecting(pipeline, terms)
         self._pad = pipeline.detector.params.speech_pad_ms / 1000
         self._diarization = pipeline.diarizer.session(pipeline.options.speakers)
         self._tail = np.zeros(0, dtype=np.float32)  # undecided audio, from _tail_start

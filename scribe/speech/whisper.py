@@ -6,8 +6,9 @@ timed words and segments, registered as ``"whisper"``.
 
 from __future__ import annotations
 
+import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from pyannote.core import Segment as Span
@@ -89,6 +90,16 @@ class WhisperSpeechModel:
     @classmethod
     def from_options(cls, options: ScribeOptions) -> "WhisperSpeechModel":
         return cls(options)
+
+    def with_vocabulary(self, prompt: str | None) -> "WhisperSpeechModel":
+        """This model, sharing its loaded weights, with ``prompt`` as Whisper's initial
+        prompt instead of ``options.vocabulary``: a live visit's own terms
+        (``scribe.options.vocabulary_prompt`` writes it)."""
+        if prompt == self.options.vocabulary:
+            return self
+        view = copy.copy(self)
+        view.options = replace(self.options, vocabulary=prompt)
+        return view
 
     def transcribe(
         self,

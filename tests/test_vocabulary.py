@@ -1,0 +1,99 @@
+"""Terms to expect, for live visits as for batch (issue 13, item 9).
+
+The site's and this machine's clinician's terms in the config's [recognition] table,
+``--vocabulary``, and a live visit's own terms (the recorder page's Terms field) reach
+Whisper as one prompt. On real speech (flite) through the live streaming path: without
+terms tiny.en lost "meloxicam" entirely; with them it is spelled right.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from scribe.config import ConfigError, RecognitionConfig, load_config
+from scribe.options import ScribeOptions, split_terms, vocabulary_prompt
+from tests.test_sentence_across_pause import speech, stream
+
+# rms the clinician, slt the patient, as in samples/
+SCRIPT = (
+    ("slt", "My knee hurts when I climb the stairs.", 0.8),
+    (
+        "rms",
+        "Take ibuprofen four hundred milligrams with food, and if that does not help, "
+        "we will switch you to meloxicam fifteen milligrams once a day.",
+        1.0,
+    ),
+    ("slt", "Okay, thank you.", 1.0),
+)
+
+
+@pytest.fixture(scope="module")
+def drugs(tmp_path_factory) -> bytes:
+    return speech(tmp_path_factory.mktemp("drugs"), SCRIPT)
+
+
+def test_a_live_visits_terms_spell_the_drugs(pipeline, drugs):
+    assert pipeline.options.vocabulary is None
+    without = " ".join(s.text for s in stream(pipeline, drugs).transcript.segments)
+    # tiny.en without terms: the line ends at "switch you to" and the drug is gone
+    # ("So, today..." in its place)
+    assert "ibuprofen 400 milligrams" in without and "meloxicam" not in without.lower(), without
+
+    result = stream(pipeline, drugs, terms=("ibuprofen", "Meloxicam"))
+    said = " ".join(s.text for s in result.transcript.segments)
+    # spelled as the terms spell it ("Meloxicam", as given)
+    assert "ibuprofen 400 milligrams" in said and "switch you to Meloxicam 15 milligrams once a day" in said, said
+    assert said.lower().count("meloxicam") == 1 and said.count("ibuprofen") == 1
+    note = " ".join(s.text for s in result.note.sentences())
+    assert "Meloxicam 15 milligrams" in note, note
+    # the visit's terms are its own: the shared model is unchanged for the next visit
+    assert pipeline.speech_model.options.vocabulary is None
+    again = " ".join(s.text for s in stream(pipeline, drugs).transcript.segments)
+    assert again == without
+
+
+def test_the_pipelines_terms_come_first_and_the_visits_add_to_them(pipeline):
+    model = pipeline.speech_model
+    assert model.with_vocabulary(None) is model
+    view = model.with_vocabulary("ibuprofen, meloxicam.")
+    assert view is not model and view._model is model._model  # the same loaded weights
+    assert view.options.vocabulary == "ibuprofen, meloxicam." and model.options.vocabulary is None
+    assert vocabulary_prompt(split_terms("ibuprofen, Meloxicam."), ["meloxicam", "apixaban"]) == (
+        "ibuprofen, Meloxicam, apixaban."
+    )
+    assert vocabulary_prompt((), [" "]) is None
+    assert split_terms("ibuprofen,\n meloxicam ,,") == ["ibuprofen", "meloxicam"]
+
+
+def test_site_and_clinician_terms_from_the_config(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[recognition]\nterms = ["ibuprofen", "meloxicam"]\nclinician_terms = ["apixaban", "Ibuprofen"]\n',
+        encoding="utf-8",
+    )
+    site = load_config(cfg)
+    assert site.recognition == RecognitionConfig(("ibuprofen", "meloxicam"), ("apixaban", "Ibuprofen"))
+    # site, clinician, then --vocabulary (a visit's terms come after these, live)
+    assert site.recognition.prompt(split_terms("tramadol.")) == "ibuprofen, meloxicam, apixaban, tramadol."
+    assert load_config(tmp_path / "absent.toml").recognition.prompt() is None
+    assert ScribeOptions().vocabulary is None
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('recognition = "ibuprofen"', "recognition must be a table ([recognition])"),
+        ("[recognition]\nterms = \"ibuprofen\"", "recognition.terms must be a list of non-empty strings"),
+        ("[recognition]\nclinician_terms = [\"\"]", "recognition.clinician_terms must be a list of non-empty strings"),
+        ("[recognition]\nterms = [1]", "recognition.terms must be a list of non-empty strings"),
+        ("[recognition]\nhotwords = [\"x\"]", "unknown setting(s) in [recognition]: hotwords"),
+        ("[recognition]\nterms = [\"" + "x" * 81 + "\"]", "is not a term (one line, at most 80 characters)"),
+    ],
+)
+def test_a_bad_term_list_is_one_line_naming_the_file(tmp_path, table, message):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(table + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg)
+    line = str(e.value)
+    assert message in line and str(cfg) in line and "\n" not in line and e.value.exit_code == 1
