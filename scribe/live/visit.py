@@ -29,6 +29,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
+from collections.abc import Sequence
 
 from privacy.visit import Visit
 from scribe.batch.export import audit_document
@@ -86,7 +87,8 @@ class LiveVisit:
     compute thread drives them all); ``visit`` is this visit's privacy container, which
     ``LiveVisit`` closes; ``template`` names the note template (None: the pipeline's);
     ``params`` tune the streaming session; ``model_drafter`` (a model drafter, drafting
-    once at Stop) or None. Actions the current ``state`` does not allow raise
+    once at Stop) or None; ``terms`` words the speech model is to expect in this visit
+    (``StreamingSession``). Actions the current ``state`` does not allow raise
     ``VisitStateError``."""
 
     def __init__(
@@ -97,6 +99,7 @@ class LiveVisit:
         template: str | None = None,
         params: StreamParams = StreamParams(),
         model_drafter: Drafter | None = None,
+        terms: Sequence[str] = (),
     ):
         self.pipeline = pipeline
         self.model_drafter = model_drafter
@@ -107,7 +110,7 @@ class LiveVisit:
         self.visit = visit
         self.id = visit.visit_id
         self.template: Template = load_template(template) if template else pipeline.template
-        self.session = StreamingSession(pipeline, visit=visit, params=params)
+        self.session = StreamingSession(pipeline, visit=visit, params=params, terms=terms)
         self.state = State.recording
         self.swapped = False
         self.last_active = time.monotonic()

@@ -31,6 +31,7 @@ from scribe.errors import ScribeError
 from scribe.live.events import StateEvent
 from scribe.live.visit import LiveVisit, State, VisitStateError
 from scribe.notes.templates import available_templates
+from scribe.options import split_terms
 from scribe.service.access import AccessGuard
 from scribe.service.capture import CaptureService
 from scribe.service.signing import export_instructions, instructions_sent, sign_request, sign_visit
@@ -41,6 +42,9 @@ T = TypeVar("T")
 # The recorder page's scripts, in the order index.html loads them: the review side (the
 # draft note, patient instructions, omissions and their evidence), then the recorder.
 RECORDER_SCRIPTS = ("review.js", "recorder.js")
+# A visit's terms (the page's Terms field): Whisper reads at most 223 prompt tokens,
+# about 1,000 characters of terms (scribe.options.PROMPT_TOKENS), after the site's.
+MAX_TERMS_CHARS = 1000
 
 
 def create_app(service: CaptureService) -> AccessGuard:
@@ -122,7 +126,10 @@ def create_app(service: CaptureService) -> AccessGuard:
         template = body.get("template")
         if template is not None and not isinstance(template, str):
             raise HTTPException(400, "template must be a name")
-        live = await service.run(service.open_visit, template)
+        terms = body.get("terms") or ""  # the page's Terms: expected words, comma-separated
+        if not isinstance(terms, str) or len(terms) > MAX_TERMS_CHARS:
+            raise HTTPException(400, f"terms must be text of at most {MAX_TERMS_CHARS} characters")
+        live = await service.run(service.open_visit, template, tuple(split_terms(terms)))
         # instance: the page tells a later "no such visit" after a restart from a discard.
         return {**live.ready().to_json(), "instance": service.instance}
 

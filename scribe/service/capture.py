@@ -165,8 +165,9 @@ class CaptureService:
 
     # -- visits -------------------------------------------------------------------------
 
-    def open_visit(self, template: str | None) -> LiveVisit:
-        """A new visit, drafting with ``template`` (None: the pipeline's). Runs on the
+    def open_visit(self, template: str | None, terms: tuple[str, ...] = ()) -> LiveVisit:
+        """A new visit, drafting with ``template`` (None: the pipeline's), recognising
+        with ``terms`` expected too (the page's; never logged). Runs on the
         compute thread. Raises HTTPException 429 when ``max_visits`` are open, 400 for
         an unknown template."""
         if len(self.visits) >= self.limits.max_visits:
@@ -176,7 +177,7 @@ class CaptureService:
         visit = self.factory.open()
         try:
             live = LiveVisit(self.pipeline, visit, template=template, params=self.stream_params,
-                             model_drafter=self.model_drafter)
+                             model_drafter=self.model_drafter, terms=terms)
         except BaseException:
             visit.close(discarded=True, reason="error")
             raise
