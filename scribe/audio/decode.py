@@ -28,6 +28,7 @@ import numpy as np
 
 from privacy import SAMPLE_RATE  # 16 kHz, defined once in the bottom layer
 from scribe.audio import mpeg
+from scribe.audio.condition import downmix
 from scribe.errors import InputError
 
 logger = logging.getLogger("scribe.audio.decode")
@@ -118,7 +119,10 @@ def iter_blocks(
     pending: list[np.ndarray] = []
     n_pending = 0
     total = 0
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    # Resampled with its channels kept (planar), then averaged by ``downmix``, which
+    # cannot cancel: FFmpeg's own mono downmix made an inverted stereo pair silence.
+    resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+    mix_state = None
     last = _LastPacket()
     try:
         with av.open(info.path, metadata_errors="ignore") as container:
@@ -126,7 +130,7 @@ def iter_blocks(
             for frame in _decode(container, stream, last):
                 frame.pts = None  # let the resampler keep its own clock
                 for out in resampler.resample(frame):
-                    arr = out.to_ndarray().reshape(-1)
+                    arr, mix_state = _mono(out, mix_state)
                     pending.append(arr)
                     n_pending += arr.size
                     while n_pending >= block:
@@ -134,7 +138,7 @@ def iter_blocks(
                         total += yield_block.size
                         yield yield_block
             for out in resampler.resample(None):
-                arr = out.to_ndarray().reshape(-1)
+                arr, mix_state = _mono(out, mix_state)
                 pending.append(arr)
                 n_pending += arr.size
     except (av.FFmpegError, ValueError) as e:
@@ -201,6 +205,13 @@ def _riff_duration(path: Path) -> float | None:
                 return size / block_align / rate
             else:
                 f.seek(size + (size & 1), os.SEEK_CUR)
+
+
+def _mono(frame, state):
+    planes = frame.to_ndarray()  # (channels, n) float32
+    mono, state = downmix(planes, state)
+    planes.fill(0.0)
+    return mono, state
 
 
 class _LastPacket:

@@ -6,6 +6,10 @@ batch applied to one utterance at a time.
 
 - Frames are kept through the visit (privacy mode: sealed into its encrypted buffer);
   only the open utterance's window is held in plaintext, in a context that zeroes it.
+- Each frame is conditioned in place before VAD sees it: the DC offset removed by the
+  batch pipeline's high-pass (``scribe.audio.condition.Conditioner``, its state carried
+  from frame to frame). The level is not set live: batch sets one gain from the whole
+  recording, which a live visit has only when it is over.
 - VAD scores each 32 ms window once, as it arrives; an utterance is committed once it
   is followed by ``end_silence`` seconds of silence (or reaches ``max_utterance``), and
   is then recognised and its speaker features extracted, or was already, speculatively,
@@ -30,6 +34,7 @@ from pyannote.core import Segment as Span
 from pyannote.core import Timeline
 
 from privacy import SAMPLE_RATE
+from scribe.audio.condition import Conditioner
 from scribe.notes.templates import Template
 from scribe.options import split_terms, vocabulary_prompt
 from scribe.pipeline import NullVisit, Pipeline, VisitResult, VisitSink
@@ -116,6 +121,7 @@ class StreamingSession:
         self.params = params
         self.on_line = on_line
         self.vad = pipeline.detector.stream(min_silence_ms=int(params.pause * 1000))
+        self._condition = Conditioner()  # DC only (gain 1): see the module's notes
         self._speech = _expecting(pipeline, terms)
         self._pad = pipeline.detector.params.speech_pad_ms / 1000
         self._diarization = pipeline.diarizer.session(pipeline.options.speakers)
@@ -144,6 +150,7 @@ class StreamingSession:
         samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
         with self.visit.keep_audio(samples, self._received) as window:
             self._received += window.size / SAMPLE_RATE
+            self._condition(window)  # in place: no other plaintext copy
             self.vad.push(window)
             self._hold_tail(np.concatenate([self._tail, window]))
         return self._commit(final=False)
