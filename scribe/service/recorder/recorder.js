@@ -21,6 +21,8 @@ const ui = {
   audio: null, pending: new Int16Array(0), seconds: 0, timer: null,
   roles: {}, speakers: [], dirty: false, instructionsDirty: false, finalReceived: false, fhirServer: false,
   signedInstructions: false, drafting: null, counts: null,
+  instance: sessionStorage.getItem("scribe.instance"), // the service process the visit lives in
+  openVisits: [],
 };
 
 async function api(method, path, body) {
@@ -53,7 +55,9 @@ function setState(state, label) {
   $("pause").firstChild.textContent = state === "paused" ? "Resume " : "Pause ";
   $("stop").disabled = !live;
   $("template").disabled = live || state === "finishing";
-  $("discard").disabled = !(live || state === "review");
+  // Discard is always a way out: while reconnecting, and for a signed note (exported or
+  // not) that would otherwise stay in the service, counting toward its limit.
+  $("discard").disabled = !(live || ["review", "signed", "reconnecting"].includes(state) || (state === "done" && ui.visit));
   $("sign").disabled = state !== "review" || Boolean(ui.drafting);
   $("export").disabled = !(state === "signed" || (state === "done" && ui.visit));
   $("send").disabled = !(ui.fhirServer && (state === "signed" || state === "done"));
@@ -85,7 +89,13 @@ async function openMicrophone() {
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
   });
-  const ctx = new AudioContext({ sampleRate: 16000 });
+  let ctx;
+  try {
+    ctx = new AudioContext({ sampleRate: 16000 });
+  } catch (e) {
+    stream.getTracks().forEach((t) => t.stop());
+    throw e;
+  }
   const source = ctx.createMediaStreamSource(stream);
   // ScriptProcessor rather than an AudioWorklet: a worklet module is a second script the
   // page's CSP would have to allow; 2048 samples (128 ms) is well within our latency.
@@ -94,6 +104,26 @@ async function openMicrophone() {
   source.connect(proc);
   proc.connect(ctx.destination);
   ui.audio = { stream, ctx, proc };
+}
+
+// What to tell the clinician when the browser would not give the page a microphone
+// (getUserMedia's DOMException names), with what to do about it.
+function microphoneProblem(e) {
+  const again = "then press Start again.";
+  switch (e && e.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return "Could not start: the browser blocked the microphone for this page. Allow it from the site-settings " +
+        `icon left of the address (Microphone: Allow), ${again}`;
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return `Could not start: no microphone was found. Connect one (or choose it from the site-settings icon left of the address), ${again}`;
+    case "NotReadableError":
+    case "AbortError":
+      return `Could not start: the microphone could not be opened (another program may be using it). Close that program, ${again}`;
+    default:
+      return `Could not start the microphone: ${e && e.message ? e.message : e}`;
+  }
 }
 
 function closeMicrophone() {
@@ -119,7 +149,9 @@ function onAudio(samples, rate) {
   let sum = 0;
   for (const s of samples) sum += s * s;
   const rms = Math.sqrt(sum / samples.length);
-  $("level").style.width = `${Math.min(100, Math.round(Math.sqrt(rms) * 220))}%`;
+  // The meter moves only while the visit is live: not while the service is unreachable.
+  const live = ui.state === "recording" || ui.state === "paused";
+  $("level").style.width = live ? `${Math.min(100, Math.round(Math.sqrt(rms) * 220))}%` : "0";
   if (ui.state !== "recording" || !ui.ws || ui.ws.readyState !== WebSocket.OPEN) return;
   const mono = resample(samples, rate);
   const pcm = new Int16Array(ui.pending.length + mono.length);
@@ -143,21 +175,138 @@ async function start() {
   if (ui.visit && ui.state === "done") api("DELETE", `/api/visits/${ui.visit}`).catch(() => {});
   resetPanels();
   setState("starting", "Starting…");
+  // A visit recording in another tab: a second one here would record the same room.
+  await refreshVisits();
+  if (ui.openVisits.some((v) => v.recorder && v.state === "recording") &&
+      !confirm("A visit is recording in another tab. Start a second visit here as well?")) {
+    setState("idle", "Ready");
+    return;
+  }
+  // The microphone first: a visit is opened only once there is audio to send, so a
+  // refused microphone leaves nothing open on the service (issue 13 item 1).
+  try {
+    await openMicrophone();
+  } catch (e) {
+    closeMicrophone();
+    setState("idle", "Ready");
+    say(microphoneProblem(e), true);
+    return;
+  }
   try {
     const visit = await api("POST", "/api/visits", { template: $("template").value });
     ui.visit = visit.visit;
+    ui.instance = visit.instance;
     sessionStorage.setItem("scribe.visit", ui.visit);
-    await openMicrophone();
+    sessionStorage.setItem("scribe.instance", ui.instance);
     await connect();
     setState("recording", "Recording");
     say("");
     startClock();
   } catch (e) {
     closeMicrophone();
+    // Nothing left behind: a visit opened for this start is discarded at once.
+    if (ui.visit) api("DELETE", `/api/visits/${ui.visit}`).catch(() => {}).then(refreshVisits);
+    forgetVisit();
     setState("idle", "Ready");
-    say(`Could not start: ${e.message}`, true);
+    say(`Could not start: ${e.message}${/visits are open/.test(e.message) ? " (listed under Open visits)." : ""}`, true);
+  }
+  refreshVisits();
+}
+
+function forgetVisit() {
+  sessionStorage.removeItem("scribe.visit");
+  sessionStorage.removeItem("scribe.instance");
+  ui.visit = null;
+}
+
+// The visit has gone from the service: say why, release the microphone, and leave the
+// page ready for a new visit (what it shows stays readable until Start).
+function lost(message) {
+  closeMicrophone();
+  clearInterval(ui.timer);
+  const ws = ui.ws;
+  ui.ws = null;
+  if (ws) ws.close();
+  forgetVisit();
+  ui.drafting = null;
+  setState("idle", "Ready");
+  say(message, true);
+  refreshVisits();
+}
+
+// This tab's visit as the service lists it, or null after saying why it is gone: a
+// service with another instance id restarted (in privacy mode nothing of the visit
+// survives it). Throws when the service cannot be reached.
+async function visitOrGone() {
+  const [health, listing] = [await api("GET", "/api/health"), await api("GET", "/api/visits")];
+  ui.openVisits = listing.visits;
+  const v = listing.visits.find((x) => x.visit === ui.visit);
+  if (v) return v;
+  lost(ui.instance && health.instance !== ui.instance
+    ? "The capture service restarted; this visit was lost."
+    : "This visit no longer exists on the capture service (it was discarded or timed out).");
+  return null;
+}
+
+const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The connection dropped while recording or paused: find the visit again. The service
+// back with it: reconnect and go on as it was; without it: say so (lost); unreachable:
+// try again, every 1-5 s, until it answers or the clinician discards the visit.
+async function reconnect() {
+  for (let attempt = 1; ui.state === "reconnecting"; attempt++) {
+    await wait(Math.min(5, attempt) * 1000);
+    if (ui.state !== "reconnecting") return;
+    let v;
+    try {
+      v = await visitOrGone();
+    } catch (e) {
+      continue; // not back yet
+    }
+    if (!v) return;
+    if (v.state !== "recording" && v.state !== "paused") {
+      finishOverHttp();
+      return;
+    }
+    try {
+      await connect();
+    } catch (e) {
+      continue; // its old connection may not be closed on the service's side yet
+    }
+    if (ui.state !== "reconnecting") return;
+    if (v.state === "recording") {
+      if (!ui.audio) await openMicrophone().catch((e) => say(microphoneProblem(e), true));
+      setState("recording", "Recording");
+      startClock();
+    } else {
+      setState("paused", "Paused");
+    }
+    say("Reconnected.");
+    return;
   }
 }
+
+// Stop, or the note after it, over HTTP: the connection is gone. A visit already
+// stopped gives its review; one the service no longer has is lost.
+async function finishOverHttp() {
+  setState("finishing", "Finishing the note…");
+  try {
+    const v = await visitOrGone();
+    if (!v) return;
+    if (v.state === "recording" || v.state === "paused") {
+      (await api("POST", `/api/visits/${ui.visit}/stop`)).events.forEach((e) => handle(e));
+    } else if (v.state === "stopped") {
+      handle(await api("GET", `/api/visits/${ui.visit}/review`));
+    }
+  } catch (e) {
+    setState("reconnecting", "Reconnecting…");
+    say(`Could not reach the capture service to finish the note (${e.message}); trying again…`, true);
+    await wait(2000);
+    if (ui.state === "reconnecting") finishOverHttp();
+  }
+}
+
+const wsOpen = () => Boolean(ui.ws && ui.ws.readyState === WebSocket.OPEN);
 
 function connect() {
   return new Promise((resolve, reject) => {
@@ -166,9 +315,15 @@ function connect() {
     ws.onmessage = (m) => handle(JSON.parse(m.data), resolve);
     ws.onerror = () => reject(new Error("the capture service refused the connection"));
     ws.onclose = (e) => {
+      if (ws !== ui.ws) return; // a connection this page has already replaced or let go
       if (ui.state === "recording" || ui.state === "paused") {
-        say(`Connection to the capture service lost (${e.code}${e.reason ? ": " + e.reason : ""}). Audio so far is safe; reconnecting…`, true);
-        setTimeout(() => connect().then(() => say("Reconnected.")).catch(() => {}), 1000);
+        // Nothing is recorded until the service is back: the clock and meter stop.
+        setState("reconnecting", "Reconnecting…");
+        say(`Connection to the capture service lost (${e.code}${e.reason ? ": " + e.reason : ""}). ` +
+          "Nothing is recorded until it is back; reconnecting…", true);
+        reconnect();
+      } else if (ui.state === "finishing") {
+        finishOverHttp(); // the note did not come over the connection: ask for it
       } else if (ui.state === "review" && ui.drafting && ws === ui.ws) {
         // Lost while the model drafts: the review says where the draft is (or has its note).
         setTimeout(() => api("GET", `/api/visits/${ui.visit}/review`).then((ev) => handle(ev)).catch(() => {}), 1000);
@@ -179,6 +334,7 @@ function connect() {
 }
 
 function togglePause() {
+  if (!wsOpen()) return; // reconnecting: the controls wait for the service
   if (ui.state === "recording") {
     ui.ws.send(JSON.stringify({ type: "pause" }));
     setState("paused", "Paused");
@@ -193,11 +349,12 @@ function stop() {
   if (ui.state !== "recording" && ui.state !== "paused") return;
   setState("finishing", "Finishing the note…");
   // Frames still buffered in the page go out before the stop.
-  if (ui.pending.length && ui.ws.readyState === WebSocket.OPEN) ui.ws.send(ui.pending.slice().buffer);
+  if (ui.pending.length && wsOpen()) ui.ws.send(ui.pending.slice().buffer);
   ui.pending = new Int16Array(0);
   closeMicrophone();
   clearInterval(ui.timer);
-  ui.ws.send(JSON.stringify({ type: "stop" }));
+  if (wsOpen()) ui.ws.send(JSON.stringify({ type: "stop" }));
+  else finishOverHttp();
 }
 
 async function sign() {
@@ -250,6 +407,7 @@ async function exportFhir() {
     say(`FHIR DocumentReference${ui.signedInstructions ? "s (note, patient instructions)" : ""} downloaded. Start a new visit when ready.`);
     sessionStorage.removeItem("scribe.visit");
     setState("done", "Exported");
+    refreshVisits(); // the exported note stays listed, with Discard, until the next Start
   } catch (e) {
     say(`Could not export: ${e.message}`, true);
   }
@@ -266,12 +424,13 @@ async function sendToEhr() {
 }
 
 async function discard() {
-  if (!ui.visit || !confirm("Discard this visit? Nothing of it will be kept.")) return;
+  const unexported = ui.state === "signed" ? " The signed note has not been exported." : "";
+  if (!ui.visit || !confirm(`Discard this visit?${unexported} Nothing of it will be kept.`)) return;
   closeMicrophone();
   clearInterval(ui.timer);
   try {
     const r = await api("DELETE", `/api/visits/${ui.visit}`);
-    sessionStorage.removeItem("scribe.visit");
+    forgetVisit();
     say(r.message);
   } catch (e) {
     say(`Could not discard: ${e.message}`, true);
@@ -279,6 +438,80 @@ async function discard() {
   if (ui.ws) ui.ws.close();
   resetPanels();
   setState("idle", "Ready");
+  refreshVisits();
+}
+
+// -- open visits ----------------------------------------------------------------------------
+// This service's open visits (state, age, where), each with Discard: a visit left open
+// by another tab, a closed one or an exported note can be seen and cleared here.
+
+const VISIT_STATES = {
+  recording: "Recording", paused: "Paused", stopped: "Note not signed", signed: "Signed note",
+};
+
+function visitsPanel() {
+  let panel = $("open-visits");
+  if (panel) return panel;
+  panel = document.createElement("section");
+  panel.id = "open-visits";
+  panel.className = "open-visits";
+  panel.setAttribute("aria-labelledby", "open-visits-title");
+  panel.hidden = true;
+  const title = document.createElement("h2");
+  title.id = "open-visits-title";
+  title.textContent = "Open visits on this service";
+  const list = document.createElement("ul");
+  list.id = "open-visits-list";
+  panel.append(title, list);
+  $("message").after(panel);
+  return panel;
+}
+
+function age(seconds) {
+  return seconds < 60 ? `${seconds} s` : seconds < 3600 ? `${Math.floor(seconds / 60)} min`
+    : `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+}
+
+function visitItem(v) {
+  const li = document.createElement("li");
+  li.dataset.visit = v.visit;
+  li.dataset.state = v.state;
+  const here = v.visit === ui.visit && ui.state !== "elsewhere";
+  const where = here ? "this tab" : v.recorder ? "open in another tab" : "no recorder connected";
+  const label = document.createElement("span");
+  label.className = "what";
+  label.textContent = `${VISIT_STATES[v.state] || v.state} · opened ${age(v.age_seconds)} ago · ${where}`;
+  const button = document.createElement("button");
+  button.className = "quiet";
+  button.textContent = "Discard";
+  button.setAttribute("aria-label", `Discard the visit opened ${age(v.age_seconds)} ago (${VISIT_STATES[v.state] || v.state})`);
+  button.addEventListener("click", () => (here ? discard() : discardOther(v)));
+  li.append(label, " ", button);
+  return li;
+}
+
+async function refreshVisits() {
+  let listing;
+  try {
+    listing = await api("GET", "/api/visits");
+  } catch (e) {
+    return; // unreachable: the list stays as it was
+  }
+  ui.openVisits = listing.visits;
+  $("open-visits-list") || visitsPanel();
+  $("open-visits-list").replaceChildren(...listing.visits.map(visitItem));
+  $("open-visits").hidden = listing.visits.length === 0;
+}
+
+async function discardOther(v) {
+  const warning = v.recorder ? " It is open in another tab." : v.state === "signed" ? " Its signed note will be gone." : "";
+  if (!confirm(`Discard this visit?${warning} Nothing of it will be kept.`)) return;
+  try {
+    say((await api("DELETE", `/api/visits/${v.visit}`)).message);
+  } catch (e) {
+    say(`Could not discard: ${e.message}`, true);
+  }
+  refreshVisits();
 }
 
 async function swapRoles() {
@@ -358,6 +591,8 @@ function handle(ev, ready) {
       say(`${ev.message}.`, true);
       break;
     case "state":
+      // Discarded elsewhere (another tab, the open-visits list): nothing here is kept.
+      if (ev.state === "discarded") lost(`This visit was discarded elsewhere. ${ev.message}`);
       break;
     case "error":
       if (ev.message) say(ev.message, true);
@@ -413,14 +648,13 @@ function relabel() {
 async function recover() {
   const id = sessionStorage.getItem("scribe.visit");
   if (!id) return;
-  let visit;
-  try {
-    visit = await api("GET", `/api/visits/${id}`);
-  } catch (e) {
-    sessionStorage.removeItem("scribe.visit");
-    return;
-  }
+  // Reloaded (this tab let go of the visit: pagehide), not a duplicated tab, whose copy
+  // of the session storage is taken from a page still connected.
+  const reloaded = sessionStorage.getItem("scribe.released") === id;
+  sessionStorage.removeItem("scribe.released");
   ui.visit = id;
+  const visit = await visitOrGone(); // gone: said why (a restart, or discarded)
+  if (!visit) return;
   if (visit.state === "stopped") {
     handle(await api("GET", `/api/visits/${id}/review`));
     return;
@@ -428,13 +662,14 @@ async function recover() {
   if (visit.state !== "recording" && visit.state !== "paused") return;
   try {
     // The unloaded page's connection may not be closed on the service's side yet (one
-    // recorder per visit): try again for a moment before giving up.
+    // recorder per visit): try again for a moment (after a reload, up to 15 s: on a
+    // loaded machine 3 s was once too short) before giving up.
     for (let attempt = 0; ; attempt++) {
       try {
         await connect();
         break;
       } catch (e) {
-        if (attempt >= 10) throw e;
+        if (attempt >= (reloaded ? 50 : 10)) throw e;
         await new Promise((r) => setTimeout(r, 300));
       }
     }
@@ -447,6 +682,13 @@ async function recover() {
     }
     say("This visit was interrupted (page reloaded); it goes on from where it was.");
   } catch (e) {
+    if ((await api("GET", `/api/visits/${id}`).catch(() => ({}))).recorder) {
+      // A duplicated tab: the visit goes on in the other one; nothing here may record.
+      setState("elsewhere", "Recording in another tab");
+      say("This visit is recording in another tab. Continue there, or reload this tab once that one is closed.", true);
+      refreshVisits();
+      return;
+    }
     say(`Could not pick the visit up again: ${e.message}`, true);
   }
 }
@@ -489,6 +731,8 @@ function clock(s) {
 setInterval(() => {
   if (ui.visit && ["paused", "review", "signed"].includes(ui.state)) api("GET", `/api/visits/${ui.visit}`).catch(() => {});
 }, 60_000);
+// The open-visits list follows other tabs' visits (ages, states) every 30 s.
+setInterval(() => { if (ui.state !== "offline") refreshVisits(); }, 30_000);
 
 $("start").addEventListener("click", start);
 $("pause").addEventListener("click", togglePause);
@@ -518,6 +762,7 @@ document.addEventListener("keydown", (e) => {
 window.addEventListener("beforeunload", (e) => {
   if (["recording", "paused", "finishing", "review"].includes(ui.state)) e.preventDefault();
 });
+window.addEventListener("pagehide", () => { if (ui.visit) sessionStorage.setItem("scribe.released", ui.visit); });
 
 (async function init() {
   setState("idle", "Ready");
@@ -538,6 +783,7 @@ window.addEventListener("beforeunload", (e) => {
       $("template").append(o);
     }
     await recover();
+    await refreshVisits();
   } catch (e) {
     setState("offline", "Not connected");
     $("start").disabled = true;
