@@ -498,9 +498,11 @@ async function refreshVisits() {
     return; // unreachable: the list stays as it was
   }
   ui.openVisits = listing.visits;
+  // This tab's own visit is the page itself until it is exported: listed only then.
+  const shown = listing.visits.filter((v) => v.visit !== ui.visit || ["done", "elsewhere"].includes(ui.state));
   $("open-visits-list") || visitsPanel();
-  $("open-visits-list").replaceChildren(...listing.visits.map(visitItem));
-  $("open-visits").hidden = listing.visits.length === 0;
+  $("open-visits-list").replaceChildren(...shown.map(visitItem));
+  $("open-visits").hidden = shown.length === 0;
 }
 
 async function discardOther(v) {
