@@ -163,6 +163,8 @@ def _sign_export_and_send(page, patient: str) -> tuple[str, str, list[dict], str
     page.locator("#instructions-editor").press("Control+End")
     page.keyboard.type("\n- Call us if you are not better in a week.")
     signed_instructions = page.input_value("#instructions-editor")
+    # A section left empty is asked about before signing (tests/test_recorder_review.py): yes.
+    page.once("dialog", lambda d: d.accept())
     page.keyboard.press("Control+Enter")  # the sign shortcut, from the instructions editor
     page.wait_for_selector("body[data-state='signed']")
     assert page.inner_text("#message").startswith("Note and patient instructions signed.")
@@ -254,10 +256,10 @@ def test_record_review_sign_and_export_in_the_browser(browser, server, tmp_path)
         _check_evidence_click(page, sentences.first)
         _check_review_panels(page)
 
-        # A click on a role label swaps clinician and patient; a second click swaps back.
-        page.locator("#transcript li .role").first.click()
+        # The Swap control swaps clinician and patient; a second click swaps back.
+        page.click("#swap")
         page.wait_for_function("document.querySelector('#transcript li .role').textContent === 'patient'")
-        page.locator("#transcript li .role").first.click()
+        page.click("#swap")
         page.wait_for_function("document.querySelector('#transcript li .role').textContent === 'clinician'")
 
         sentences.first.click()  # evidence lit up in the screenshot

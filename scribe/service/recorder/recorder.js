@@ -54,7 +54,7 @@ function setState(state, label) {
   $("pause").disabled = !live;
   $("pause").firstChild.textContent = state === "paused" ? "Resume " : "Pause ";
   $("stop").disabled = !live;
-  $("template").disabled = live || state === "finishing";
+  $("template").disabled = state !== "idle" && state !== "done"; // fixed once a visit starts
   // Discard is always a way out: while reconnecting, and for a signed note (exported or
   // not) that would otherwise stay in the service, counting toward its limit.
   $("discard").disabled = !(live || ["review", "signed", "reconnecting"].includes(state) || (state === "done" && ui.visit));
@@ -362,6 +362,7 @@ async function sign() {
   if (ui.drafting) { say(`The note is still being drafted with ${ui.drafting.drafter}: sign once it is ready.`, true); return; }
   const text = $("editor").value;
   if (!text.trim()) { say("The note is empty: nothing to sign.", true); return; }
+  if (!confirmEmptySections(text)) return; // review.js: "Objective is empty: sign anyway?"
   // The patient instructions are signed with the note; left empty, the note alone.
   const instructions = $("instructions-editor").value;
   try {
@@ -532,6 +533,7 @@ function handle(ev, ready) {
   switch (ev.type) {
     case "ready":
       ui.privacy = ev.privacy;
+      ui.seconds = Math.max(ui.seconds, ev.received || 0); // a reload goes on from the service's count
       // A reconnect: the lines so far (known ones skipped); after Stop the page has the
       // final transcript already.
       if (!ui.finalReceived) (ev.lines || []).forEach(addLine);
@@ -616,10 +618,8 @@ function addLine(ev) {
   li.className = `spk-${speakerIndex(ev.speaker) % 4}`;
   const who = document.createElement("div");
   who.className = "who";
-  const role = document.createElement("button");
+  const role = document.createElement("span"); // a label: the one Swap control swaps (review.js)
   role.className = "role";
-  role.title = "Swap clinician and patient";
-  role.addEventListener("click", swapRoles);
   const time = document.createElement("span");
   time.textContent = `${clock(ev.start)} · ${ev.speaker ? `Voice ${speakerIndex(ev.speaker) + 1}` : "?"}`;
   who.append(role, time);

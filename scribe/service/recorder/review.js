@@ -71,6 +71,7 @@ function resolveFlag(p, text, editorId, action) {
   else lines.splice(at, 1);
   editor.value = lines.join("\n");
   if (editorId === "editor") ui.dirty = true; else ui.instructionsDirty = true;
+  keepEdit(editorId);
   p.classList.remove("unsupported");
   p.classList.add(action === "accept" ? "accepted" : "deleted");
   p.querySelector(".flag-actions").remove();
@@ -103,15 +104,30 @@ function emptyParagraph(text) {
 // The note, the instructions and the omissions come together in every note/final event.
 function showReview(ev, final) {
   if (ui.finalReceived && !final) return; // a late growing draft never replaces the final
+  // A model is about to replace this note: edits kept for it would be edits of a draft
+  // that is going away (the editors are read-only until the model's note arrives).
+  if (final && ev.drafting) forgetEdits();
+  else restoreEdits();
   showNote(ev.note, ev.text, final);
   showInstructions(ev.note.instructions, ev.instructions_text || "", final);
   showOmissions(ev.note.omissions || [], final);
   showCounts(ev.note.counts);
+  // The visit's length as the service counted the audio it received (not page time).
+  if (final && typeof ev.duration === "number") $("clock").textContent = clock(ev.duration);
+}
+
+// The Edit tab's text of a section with nothing drafted: the template's own wording, as
+// scribe.notes.render.editable_text writes it ("## Title", blank line, empty_text). A note
+// with no sentences at all comes as "" (nothing drafted); the editor then gets every
+// section this way, so Draft and Edit say the same and the clinician types into it.
+function skeletonText(note) {
+  return note.sections.map((sec) => `## ${sec.title}\n\n${sec.empty_text}\n`).join("\n");
 }
 
 function showNote(note, text, final) {
   const draft = $("draft");
   draft.replaceChildren();
+  ui.noteSections = note.sections;
   for (const sec of note.sections) {
     const h = document.createElement("h3");
     h.textContent = sec.title;
@@ -120,6 +136,7 @@ function showNote(note, text, final) {
     for (const s of sec.sentences) draft.append(sentenceParagraph(s, "editor"));
   }
   $("note-status").textContent = final ? "AI draft, complete: review before signing" : "AI draft, growing";
+  if (!text && final && note.sections.length && !note.sections.some((sec) => sec.sentences.length)) text = skeletonText(note);
   if (!ui.dirty) $("editor").value = text;
 }
 
@@ -197,7 +214,12 @@ function showEvidence(el) {
     const li = $(`line-${id}`);
     if (li) { li.classList.add("evidence"); first = first || li; }
   }
-  if (first) first.scrollIntoView({ block: "center" });
+  // Only the transcript panel scrolls (centred on the first cited line): the page, and so
+  // the sentence just clicked, stays where it is.
+  if (first) {
+    const list = $("transcript");
+    list.scrollTop = first.offsetTop - (list.clientHeight - first.offsetHeight) / 2;
+  }
 }
 
 // The Draft/Edit tabs of one panel: "note" (draft, editor) or "instructions".
@@ -209,3 +231,115 @@ function showTab(panel, edit) {
   $(`${panel === "note" ? "tab" : "itab"}-edit`).setAttribute("aria-selected", String(edit));
   if (edit) $(editor).focus();
 }
+
+// -- work kept across a reload ----------------------------------------------------------
+// The Edit texts of the visit under way, in this tab's sessionStorage: the browser's
+// memory for this one tab, gone when the tab closes, never sent to the service or written
+// to its disk. Forgotten when the visit is signed, exported or discarded.
+const EDITS_KEY = "scribe.edits.";
+
+function keptEdits() {
+  if (!ui.visit) return {};
+  try { return JSON.parse(sessionStorage.getItem(EDITS_KEY + ui.visit) || "{}"); } catch (e) { return {}; }
+}
+
+function keepEdit(editorId) {
+  if (!ui.visit || ["signed", "done", "idle"].includes(ui.state)) return;
+  const kept = keptEdits();
+  kept[editorId === "editor" ? "text" : "instructions"] = $(editorId).value;
+  sessionStorage.setItem(EDITS_KEY + ui.visit, JSON.stringify(kept));
+}
+
+// Edits kept for this visit go back into the editors (the drafts do not overwrite them).
+function restoreEdits() {
+  const kept = keptEdits();
+  if (typeof kept.text === "string" && !ui.dirty) { $("editor").value = kept.text; ui.dirty = true; }
+  if (typeof kept.instructions === "string" && !ui.instructionsDirty) {
+    $("instructions-editor").value = kept.instructions;
+    ui.instructionsDirty = true;
+  }
+}
+
+function forgetEdits() {
+  for (let i = sessionStorage.length - 1; i >= 0; i--) {
+    const key = sessionStorage.key(i);
+    if (key && key.startsWith(EDITS_KEY)) sessionStorage.removeItem(key);
+  }
+}
+
+// -- signing with empty sections --------------------------------------------------------
+
+// The "## " sections of ``text`` (the Edit text) with nothing in them but blank lines or
+// a template's empty wording ("No examination findings were captured.").
+function emptySections(text) {
+  const wording = new Set((ui.noteSections || []).map((sec) => sec.empty_text.trim()));
+  const empty = [];
+  let title = null, body = [];
+  const close = () => {
+    if (title !== null && body.every((l) => !l.trim() || wording.has(l.replace(/^\s*[-*]\s*/, "").trim()))) empty.push(title);
+  };
+  for (const line of text.split("\n")) {
+    const m = line.match(/^##\s+(.*\S)\s*$/);
+    if (m) { close(); title = m[1]; body = []; } else if (title !== null) body.push(line);
+  }
+  close();
+  return empty;
+}
+
+// Called by sign(): true to go on. "Objective is empty: sign anyway?"
+function confirmEmptySections(text) {
+  const empty = emptySections(text);
+  if (!empty.length) return true;
+  const names = empty.length === 1 ? empty[0] : `${empty.slice(0, -1).join(", ")} and ${empty[empty.length - 1]}`;
+  if (confirm(`${names} ${empty.length === 1 ? "is" : "are"} empty: sign anyway?`)) return true;
+  say(`Not signed: ${names} ${empty.length === 1 ? "is" : "are"} empty. Add what was found under Edit, or sign as it is.`, true);
+  showTab("note", true);
+  return false;
+}
+
+// -- one swap control, focus after each action -------------------------------------------
+
+// Swapping roles drafts the note again; edits in Edit would then differ from the Draft
+// tab. The clinician chooses: the new draft replaces the edits, or nothing is swapped.
+async function swapWithCare() {
+  if (ui.dirty || ui.instructionsDirty) {
+    if (!confirm("Swapping clinician and patient drafts the note again. Replace your edits with the new draft?\n\n" +
+                 "OK: swap, and the new draft replaces your edits. Cancel: keep your edits, no swap.")) {
+      say("Roles not swapped: your edits are kept.");
+      return;
+    }
+    ui.dirty = ui.instructionsDirty = false;
+    forgetEdits();
+  }
+  await swapRoles();
+}
+
+// Where focus goes when an action leaves it nowhere (on the page body, or on a control
+// just disabled): to the next thing the clinician does.
+const NEXT_FOCUS = {
+  recording: () => $("stop"), paused: () => $("pause"), idle: () => $("start"), done: () => $("start"),
+  review: () => document.querySelector("#draft p[tabindex]") || $("tab-edit"),
+  signed: () => $("export"),
+};
+
+let shownState = null;
+function onStateShown() {
+  const state = document.body.dataset.state;
+  const was = shownState;
+  shownState = state;
+  $("swap").disabled = !ui.visit || !["recording", "paused", "review"].includes(state) || Boolean(ui.drafting);
+  if (state === was) return;
+  if (state === "signed" || state === "done" || (state === "idle" && was && was !== "idle" && was !== "offline")) forgetEdits();
+  const at = document.activeElement;
+  const lost = !at || at === document.body || at.disabled || at.closest("[hidden]");
+  const next = NEXT_FOCUS[state] && NEXT_FOCUS[state]();
+  if (next && !next.disabled && (lost || state === "signed")) next.focus();
+}
+
+// Wired once recorder.js (loaded after this file: it defines $ and ui) has run.
+document.addEventListener("DOMContentLoaded", () => {
+  new MutationObserver(onStateShown).observe(document.body, { attributes: true, attributeFilter: ["data-state", "data-drafting"] });
+  $("swap").addEventListener("click", swapWithCare);
+  $("editor").addEventListener("input", () => keepEdit("editor"));
+  $("instructions-editor").addEventListener("input", () => keepEdit("instructions-editor"));
+});
