@@ -136,3 +136,52 @@ def test_the_pages_terms_and_the_sites_reach_a_live_visit(tmp_path, drugs):
     assert "ibuprofen 400" in paged and "ibuprofen 400" in plain and "meloxicam" not in plain.lower(), plain
     # the terms are the visit's content: in no log line, as no transcript is
     assert "Meloxicam" not in svc.stderr and "tramadol" not in svc.stderr and "INFO" in svc.stderr
+
+
+# --- the recorder page's Terms field, in Chromium with a fake microphone -------------
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory, drugs):
+    import wave
+
+    from tests.test_recorder_browser import chromium_with_mic
+
+    wav = tmp_path_factory.mktemp("mic") / "drugs.wav"
+    with wave.open(str(wav), "wb") as w:  # then 30 s of quiet: the fake microphone plays once
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(drugs + bytes(16000 * 2 * 30))
+    yield from chromium_with_mic(wav)
+
+
+def test_the_recorder_pages_terms_field(browser, tmp_path):
+    from tests.service_process import ServiceProcess
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[recognition]\nterms = ["ibuprofen"]\n', encoding="utf-8")
+    env = {"TMPDIR": str(tmp_path), "SCRIBE_CONFIG": str(cfg), "SCRIBE_DATA_DIR": str(tmp_path / "data")}
+    with ServiceProcess(env=env, verbose=True) as svc:
+        context = browser.new_context()
+        page = context.new_page()
+        page.on("dialog", lambda d: d.accept())
+        page.goto(f"{svc.client.base}/?token={svc.client.token}")
+        page.wait_for_selector("#privacy.badge.privacy")
+        assert page.is_enabled("#terms") and page.get_attribute("#terms", "autocomplete") == "off"
+        page.fill("#terms", "Meloxicam, tramadol")
+        page.click("#start")
+        page.wait_for_selector("body[data-state='recording']")
+        assert not page.is_enabled("#terms") and not page.is_enabled("#template")  # fixed for the visit
+        page.locator("#transcript li", has_text="thank you").first.wait_for(timeout=120_000)
+        page.click("#stop")
+        page.wait_for_selector("body[data-state='review']", timeout=60_000)
+        said = " ".join(page.locator("#transcript li .text").all_inner_texts())
+        page.click("#discard")
+        page.wait_for_selector("body[data-state='idle']")
+        assert page.is_enabled("#terms") and page.input_value("#terms") == "Meloxicam, tramadol"
+        context.close()
+        assert svc.client.request("GET", "/api/visits")["visits"] == []
+    assert re.search(r"switch you to Meloxicam 15 (?:milligrams|mg) once a day", said), said
+    assert "ibuprofen 400" in said
+    assert "Meloxicam" not in svc.stderr and "tramadol" not in svc.stderr

@@ -55,6 +55,7 @@ function setState(state, label) {
   $("pause").firstChild.textContent = state === "paused" ? "Resume " : "Pause ";
   $("stop").disabled = !live;
   $("template").disabled = state !== "idle" && state !== "done"; // fixed once a visit starts
+  $("terms").disabled = $("template").disabled; // the visit's recognition is set at its start
   // Discard is always a way out: while reconnecting, and for a signed note (exported or
   // not) that would otherwise stay in the service, counting toward its limit.
   $("discard").disabled = !(live || ["review", "signed", "reconnecting"].includes(state) || (state === "done" && ui.visit));
@@ -193,7 +194,7 @@ async function start() {
     return;
   }
   try {
-    const visit = await api("POST", "/api/visits", { template: $("template").value });
+    const visit = await api("POST", "/api/visits", { template: $("template").value, terms: $("terms").value });
     ui.visit = visit.visit;
     ui.instance = visit.instance;
     sessionStorage.setItem("scribe.visit", ui.visit);
