@@ -185,3 +185,35 @@ def test_the_recorder_pages_terms_field(browser, tmp_path):
     assert re.search(r"switch you to Meloxicam 15 (?:milligrams|mg) once a day", said), said
     assert "ibuprofen 400" in said
     assert "Meloxicam" not in svc.stderr and "tramadol" not in svc.stderr
+
+
+# --- batch: the same terms, through the real command --------------------------------
+
+
+def test_batch_takes_the_configs_terms_then_the_command_lines(tmp_path, drugs):
+    import json
+    import subprocess
+    import sys
+    import wave
+
+    wav = tmp_path / "drugs.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(drugs)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[recognition]\nterms = ["ibuprofen"]\nclinician_terms = ["apixaban"]\n', encoding="utf-8")
+    env = {**__import__("os").environ, "SCRIBE_CONFIG": str(cfg), "SCRIBE_DATA_DIR": str(tmp_path / "data")}
+    cmd = [sys.executable, "-m", "scribe.cli", "transcribe", str(wav), "--out", str(tmp_path / "out"), "--no-privacy"]
+    r = subprocess.run([*cmd, "--vocabulary", "Meloxicam"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "out" / "drugs.transcript.json").read_text())
+    assert doc["options"]["vocabulary"] == "ibuprofen, apixaban, Meloxicam."
+    said = " ".join(s["text"] for s in doc["segments"])
+    assert re.search(r"switch you to Meloxicam 15 (?:milligrams|mg) once a day", said), said
+
+    cfg.write_text('[recognition]\nterms = "ibuprofen"\n', encoding="utf-8")
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [f"error: {cfg}: recognition.terms must be a list of non-empty strings"]
