@@ -54,8 +54,7 @@ function setState(state, label) {
   $("pause").disabled = !live;
   $("pause").firstChild.textContent = state === "paused" ? "Resume " : "Pause ";
   $("stop").disabled = !live;
-  $("template").disabled = state !== "idle" && state !== "done"; // fixed once a visit starts
-  $("terms").disabled = $("template").disabled; // the visit's recognition is set at its start
+  $("template").disabled = live || state === "finishing";
   // Discard is always a way out: while reconnecting, and for a signed note (exported or
   // not) that would otherwise stay in the service, counting toward its limit.
   $("discard").disabled = !(live || ["review", "signed", "reconnecting"].includes(state) || (state === "done" && ui.visit));
@@ -194,7 +193,7 @@ async function start() {
     return;
   }
   try {
-    const visit = await api("POST", "/api/visits", { template: $("template").value, terms: $("terms").value });
+    const visit = await api("POST", "/api/visits", { template: $("template").value });
     ui.visit = visit.visit;
     ui.instance = visit.instance;
     sessionStorage.setItem("scribe.visit", ui.visit);
@@ -363,7 +362,6 @@ async function sign() {
   if (ui.drafting) { say(`The note is still being drafted with ${ui.drafting.drafter}: sign once it is ready.`, true); return; }
   const text = $("editor").value;
   if (!text.trim()) { say("The note is empty: nothing to sign.", true); return; }
-  if (!confirmEmptySections(text)) return; // review.js: "Objective is empty: sign anyway?"
   // The patient instructions are signed with the note; left empty, the note alone.
   const instructions = $("instructions-editor").value;
   try {
@@ -451,6 +449,8 @@ const VISIT_STATES = {
   recording: "Recording", paused: "Paused", stopped: "Note not signed", signed: "Signed note",
 };
 
+// One slim line under the message, styled here (CSSOM properties, which the page's CSP
+// allows): it must not push the review down.
 function visitsPanel() {
   let panel = $("open-visits");
   if (panel) return panel;
@@ -459,11 +459,17 @@ function visitsPanel() {
   panel.className = "open-visits";
   panel.setAttribute("aria-labelledby", "open-visits-title");
   panel.hidden = true;
+  Object.assign(panel.style, {
+    margin: ".6rem 1.2rem 0", padding: ".3rem .9rem", borderRadius: ".4rem", background: "#fff8e6",
+    border: "1px solid #e8d29a", display: "none", flexWrap: "wrap", alignItems: "center", gap: ".3rem 1rem",
+  });
   const title = document.createElement("h2");
   title.id = "open-visits-title";
-  title.textContent = "Open visits on this service";
+  title.textContent = "Open visits on this service:";
+  Object.assign(title.style, { fontSize: "1rem", margin: "0" });
   const list = document.createElement("ul");
   list.id = "open-visits-list";
+  Object.assign(list.style, { display: "flex", flexWrap: "wrap", gap: ".3rem 1.2rem", margin: "0", padding: "0", listStyle: "none" });
   panel.append(title, list);
   $("message").after(panel);
   return panel;
@@ -486,6 +492,7 @@ function visitItem(v) {
   const button = document.createElement("button");
   button.className = "quiet";
   button.textContent = "Discard";
+  Object.assign(button.style, { padding: ".15rem .6rem", marginLeft: ".4rem" });
   button.setAttribute("aria-label", `Discard the visit opened ${age(v.age_seconds)} ago (${VISIT_STATES[v.state] || v.state})`);
   button.addEventListener("click", () => (here ? discard() : discardOther(v)));
   li.append(label, " ", button);
@@ -505,6 +512,7 @@ async function refreshVisits() {
   $("open-visits-list") || visitsPanel();
   $("open-visits-list").replaceChildren(...shown.map(visitItem));
   $("open-visits").hidden = shown.length === 0;
+  $("open-visits").style.display = shown.length === 0 ? "none" : "flex"; // a style display outranks hidden
 }
 
 async function discardOther(v) {
@@ -534,7 +542,6 @@ function handle(ev, ready) {
   switch (ev.type) {
     case "ready":
       ui.privacy = ev.privacy;
-      ui.seconds = Math.max(ui.seconds, ev.received || 0); // a reload goes on from the service's count
       // A reconnect: the lines so far (known ones skipped); after Stop the page has the
       // final transcript already.
       if (!ui.finalReceived) (ev.lines || []).forEach(addLine);
@@ -619,8 +626,10 @@ function addLine(ev) {
   li.className = `spk-${speakerIndex(ev.speaker) % 4}`;
   const who = document.createElement("div");
   who.className = "who";
-  const role = document.createElement("span"); // a label: the one Swap control swaps (review.js)
+  const role = document.createElement("button");
   role.className = "role";
+  role.title = "Swap clinician and patient";
+  role.addEventListener("click", swapRoles);
   const time = document.createElement("span");
   time.textContent = `${clock(ev.start)} · ${ev.speaker ? `Voice ${speakerIndex(ev.speaker) + 1}` : "?"}`;
   who.append(role, time);
