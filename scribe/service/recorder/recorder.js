@@ -54,7 +54,8 @@ function setState(state, label) {
   $("pause").disabled = !live;
   $("pause").firstChild.textContent = state === "paused" ? "Resume " : "Pause ";
   $("stop").disabled = !live;
-  $("template").disabled = live || state === "finishing";
+  $("template").disabled = state !== "idle" && state !== "done"; // fixed once a visit starts
+  $("terms").disabled = $("template").disabled; // the visit's recognition is set at its start
   // Discard is always a way out: while reconnecting, and for a signed note (exported or
   // not) that would otherwise stay in the service, counting toward its limit.
   $("discard").disabled = !(live || ["review", "signed", "reconnecting"].includes(state) || (state === "done" && ui.visit));
@@ -193,7 +194,7 @@ async function start() {
     return;
   }
   try {
-    const visit = await api("POST", "/api/visits", { template: $("template").value });
+    const visit = await api("POST", "/api/visits", { template: $("template").value, terms: $("terms").value });
     ui.visit = visit.visit;
     ui.instance = visit.instance;
     sessionStorage.setItem("scribe.visit", ui.visit);
@@ -362,6 +363,7 @@ async function sign() {
   if (ui.drafting) { say(`The note is still being drafted with ${ui.drafting.drafter}: sign once it is ready.`, true); return; }
   const text = $("editor").value;
   if (!text.trim()) { say("The note is empty: nothing to sign.", true); return; }
+  if (!confirmEmptySections(text)) return; // review.js: "Objective is empty: sign anyway?"
   // The patient instructions are signed with the note; left empty, the note alone.
   const instructions = $("instructions-editor").value;
   try {
