@@ -544,6 +544,7 @@ function handle(ev, ready) {
   switch (ev.type) {
     case "ready":
       ui.privacy = ev.privacy;
+      ui.seconds = Math.max(ui.seconds, ev.received || 0); // a reload goes on from the service's count
       // A reconnect: the lines so far (known ones skipped); after Stop the page has the
       // final transcript already.
       if (!ui.finalReceived) (ev.lines || []).forEach(addLine);
@@ -628,10 +629,8 @@ function addLine(ev) {
   li.className = `spk-${speakerIndex(ev.speaker) % 4}`;
   const who = document.createElement("div");
   who.className = "who";
-  const role = document.createElement("button");
+  const role = document.createElement("span"); // a label: the one Swap control swaps (review.js)
   role.className = "role";
-  role.title = "Swap clinician and patient";
-  role.addEventListener("click", swapRoles);
   const time = document.createElement("span");
   time.textContent = `${clock(ev.start)} · ${ev.speaker ? `Voice ${speakerIndex(ev.speaker) + 1}` : "?"}`;
   who.append(role, time);
