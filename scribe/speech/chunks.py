@@ -8,10 +8,11 @@ talking with no pause the VAD splits at) is cut too, at the quietest 100 ms in t
 whose middle falls after the cut (``Chunk.keep``), so each word is kept once.
 
 Before this, such a region was decoded long-form and Whisper's own window edges lost or
-stretched words. Measured with tiny.en on nine long turns made of samples/aci_d2n_visit's
-clinician turns (each with its pauses, and with them squeezed to 0.12 s; 26-43 s of
-speech, tests/test_long_turn.py): summed WER 0.993 (squeezed) and 1.018 (with pauses)
-long-form, 27 words deleted; cut with this rule 0.880 and 0.914, 23 deleted.
+stretched words. Measured with tiny.en (greedy) on nine long turns made of
+samples/aci_d2n_visit's clinician turns, each with its pauses and with them squeezed to
+0.12 s, 26-43 s of speech (benchmarks/long_turn_wer.py; tests/test_long_turn.py holds
+one): summed WER 0.961 squeezed and 1.019 with pauses long-form, 29 words deleted and 46
+inserted; cut with this rule 0.940 and 0.952, 21 deleted and 52 inserted.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ from pyannote.core import Timeline
 
 from privacy import SAMPLE_RATE
 
-# Context the chunk after a cut hears before it. Measured on the nine turns above
-# (summed WER squeezed / with pauses): chunks meeting at the cut with no overlap
-# 0.929 / 0.951; 1 s before the cut 0.905 / 0.943; 2 s 0.880 / 0.914. Overlap on both
+# A cut region's chunks are at most max_seconds (28 s), not Whisper's full 30 s: with cuts
+# allowed up to 29.9 s, the first chunk of tests/test_long_turn.py's turn lost a word at
+# its end (3 deleted against 2 with its pauses).
+# Context the chunk after a cut hears before it. Measured on the nine turns above (summed
+# WER squeezed / with pauses, while faster-whisper's sampling fallback was still on):
+# chunks meeting at the cut with no overlap 0.929 / 0.951; 1 s before the cut
+# 0.905 / 0.943; 2 s 0.880 / 0.914; long-form 0.993 / 1.018. Overlap on both
 # sides (the chunk before also running 1 s past the cut) was worse, 0.894 / 1.048: a
 # chunk ending inside a word made tiny.en drop the 12 words before it once.
 OVERLAP_SECONDS = 2.0
