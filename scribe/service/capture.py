@@ -58,9 +58,10 @@ class Limits:
     idle_seconds: float = 30 * 60  # a visit nobody streams to or touches is discarded
     # A visit whose recorder never connects is discarded after this long (checked every
     # half of it, at most every 30 s). The page connects as soon as the visit's POST
-    # answers (within a second in tests/test_recorder_failures.py) and a reloaded page
-    # retries for 3 s; a minute is a wide margin on a loaded machine, and a page that
-    # died between the two (issue 13 item 1) cannot hold one of max_visits for 30 min.
+    # answers (its ready event 6-59 ms later over five starts in Chromium on this 2-core
+    # machine, loaded) and a reloaded page retries for up to 15 s; a minute is a wide
+    # margin, and a page that died between the two (issue 13 item 1) cannot hold one of
+    # max_visits for 30 min.
     connect_seconds: float = 60.0
     signed_seconds: float = 60 * 60  # a signed note waits this long to be exported
 
