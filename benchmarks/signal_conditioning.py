@@ -1,11 +1,13 @@
 """Signal conditioning (scribe/audio/condition.py), with it and without it: the same
 speech at another DC offset, gain or channel layout; WER on the samples; DER on AMI and
-the samples; and its cost in ms per minute of audio.
+the samples; its cost in ms per minute of audio; and the level stage it does not have
+("level_stage": DER on ami-debug with one gain per recording for VAD and/or the speaker
+embeddings, the 87af20c design, at several targets and raise-only bands).
 
     python benchmarks/signal_conditioning.py [--variants-of cough_visit] [--skip-der]
 
-"Without" is the pipeline with the conditioner, the level pass and the downmix replaced
-by what main did before them (no filter, gain 1, FFmpeg's plain channel average).
+"Without" is the pipeline with the conditioner and the downmix replaced by what main
+did before them (no filter, FFmpeg's plain channel average).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import soundfile as sf
 import scribe.audio.decode as decode
 import scribe.pipeline as pipeline_module
 from scribe.audio import VAD_BACKENDS
-from scribe.audio.condition import Conditioner, gain_for, measure_level
+from scribe.audio.condition import Conditioner
 from scribe.options import ScribeOptions
 from scribe.pipeline import Pipeline
 from scribe.scoring import der, load_rttm, load_uem, shared_data, wer
@@ -48,21 +50,65 @@ def variants(audio: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
 
 @contextmanager
 def unconditioned():
-    """The pipeline as before conditioning: no filter, gain 1, plain channel mean."""
-    saved = (pipeline_module.Conditioner, pipeline_module.measure_level, decode.downmix)
-    pipeline_module.Conditioner = lambda gain=1.0: (lambda window: window)
-    pipeline_module.measure_level = lambda blocks: 0.0
+    """The pipeline as before conditioning: no filter, plain channel mean."""
+    saved = (pipeline_module.Conditioner, decode.downmix)
+    pipeline_module.Conditioner = lambda: (lambda window: window)
     decode.downmix = lambda ch, state=None: (ch.mean(axis=0).astype(np.float32), None)
     try:
         yield
     finally:
-        pipeline_module.Conditioner, pipeline_module.measure_level, decode.downmix = saved
+        pipeline_module.Conditioner, decode.downmix = saved
 
 
 def conditioned(audio: np.ndarray) -> np.ndarray:
-    out = audio.copy()
-    gain = gain_for(measure_level([audio.copy()]))
-    return Conditioner(gain)(out)
+    return Conditioner()(audio.copy())
+
+
+def level(audio: np.ndarray) -> float:
+    """87af20c's recording level: the 99th percentile of the high-passed 32 ms frames'
+    RMS, frames 80 dB under the loudest left out."""
+    y = conditioned(audio)
+    rms = np.sqrt(np.mean(y[: y.size // 512 * 512].reshape(-1, 512).astype(np.float64) ** 2, axis=1))
+    rms = rms[rms > rms.max(initial=0.0) * 1e-4]
+    return float(np.percentile(rms, 99.0)) if rms.size else 0.0
+
+
+# Gain rules for the level stage: name -> gain(level). "to T": 87af20c's rule (at most
+# 31.6x); "raise to T, <= M": raise-only, capped (a band: no gain above T).
+LEVEL_RULES = {
+    "DC only (gain 1)": lambda lv: 1.0,
+    "to 0.16 (87af20c)": lambda lv: min(0.16 / lv, 31.6),
+    "to 0.05": lambda lv: min(0.05 / lv, 31.6),
+    **{f"raise to {t}, <= {m}": (lambda lv, t=t, m=m: float(np.clip(t / lv, 1.0, m)))
+       for t in (0.03, 0.05, 0.08) for m in (1.5, 3.0)},
+}
+
+
+def level_stage(vad, diarizer, folder: Path, refs: dict, uems: dict) -> list[dict]:
+    """DER (collar 0) per clip with each rule's gain given to VAD and the embeddings
+    ("both"), VAD only or the embeddings only, after the DC high-pass."""
+    rows = []
+    for uri, ref in sorted(refs.items()):
+        audio = decode.decode_audio(folder / f"{uri}.wav")
+        hp, lv = conditioned(audio), level(audio)
+        cache: dict = {}
+
+        def run(g_vad: float, g_emb: float) -> float:
+            key = (round(g_vad, 4), round(g_emb, 4))
+            if key not in cache:
+                session = diarizer.session(None)
+                session.add(session.extract(hp * np.float32(g_emb), vad(hp * np.float32(g_vad))))
+                cache[key] = round(der(ref, session.finish(), uems.get(uri), collar=0.0).der, 4)
+            return cache[key]
+
+        for rule, gain_of in LEVEL_RULES.items():
+            g = gain_of(lv)
+            row = {"uri": uri, "level": round(lv, 4), "rule": rule, "gain": round(g, 3),
+                   "der_both": run(g, g), "der_vad_only": run(g, 1.0), "der_embeddings_only": run(1.0, g)}
+            rows.append(row)
+            print(f"level    {uri:8} {lv:.4f} {rule:22} gain {g:6.2f}  DER both {row['der_both']:.4f} "
+                  f"vad {row['der_vad_only']:.4f} emb {row['der_embeddings_only']:.4f}", flush=True)
+    return rows
 
 
 def main() -> None:
@@ -79,7 +125,7 @@ def main() -> None:
         conditioned(clean)
     per_min = (time.perf_counter() - t0) / 5 / (clean.size / 16000 / 60) * 1000
     result["ms_per_minute"] = round(per_min, 1)
-    print(f"conditioning (level pass + filter): {per_min:.1f} ms per minute of audio")
+    print(f"conditioning (high-pass): {per_min:.1f} ms per minute of audio")
 
     ref = json.loads((REPO / "samples" / f"{args.variants_of}.json").read_text())
     ref_text = " ".join(s["text"] for s in ref["segments"])
@@ -133,6 +179,8 @@ def main() -> None:
         for rttm in sorted((REPO / "samples").glob("*.rttm")):
             samples.update(load_rttm(rttm))
         sets.append((REPO / "samples", samples, {}))
+        if ami.exists():
+            result["level_stage"] = level_stage(vad, diarizer, *sets[0])
         for folder, refs, uems in sets:
             for uri, ref in sorted(refs.items()):
                 audio = decode.decode_audio(folder / f"{uri}.wav")

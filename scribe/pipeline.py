@@ -29,7 +29,7 @@ from pyannote.core import Annotation, Timeline
 
 from privacy import SAMPLE_RATE
 from scribe.audio import VAD_BACKENDS, VoiceActivityDetector
-from scribe.audio.condition import Conditioner, gain_for, measure_level
+from scribe.audio.condition import Conditioner
 from scribe.audio.decode import AudioInfo, iter_blocks, probe
 from scribe.audio.source import FileAudioSource
 from scribe.notes import DRAFTERS, AudioSource, Drafter, DraftProgress, draft_note
@@ -224,55 +224,43 @@ class Pipeline:
         """
         visit = NullVisit() if visit is None else visit
         info = probe(path)
-        t0 = time.perf_counter()
-        # The recording's level first (a decode of its own, each block zeroed once
-        # measured): one gain for the whole visit, so VAD and the speaker embeddings see
-        # the same signal at any recording level (``scribe.audio.condition``).
-        gain = gain_for(measure_level(iter_blocks(info, self.options.block_seconds)))
+        # DC removed from every block in place (``scribe.audio.condition``); no gain: the
+        # recording's level is what VAD, recognition and the embeddings hear (a level
+        # stage measured worse; see that module).
         high_pass = Conditioner()
-        timings = {"condition": time.perf_counter() - t0, "vad": 0.0, "asr": 0.0, "embed": 0.0}
+        timings = {"condition": 0.0, "vad": 0.0, "asr": 0.0, "embed": 0.0}
         segments: list[Segment] = []
         diarization = self.diarizer.session(self.options.speakers)
         language = self.options.language  # None: the speech model detects it once
         offset = 0.0
         carry = np.zeros(0, dtype=np.float32)
-        heard = np.zeros(0, dtype=np.float32)  # the carried audio, conditioned
         blocks = _kept_blocks(iter_blocks(info, self.options.block_seconds), visit)
-        # ``carried`` holds the contexts of the audio carried into the next block, so it
+        # ``carried`` holds the context of the audio carried into the next block, so it
         # is zeroed after that block, or when processing stops (on failure too).
         with closing(blocks), ExitStack() as carried:
             for window, last in blocks:
                 t0 = time.perf_counter()
-                # Every stage hears the recording without its DC offset (in place: no
-                # other copy); VAD and the speaker embeddings hear a copy at one level
-                # (zeroed on exit). The speech model keeps the recording's level: given
-                # the leveled copy its word error rate rose (cough_visit 0.054 -> 0.074,
-                # aci_d2n_visit 0.089 -> 0.103; benchmarks/signal_conditioning.py).
-                high_pass(window)
-                with visit.held(window * np.float32(gain)) as conditioned:
-                    timings["condition"] += time.perf_counter() - t0
-                    joined = np.concatenate([carry, window]) if carry.size else window
-                    cjoined = np.concatenate([heard, conditioned]) if heard.size else conditioned
-                    with carried.pop_all(), visit.held(joined) as block, visit.held(cjoined) as leveled:
-                        t0 = time.perf_counter()
-                        speech = self.detector(leveled, offset)
-                        # A block boundary must not cut an utterance (a word split in two
-                        # is two wrong words): speech running into the end of a block is
-                        # carried.
-                        cut = block.size
-                        if not last:
-                            speech, cut = _cut_before_open_speech(speech, offset, block.size)
-                        t1 = time.perf_counter()
-                        recognition = self.speech_model.transcribe(block[:cut], speech, offset, language)
-                        # Registered as soon as recognised, so the log filter knows it
-                        # before anything could log it.
-                        for seg in recognition.segments:
-                            visit.store_text(seg.text)
-                        t2 = time.perf_counter()
-                        diarization.add(diarization.extract(leveled[:cut], speech, offset))
-                        t3 = time.perf_counter()
-                        carry = carried.enter_context(visit.held(block[cut:].copy()))
-                        heard = carried.enter_context(visit.held(leveled[cut:].copy()))
+                high_pass(window)  # in place: no other plaintext copy
+                timings["condition"] += time.perf_counter() - t0
+                joined = np.concatenate([carry, window]) if carry.size else window
+                with carried.pop_all(), visit.held(joined) as block:
+                    t0 = time.perf_counter()
+                    speech = self.detector(block, offset)
+                    # A block boundary must not cut an utterance (a word split in two is
+                    # two wrong words): speech running into the end of a block is carried.
+                    cut = block.size
+                    if not last:
+                        speech, cut = _cut_before_open_speech(speech, offset, block.size)
+                    t1 = time.perf_counter()
+                    recognition = self.speech_model.transcribe(block[:cut], speech, offset, language)
+                    # Registered as soon as recognised, so the log filter knows it
+                    # before anything could log it.
+                    for seg in recognition.segments:
+                        visit.store_text(seg.text)
+                    t2 = time.perf_counter()
+                    diarization.add(diarization.extract(block[:cut], speech, offset))
+                    t3 = time.perf_counter()
+                    carry = carried.enter_context(visit.held(block[cut:].copy()))
                 timings["vad"] += t1 - t0
                 timings["asr"] += t2 - t1
                 timings["embed"] += t3 - t2

@@ -1,6 +1,6 @@
 """Signal conditioning: the same speech gives the same signal whatever the recorder's DC
-offset, gain or channel layout, before voice activity detection, recognition and
-speaker embeddings see it.
+offset or channel layout, before voice activity detection, recognition and speaker
+embeddings see it; a recording's gain reaches them as it is (no level stage: below).
 
 Without it the models saw a different input for the same speech: the cough sample with
 +0.3 added to every sample gave 24 transcript lines instead of 18, with speakers
@@ -13,21 +13,24 @@ quantisation step, which no conditioning can give back; see
 - **DC and rumble** (``Conditioner``): a 2nd-order Butterworth high-pass at
   ``HIGH_PASS_HZ``, causal, its state carried from call to call, so a recording decoded
   in blocks (batch) and the same audio fed in 100 ms frames (live) are filtered alike.
-- **Level** (``measure_level``, ``gain_for``): one gain for the whole recording, from
-  its loud speech frames (a percentile of the high-passed 32 ms frames' RMS), for voice
-  activity detection and the speaker embeddings. The statistic scales with the input,
-  so a recording at any gain gives them the same samples, and one constant gain
-  distorts nothing. The speech model keeps the recording's level (given the leveled
-  copy its word error rate rose: cough_visit 0.054 -> 0.074, aci_d2n_visit 0.089 ->
-  0.103). Batch only: a live visit's
-  level is not known before it is over (live: ``Conditioner()``, DC only).
+- **No level stage**: the recording keeps its level for every model. 87af20c gave VAD
+  and the speaker embeddings one gain per recording (its 99th-percentile 32 ms frame RMS
+  brought to 0.16); measured, it helped nothing (``benchmarks/signal_conditioning.py``,
+  "level_stage" in its results, after the 20 Hz high-pass). The embeddings are
+  level-invariant (DER identical at every gain on all 11 ami-debug clips), so a gain
+  acts through silero VAD only, and there ami-debug trn mean DER was 0.414 at gain 1,
+  0.453 at 0.16 (trn01 0.83 -> 1.0, no speech found; trn02 0.12 -> 0.27) and 0.430 at
+  0.05. Raise-only bands (to 0.03-0.08, at most 1.5-3x) gave trn 0.411-0.429: the best
+  0.002 under gain 1 from clips moving both ways (trn05 0.217 -> 0.201, trn08 0.558 ->
+  0.560), while dev went 0.223 -> 0.300 (dev01 0.206 -> 0.325 at x1.5): silero's
+  response to level is not one a threshold tuned on nine 30 s clips can follow. On the
+  cough sample at x0.1 the level stage moved the transcript further from the clean
+  one (WER 0.035 before conditioning, 0.044 with it, 0.034 without it).
 - **Channels** (``downmix``, used by ``scribe.audio.decode``): an average that cannot
   cancel: a channel in opposite phase to the loudest is inverted before averaging.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 import numpy as np
 from scipy.signal import butter, sosfilt, sosfilt_zi
@@ -35,21 +38,15 @@ from scipy.signal import butter, sosfilt, sosfilt_zi
 from privacy import SAMPLE_RATE
 
 # Below every voice's fundamental (adult male from ~85 Hz): a 2nd-order high-pass at
-# 40 Hz takes 0.2 dB off 85 Hz and settles a DC step in ~10 ms.
-HIGH_PASS_HZ = 40.0
-FRAME = 512  # samples (32 ms): silero's window, the level's unit
-# The level is this percentile of the frames' RMS: the loud part of the speech, above a
-# click or a cough (a few frames: under 1% of any visit with speech in it).
-LEVEL_PERCENTILE = 99.0
-# The three sample visits' level (99th-percentile frame RMS) is 0.162-0.166 (peaks
-# 0.54-0.58), one Whisper and silero handle well, so the samples pass almost unchanged
-# (gain 0.97-0.99); AMI's meeting mixes (ami-debug: 0.011-0.060) are raised to it
-# (gain 2.7-14.4).
-TARGET_LEVEL = 0.16
-# Never raise by more than 30 dB: a recording whose loud frames are under
-# 0.16 / 31.6 = 0.005 RMS (-46 dBFS) is near silence, not quiet speech; its hiss stays
-# below speech level. (The samples at x0.1 need 9.7; AMI's quietest, trn02, 14.4.)
-MAX_GAIN = 31.6
+# 20 Hz takes 0.01 dB off 85 Hz and settles a DC step to 1% in 41 ms (a constant offset
+# has no step: see ``Conditioner``). 20, not 87af20c's 40: silero VAD hears the filter,
+# and at 40 Hz ami-debug trn DER was 0.419 (trn05 0.231 -> 0.274) against 0.418 before
+# conditioning; at 20 Hz 0.414, no clip worse than before (dev 0.241 -> 0.223; at 80 Hz
+# trn 0.452). The samples' WER is 0.0669 at 20 and 40 Hz, 0.0682 at 80 (0.0649
+# unfiltered: Whisper turns on any change to its input). 20 Hz:
+# benchmarks/results/signal_conditioning.json; 40 and 80 Hz: the same loops with this
+# constant changed.
+HIGH_PASS_HZ = 20.0
 
 # Correlation below which a channel counts as inverted. Averaging two equal channels at
 # correlation -0.3 keeps 70% of their power (-1.5 dB): no cancellation worth undoing, and
@@ -60,16 +57,14 @@ _SOS = butter(2, HIGH_PASS_HZ, btype="highpass", fs=SAMPLE_RATE, output="sos")
 
 
 class Conditioner:
-    """High-pass and gain for one stream of (n,) float32 audio at 16 kHz.
+    """High-pass for one stream of (n,) float32 audio at 16 kHz.
 
-    ``__call__(samples)`` conditions ``samples`` in place (high-pass, then ``gain``) and
-    returns them; successive calls continue the same stream, and any chunk sizes give
-    the same result. Temporary arrays are zeroed before they are dropped (the audio is
-    visit content).
+    ``__call__(samples)`` conditions ``samples`` in place and returns them; successive
+    calls continue the same stream, and any chunk sizes give the same result. Temporary
+    arrays are zeroed before they are dropped (the audio is visit content).
     """
 
-    def __init__(self, gain: float = 1.0) -> None:
-        self.gain = float(gain)
+    def __init__(self) -> None:
         self._zi: np.ndarray | None = None
         self._origin = 0.0
 
@@ -90,41 +85,9 @@ class Conditioner:
         x -= self._origin
         y, self._zi = sosfilt(_SOS, x, zi=self._zi)
         x.fill(0.0)
-        y *= self.gain
         samples[:] = y
         y.fill(0.0)
         return samples
-
-
-def measure_level(blocks: Iterable[np.ndarray]) -> float:
-    """The recording's speech level: the ``LEVEL_PERCENTILE`` of its high-passed 32 ms
-    frames' RMS (frames of silence left out), over consecutive (n,) float32
-    blocks at 16 kHz. Each block is zeroed once measured. 0.0 for silence."""
-    hp = Conditioner()
-    rms: list[np.ndarray] = []
-    rest = np.zeros(0, dtype=np.float32)
-    for block in blocks:
-        y = np.concatenate([rest, hp(block)])
-        block.fill(0.0)
-        rest.fill(0.0)
-        whole = y.size // FRAME * FRAME
-        if whole:
-            rms.append(np.sqrt(np.mean(y[:whole].reshape(-1, FRAME).astype(np.float64) ** 2, axis=1)))
-        rest = y[whole:].copy()
-        y.fill(0.0)
-    rest.fill(0.0)
-    levels = np.concatenate(rms) if rms else np.zeros(0)
-    # Silence left out relative to the loudest frame (80 dB under it), not by an absolute
-    # floor: a filter's decaying tail reaches zero sooner in a quieter copy, and an
-    # absolute test would count frames differently at another gain.
-    levels = levels[levels > levels.max(initial=0.0) * 1e-4]
-    return float(np.percentile(levels, LEVEL_PERCENTILE)) if levels.size else 0.0
-
-
-def gain_for(level: float) -> float:
-    """The gain that brings ``level`` (``measure_level``) to ``TARGET_LEVEL``, at most
-    ``MAX_GAIN``; 1.0 for silence."""
-    return min(TARGET_LEVEL / level, MAX_GAIN) if level > 0 else 1.0
 
 
 def downmix(channels: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
