@@ -8,8 +8,8 @@ batch applied to one utterance at a time.
   only the open utterance's window is held in plaintext, in a context that zeroes it.
 - Each frame is conditioned in place before VAD sees it: the DC offset removed by the
   batch pipeline's high-pass (``scribe.audio.condition.Conditioner``, its state carried
-  from frame to frame). The level is not set live: batch sets one gain from the whole
-  recording, which a live visit has only when it is over.
+  from frame to frame), as batch does; neither changes the level (a gain raised the
+  diarization error on AMI; ``scribe.audio.condition``).
 - VAD scores each 32 ms window once, as it arrives; an utterance is committed once it
   is followed by ``end_silence`` seconds of silence (or reaches ``max_utterance``), and
   is then recognised and its speaker features extracted, or was already, speculatively,
@@ -121,7 +121,7 @@ class StreamingSession:
         self.params = params
         self.on_line = on_line
         self.vad = pipeline.detector.stream(min_silence_ms=int(params.pause * 1000))
-        self._condition = Conditioner()  # DC only (gain 1): see the module's notes
+        self._condition = Conditioner()  # DC and rumble, as batch: see the module notes
         self._speech = _expecting(pipeline, terms)
         self._pad = pipeline.detector.params.speech_pad_ms / 1000
         self._diarization = pipeline.diarizer.session(pipeline.options.speakers)
