@@ -307,7 +307,7 @@ def test_a_signed_visit_ends_in_the_audit_log_after_its_exports(tmp_path, reason
     sign_visit(live, SignRequest("## Subjective\n\n- Cough.\n", EDITED))
     assert live.visit._closed  # the visit's key and buffers are gone at signing, as before
     live.export()
-    service = SimpleNamespace(visits={live.id: live}, signed_instructions={live.id: {}})
+    service = SimpleNamespace(visits={live.id: live}, signed_instructions={live.id: {}}, streamed={live.id})
     CaptureService.discard(service, live, reason)
     CaptureService.discard(service, live, reason)  # idempotent
     events = [(r["event"], r.get("template"), r.get("reason")) for r in audit.read()]
@@ -325,6 +325,6 @@ def test_an_unsigned_visit_still_ends_when_it_closes(tmp_path):
     from scribe.service.capture import CaptureService
 
     live, audit = _signed_live_visit(tmp_path)
-    CaptureService.discard(SimpleNamespace(visits={}, signed_instructions={}), live, "user_request")
+    CaptureService.discard(SimpleNamespace(visits={}, signed_instructions={}, streamed=set()), live, "user_request")
     assert [(r["event"], r.get("reason")) for r in audit.read()] == [
         ("visit_opened", None), ("visit_discarded", "user_request")]
