@@ -114,3 +114,24 @@ def test_truncated_wav_fails_before_decoding(tmp_path):
     p.write_bytes(p.read_bytes()[:50_000])
     with pytest.raises(InputError, match="truncated: header declares 10.0 s but only 1.6 s"):
         probe(p)
+
+
+@pytest.mark.parametrize("channels", [8, 12, 32])
+def test_many_channels_decode(tmp_path, channels):
+    """A microphone array's 8 to 32 channels (PyAV's planar to_ndarray crashed the process
+    with a segmentation fault there): decoded, the speech in one channel averaged with
+    the silent others."""
+    import wave
+
+    speech = (tone(2.0, 300.0) * 32767).astype("<i2")
+    frames = np.zeros((speech.size, channels), dtype="<i2")
+    frames[:, 0] = speech
+    path = tmp_path / f"array{channels}.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes(frames.tobytes())
+    audio = decode_audio(path)
+    assert audio.shape == (speech.size,)
+    np.testing.assert_allclose(audio * channels, speech / 32768.0, atol=1e-6)

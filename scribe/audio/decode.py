@@ -119,9 +119,12 @@ def iter_blocks(
     pending: list[np.ndarray] = []
     n_pending = 0
     total = 0
-    # Resampled with its channels kept (planar), then averaged by ``downmix``, which
-    # cannot cancel: FFmpeg's own mono downmix made an inverted stereo pair silence.
-    resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+    # Resampled with its channels kept, then averaged by ``downmix``, which cannot
+    # cancel: FFmpeg's own mono downmix made an inverted stereo pair silence. Packed
+    # ("flt", one interleaved plane), not planar: PyAV's to_ndarray of a planar frame
+    # with 8 to 32 channels (a conference-room microphone array) crashed the process
+    # with a segmentation fault; one plane of n x channels reads safely at any count.
+    resampler = av.AudioResampler(format="flt", rate=SAMPLE_RATE)
     mix_state = None
     last = _LastPacket()
     try:
@@ -208,9 +211,10 @@ def _riff_duration(path: Path) -> float | None:
 
 
 def _mono(frame, state):
-    planes = frame.to_ndarray()  # (channels, n) float32
-    mono, state = downmix(planes, state)
-    planes.fill(0.0)
+    packed = frame.to_ndarray()  # (1, n * channels) float32, interleaved
+    channels = packed.reshape(frame.samples, -1).T  # (channels, n), a view
+    mono, state = downmix(channels, state)
+    packed.fill(0.0)
     return mono, state
 
 
