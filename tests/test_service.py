@@ -505,6 +505,11 @@ def test_service_keeps_nothing_and_logs_no_content(service, client, cough_visit,
     ends = [r for r in log.read() if r["visit_id"] == cough_visit[0] and r["event"] in ("visit_closed", "note_exported")]
     assert [r["event"] for r in ends][-1:] == ["visit_closed"] and ends[-1]["reason"] == "service_stopped"
     assert all(set(r) <= {"time", "event", "visit_id", "prev", "mac", "sha256", "format", "template"} for r in records)
+    # A live visit records its models as a batch visit does (a tester found them missing).
+    processed = [r for r in log.read() if r["visit_id"] == cough_visit[0] and r["event"] == "visit_processed"]
+    assert len(processed) == 1
+    assert processed[0]["asr_model"].startswith("whisper-tiny.en:")
+    assert {"vad_model", "diarization_model", "drafting_model"} <= set(processed[0])
 
 
 def test_port_in_use_is_a_clear_error(tmp_path):

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 
 from privacy.visit import Visit
 from scribe.batch.export import audit_document
+from scribe.batch.visit import audit_model_fields
 from scribe.pipeline import Pipeline, VisitResult
 from scribe.live.drafting import ModelDraft, audio_source
 from scribe.live.events import (
@@ -244,6 +245,7 @@ class LiveVisit:
             audio_seconds=transcript.duration,
             segments=len(transcript.segments),
             speakers=len(self.result.annotation.labels()),
+            **audit_model_fields(self.result.models),  # as a batch visit records them
             template=note.template,
         )
         return events + [self._final_event(transcript, note)]
