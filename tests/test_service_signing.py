@@ -67,6 +67,8 @@ def test_sign_request_reads_both_texts():
         ({"text": "Note.", "instructions": ["a"]}, 400, "instructions (the patient instructions as signed) must be text"),
         ({"text": "Note.", "instructions": "é" * 513}, 413, "instructions is over 1 KB"),  # 1026 bytes in UTF-8
         ({"text": "x" * 1025, "instructions": ""}, 413, "text is over 1 KB"),
+        ({"text": "Cough \ud800."}, 400, "text is not valid Unicode (a lone surrogate)"),  # JSON "\ud800"
+        ({"text": "Note.", "instructions": "\udfff"}, 400, "instructions is not valid Unicode (a lone surrogate)"),
     ],
 )
 def test_sign_request_refusals_are_one_line(body, status, reason):

@@ -67,8 +67,8 @@ class Signed:
 def sign_request(body: dict[str, Any], limits: Limits) -> SignRequest:
     """The sign request in ``body`` (a JSON object). ``text`` is required, ``instructions``
     optional (null or absent: none); both are strings of at most
-    ``limits.max_text_bytes`` in UTF-8. Raises HTTPException 400 for the wrong shape,
-    413 for a text over the limit; the reason is one line and never quotes the text."""
+    ``limits.max_text_bytes`` in UTF-8. Raises HTTPException 400 for the wrong shape or
+    a lone surrogate, 413 for a text over the limit; the reason is one line and never quotes the text."""
     text = body.get("text")
     if not isinstance(text, str):
         raise HTTPException(400, "text (the note as signed) is required")
@@ -78,6 +78,10 @@ def sign_request(body: dict[str, Any], limits: Limits) -> SignRequest:
     if not isinstance(instructions, str):
         raise HTTPException(400, "instructions (the patient instructions as signed) must be text")
     for name, value in (("text", text), ("instructions", instructions)):
+        try:  # JSON's "\ud800" decodes to a lone surrogate, which no document can hold
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise HTTPException(400, f"{name} is not valid Unicode (a lone surrogate)") from None
         size = len(value.encode("utf-8", "surrogatepass"))
         if size > limits.max_text_bytes:
             raise HTTPException(413, f"{name} is over {limits.max_text_bytes // 1024} KB")
