@@ -65,10 +65,10 @@ from privacy.audit_schema import (  # noqa: F401 - the schema is part of this mo
     ALLOWED_FIELDS, BOOL_FIELDS, CHOICE_FIELDS, ENDS, EVENTS, FORMATS, GENESIS, NUMBER_FIELDS, PATTERN_FIELDS,
     REASONS, _BOOT_ID, _RESERVED, AuditError, validate,
 )
-from privacy.audit_anchor import Head, HeadInvalid, head_path, mac_key, mac_matches, read_head, seal, split_mac, write_head
+from privacy.audit_anchor import AuditPathError, Head, HeadInvalid, head_path, mac_key, mac_matches, read_head, seal, split_mac, write_head
 from privacy.errors import StoreError
 from privacy.audit_interrupted import left_open, writer_fields
-from privacy.paths import data_dir, fsync_dir
+from privacy.paths import check_data_dir, data_dir, fsync_dir
 from privacy.sitekey import default_key_path
 
 log = logging.getLogger("scribe.privacy.audit")
@@ -165,6 +165,15 @@ class AuditLog:
             self._key = mac_key(self.key_path, create=create)
         return self._key
 
+    def check(self) -> None:
+        """Raise a ``PathError`` (one line naming the path, exit 1) when the log's folder
+        is a file or under one (``DataDirError``), or the log or its head record is a
+        directory (``AuditPathError``). record, sweep and status check first."""
+        check_data_dir(self.path.parent)
+        for path, what in ((self.path, "the audit log"), (self.head_path, "the audit log's head record")):
+            if path.is_dir():
+                raise AuditPathError(path, f"is a directory, not {what}")
+
     def _open(self) -> int:
         parent = self.path.parent
         if not parent.exists():
@@ -187,9 +196,11 @@ class AuditLog:
         """Append one event; return the entry as written (with ``time``, ``prev`` and
         ``mac``). A ``visit_opened`` also records this process (``pid``, ``boot_id``,
         ``process_start``). Raises :class:`AuditError` for a record outside the schema,
-        ``privacy.errors.StoreError`` when the site key cannot be read or created, and
-        ``OSError`` when the log cannot be written."""
+        ``privacy.errors.StoreError`` when the site key cannot be read or created,
+        ``privacy.errors.PathError`` as :meth:`check` does, and ``OSError`` when the log
+        cannot be written."""
         validate(event, visit_id, fields)
+        self.check()
         entry: dict[str, Any] = {"time": _now(), "event": event, "visit_id": visit_id}
         entry.update(fields)
         if event == "visit_opened":
@@ -214,6 +225,7 @@ class AuditLog:
         return their ids. Once per process and log (:meth:`record` does it before its
         first event too); call it when a process starts (``VisitFactory.start``). A log
         that does not exist is not created. Raises as :meth:`record`."""
+        self.check()
         if not self.path.exists() or (os.getpid(), str(self.path.resolve())) in _swept:
             return []
         with self._lock:
@@ -340,7 +352,9 @@ class AuditLog:
         """Check the chain, every line's MAC and schema, and the head record: edited,
         inserted, forged or removed lines, a truncated, emptied or deleted log, a
         rewritten chain, an edited or missing head. Problems name the line ("line N:
-        ..."), the rule and, for the head, its file; never a line's content."""
+        ..."), the rule and, for the head, its file; never a line's content. Raises
+        ``privacy.errors.PathError`` as :meth:`check` does: a setup error, not a finding."""
+        self.check()
         problems: list[str] = []
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)

@@ -28,6 +28,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from privacy.errors import PathError
 from privacy.paths import write_all
 from privacy.sitekey import load_site_key
 
@@ -91,6 +92,12 @@ class Head:
         return f"{_HEAD_INFO}\n{self.lines}\n{self.legacy}\n{self.last}".encode("ascii")
 
 
+class AuditPathError(PathError):
+    """Where the audit log or its head record should be there is something else (a
+    directory): a setup error, exit code 1, reported as one line naming the path. The log
+    refuses to record (nothing is published) until it is put right."""
+
+
 class HeadInvalid(ValueError):
     """The head record exists but cannot be trusted (not ours, edited, or another key).
     The message names the file and the reason."""
@@ -98,11 +105,14 @@ class HeadInvalid(ValueError):
 
 def read_head(path: Path, key: bytes) -> Head | None:
     """The head record at ``path``, None when there is none. Raises :class:`HeadInvalid`
-    when it does not parse or its MAC does not match."""
+    when it does not parse or its MAC does not match, :class:`AuditPathError` when it is
+    a directory."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise AuditPathError(path, "is a directory, not the audit log's head record") from None
     try:
         data = json.loads(raw)
         head = Head(int(data["lines"]), int(data["legacy"]), str(data["last"]))

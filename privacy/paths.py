@@ -4,7 +4,10 @@ the durable-write helpers for files there."""
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+
+from privacy.errors import PathError, shown
 
 
 def data_dir() -> Path:
@@ -15,6 +18,35 @@ def data_dir() -> Path:
     if os.environ.get("XDG_DATA_HOME"):
         return Path(os.environ["XDG_DATA_HOME"]).expanduser() / "scribe"
     return Path.home() / ".local" / "share" / "scribe"
+
+
+class DataDirError(PathError):
+    """The data folder is not a folder (a file, or under one): a setup error, exit code 1,
+    reported as one line naming the folder."""
+
+
+def check_data_dir(folder: Path | None = None) -> Path:
+    """``folder`` (default :func:`data_dir`) when it is a folder, or missing with nothing
+    but folders above it (it can be made). Raises :class:`DataDirError` when it, or a
+    path above it, is a file. Other problems (permissions) are left to the write that
+    meets them. Returns ``folder``."""
+    folder = folder if folder is not None else data_dir()
+    p = folder
+    while True:
+        try:
+            mode = os.stat(p).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            if p.parent == p:
+                return folder
+            p = p.parent
+            continue
+        except OSError:
+            return folder
+        if stat.S_ISDIR(mode):
+            return folder
+        if p == folder:
+            raise DataDirError(folder, "the data dir is not a folder")
+        raise DataDirError(folder, f"the data dir cannot be made ({shown(p)} is not a folder)")
 
 
 def private_dir(folder: Path) -> Path:

@@ -60,6 +60,10 @@ def main(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress (metadata only) to stderr.")] = False,
 ) -> None:
+    # An empty $SCRIBE_DATA_DIR counts as unset (as privacy.paths.data_dir reads it), so
+    # that the config's data_dir, applied only when the variable is unset, is not lost.
+    if os.environ.get("SCRIBE_DATA_DIR") == "":
+        del os.environ["SCRIBE_DATA_DIR"]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLineFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
@@ -247,11 +251,22 @@ def load_pipeline(options: ScribeOptions) -> Pipeline:
 
 
 def site_data_dir() -> SiteConfig:
-    """The site config, with its data folder (if it names one) made the process's
-    ``$SCRIBE_DATA_DIR`` for the audit log and visit store."""
-    site = load_config()
-    if site.data_dir is not None:
-        os.environ.setdefault("SCRIBE_DATA_DIR", str(site.data_dir))
+    """The site config, with its data folder (if it names one and ``$SCRIBE_DATA_DIR`` is
+    unset or empty) made the process's ``$SCRIBE_DATA_DIR`` for the audit log and visit
+    store; the data folder and audit log checked usable (``AuditLog.check``).
+
+    A bad config or setup is reported here, as one ``error: ...`` line, and ends the
+    command with the error's exit code (``typer.Exit``; 1)."""
+    from privacy.audit import AuditLog
+
+    try:
+        site = load_config()
+        if site.data_dir is not None and not os.environ.get("SCRIBE_DATA_DIR"):
+            os.environ["SCRIBE_DATA_DIR"] = str(site.data_dir)
+        AuditLog().check()
+    except ScribeError as e:
+        fail(e)
+        raise typer.Exit(e.exit_code) from None
     return site
 
 

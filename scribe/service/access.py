@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from privacy.paths import data_dir, private_dir
+from privacy.errors import PathError
+from privacy.paths import check_data_dir, data_dir, private_dir
 
 logger = logging.getLogger("scribe.service.access")
 
@@ -43,8 +44,12 @@ def token_path() -> Path:
 
 
 def load_or_create_token(path: Path | None = None) -> str:
-    """The install's token, created (0600, in a 0700 folder) if there is none yet."""
-    path = path or token_path()
+    """The install's token, created (0600, in a 0700 folder) if there is none yet.
+    Raises ``PathError`` (one line naming the file or the data folder, exit code 1) when
+    the data folder is not a folder or the token file cannot be read or written."""
+    if path is None:
+        check_data_dir()
+        path = token_path()
     try:
         token = path.read_text(encoding="ascii").strip()
         if len(token) >= 32:
@@ -53,15 +58,20 @@ def load_or_create_token(path: Path | None = None) -> str:
             return token
     except FileNotFoundError:
         pass
-    private_dir(path.parent)
+    except (OSError, UnicodeDecodeError) as e:
+        raise PathError(path, f"service token file cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})") from None
     token = secrets.token_urlsafe(32)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(token + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        private_dir(path.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(token + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise PathError(path, f"service token file cannot be written ({e.strerror or type(e).__name__})") from None
     logger.info("created service token file %s", path)
     return token
 
