@@ -205,17 +205,7 @@ class AuditLog:
         entry.update(fields)
         if event == "visit_opened":
             entry.update(writer_fields())
-        with self._lock:
-            key = self._mac_key(create=True)
-            fd = self._open()
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                try:
-                    self._append(fd, key, entry)
-                finally:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
+        self._locked_append(entry)
         log.debug("audit %s recorded", event)
         return entry
 
@@ -228,18 +218,22 @@ class AuditLog:
         self.check()
         if not self.path.exists() or (os.getpid(), str(self.path.resolve())) in _swept:
             return []
+        added = self._locked_append(None)
+        return [e["visit_id"] for e in added if e["event"] == "visit_interrupted"]
+
+    def _locked_append(self, entry: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """``_append`` under this process's lock and the log file's exclusive lock."""
         with self._lock:
             key = self._mac_key(create=True)
             fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
-                    added = self._append(fd, key, None)
+                    return self._append(fd, key, entry)
                 finally:
                     fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
-        return [e["visit_id"] for e in added if e["event"] == "visit_interrupted"]
 
     def _append(self, fd: int, key: bytes, entry: dict[str, Any] | None) -> list[dict[str, Any]]:
         """Under the log's exclusive lock: append ``entry`` (if any) after an

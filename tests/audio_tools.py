@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -70,3 +72,16 @@ def _frame(chunk: np.ndarray, fmt: str, layout: str, rate: int) -> av.AudioFrame
 def tone(seconds: float, freq: float = 440.0, rate: int = 16000, amp: float = 0.3) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def flite_path() -> str:
+    """The flite binary (tests that speak a script with it): a failure in CI, where
+    ``make system-deps`` installs it, and a skip elsewhere."""
+    import pytest
+
+    path = shutil.which("flite")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("flite is not installed (make system-deps installs it)")
+        pytest.skip("flite not installed")
+    return path

@@ -7,9 +7,7 @@ decoder wrote must leave no line of its own.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 
 import numpy as np
@@ -17,7 +15,7 @@ import pytest
 
 from scribe.audio.decode import decode_audio
 from scribe.speech.repeats import repeated_without_audio
-from tests.audio_tools import write_audio
+from tests.audio_tools import flite_path, write_audio
 
 SR = 16000
 PAIRS = 6
@@ -30,15 +28,6 @@ COACHING = (
 )
 
 
-def _flite() -> str:
-    path = shutil.which("flite")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("flite is not installed (make system-deps installs it)")
-        pytest.skip("flite not installed")
-    return path
-
-
 def _say(flite: str, voice: str, text: str, tmp_path) -> np.ndarray:
     wav = tmp_path / "say.wav"
     subprocess.run([flite, "-voice", voice, "--setf", "duration_stretch=1.1", "-t", text, "-o", str(wav)], check=True)
@@ -49,7 +38,7 @@ def _say(flite: str, voice: str, text: str, tmp_path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def coaching(tmp_path_factory):
-    flite = _flite()
+    flite = flite_path()
     tmp = tmp_path_factory.mktemp("coaching")
     parts = [np.zeros(SR // 2, dtype=np.float32)]
     for voice, text, after in COACHING:

@@ -9,9 +9,7 @@ drafter, and on real speech (flite, a 1.2 s pause) through the live streaming pa
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import wave
 
@@ -25,7 +23,7 @@ from scribe.notes.templates import load_template
 from scribe.notes.utterances import utterances
 from scribe.speakers.roles import apply_roles
 from scribe.types import Segment, Transcript
-from tests.audio_tools import write_audio
+from tests.audio_tools import flite_path, write_audio
 from tests.test_drafting import assert_grounded
 
 DRAFTER = ExtractiveDrafter()
@@ -105,20 +103,11 @@ SCRIPT = (
 )
 
 
-def _flite() -> str:
-    path = shutil.which("flite")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("flite is not installed (make system-deps installs it)")
-        pytest.skip("flite not installed")
-    return path
-
-
 def speech(tmp_path, script) -> bytes:
     """``script`` spoken by flite, with its pauses, as 16 kHz PCM16."""
     from scribe.audio.decode import decode_audio
 
-    flite = _flite()
+    flite = flite_path()
     parts = [np.zeros(SR // 2, dtype=np.float32)]
     for voice, text, after in script:
         wav = tmp_path / "say.wav"
