@@ -104,3 +104,16 @@ class ServiceProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def poll_until(condition, what: str, timeout: float = 60.0, interval: float = 0.05):
+    """Call ``condition()`` until it returns something truthy and return that (a state the
+    service reaches on its own clock: a reaper, a background draft); fail naming ``what``
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s")

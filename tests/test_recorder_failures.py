@@ -17,14 +17,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from scribe.service.client import ServiceClient, ServiceError
 from tests.conftest import REPO
-from tests.service_process import ServiceProcess
+from tests.service_process import ServiceProcess, poll_until
 from tests.test_recorder_browser import fake_mic
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -56,18 +55,6 @@ def _visits(client: ServiceClient) -> list[dict]:
     return client.request("GET", "/api/visits")["visits"]
 
 
-def _until(condition, what: str, timeout: float = 60.0):
-    """Poll ``condition()`` until it returns something truthy (the reaper acts on its own
-    clock); fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s")
-
-
 def test_open_visits_are_listed_and_one_no_recorder_connects_to_is_reaped(tmp_path):
     with ShortConnectService(env=_env(tmp_path)) as svc:
         client = svc.client
@@ -95,7 +82,7 @@ def test_open_visits_are_listed_and_one_no_recorder_connects_to_is_reaped(tmp_pa
 
         # The visit nobody connected to goes; the one whose recorder left stays (it may
         # come back: a dropped connection does not end a visit).
-        left = _until(lambda: (v := _visits(client)) and len(v) == 1 and v, "the abandoned visit reaped")
+        left = poll_until(lambda: (v := _visits(client)) and len(v) == 1 and v, "the abandoned visit reaped", interval=0.2)
         assert [(v["visit"], v["state"], v["recorder"]) for v in left] == [(streamed, "recording", False)]
         assert client.request("GET", "/api/health")["visits"] == 1
     assert f"visit {abandoned['visit']} ended (timeout)" in svc.stderr

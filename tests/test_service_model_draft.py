@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ import pytest
 from scribe.service.client import ServiceClient, ServiceError
 from tests.conftest import REPO
 from tests.model_drafter import FLAGGED
-from tests.service_process import ServiceProcess
+from tests.service_process import ServiceProcess, poll_until
 from tests.test_service import _open, _pcm
 
 pytest.importorskip("transformers")
@@ -83,16 +82,6 @@ async def _stream_and_stop(ws, pcm: bytes) -> list[dict]:
 def _audit(service) -> list[dict]:
     path = service.tmp / "data" / "audit.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def _poll(condition, what: str, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_model_draft_after_stop(service):
@@ -203,7 +192,7 @@ def test_discard_while_the_model_drafts_keeps_nothing(service):
             await _stream_and_stop(ws, _pcm("cough_visit", 12))
             await _recv_until(ws, lambda e: e["type"] == "drafting")
             waiting = Path(str(service.gate) + ".waiting")
-            await asyncio.to_thread(_poll, waiting.exists, "the model to be drafting")
+            await asyncio.to_thread(poll_until, waiting.exists, "the model to be drafting")
             assert client.request("DELETE", f"/api/visits/{c}")["state"] == "discarded"
             # Gone from the service at once; closed (key destroyed, audited) only once the
             # model has let go of the visit.
@@ -221,7 +210,7 @@ def test_discard_while_the_model_drafts_keeps_nothing(service):
     with pytest.raises(ServiceError) as e:
         client.request("GET", f"/api/visits/{c}")
     assert e.value.status == 404
-    _poll(lambda: ("visit_discarded", c) in [(r["event"], r["visit_id"]) for r in _audit(service)], "the discard")
+    poll_until(lambda: ("visit_discarded", c) in [(r["event"], r["visit_id"]) for r in _audit(service)], "the discard")
     assert c not in [v["visit"] for v in client.request("GET", "/api/visits")["visits"]]
 
 
