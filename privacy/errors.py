@@ -20,7 +20,7 @@ import unicodedata
 # Characters that would break or disguise one printed line: controls (newline, escape
 # sequences), format characters (bidi overrides that reverse a name on screen, zero-width
 # characters), line and paragraph separators, lone surrogates.
-_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def shown(value: str | bytes | os.PathLike) -> str:
@@ -37,7 +37,7 @@ def shown(value: str | bytes | os.PathLike) -> str:
         cp = ord(ch)
         if 0xDC80 <= cp <= 0xDCFF:  # surrogateescape: the undecodable byte cp - 0xDC00
             out.append(f"\\x{cp - 0xDC00:02x}")
-        elif unicodedata.category(ch) in _HIDDEN:
+        elif unicodedata.category(ch) in HIDDEN_CATEGORIES:
             out.append(f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}" if cp < 0x10000 else f"\\U{cp:08x}")
         else:
             out.append(ch)

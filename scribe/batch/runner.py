@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from scribe.batch.export import FhirExport
 from scribe.batch.visit import VisitOutputs, process_recording
+from privacy.errors import HIDDEN_CATEGORIES
 from scribe.errors import InputError, NoSpeechError, ScribeError
 
 if TYPE_CHECKING:
@@ -36,9 +37,9 @@ AUDIO_EXTENSIONS = frozenset({
 
 # Characters no output name keeps, each replaced by "_": those Windows and SMB shares
 # (where a clinic's outputs often go) refuse, and those that break or disguise a line
-# (controls, format characters such as bidi overrides, separators).
+# (controls, format characters such as bidi overrides, separators: the Unicode
+# categories ``shown`` escapes in messages).
 _REFUSED = frozenset('<>:"/\\|?*')
-_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # Names Windows reserves whatever the extension ("NUL.note.md" is the null device there).
 _RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))})
 # File names are at most 255 bytes (ext4, APFS; NTFS counts 255 UTF-16 units). Scribe adds
@@ -61,7 +62,7 @@ def output_name(stem: str) -> str:
     text = "".join(chr(ord(c) - 0xDC00) if 0xDC80 <= ord(c) <= 0xDCFF else c for c in stem)
     text = unicodedata.normalize("NFC", text)
     text = re.sub(r"\s+", " ", text)
-    text = "".join("_" if c in _REFUSED or unicodedata.category(c) in _HIDDEN else c for c in text)
+    text = "".join("_" if c in _REFUSED or unicodedata.category(c) in HIDDEN_CATEGORIES else c for c in text)
     text = re.sub(r"^[\s.-]+", "", text).rstrip(" .")
     text = text.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore").rstrip(" .")
     base, dot, rest = text.partition(".")
