@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -190,11 +190,33 @@ def _patient_score(e: _Evidence, p: RoleParams) -> float:
     return p.patient_phrase * e.patient + p.first_person * e.first
 
 
-def label_roles(segments: Sequence[Segment], params: RoleParams = RoleParams()) -> dict[str, Role]:
-    """Speaker label -> Role from the text each speaker said; unlabelled segments ignored."""
+def label_roles(
+    segments: Sequence[Segment],
+    params: RoleParams = RoleParams(),
+    known: Mapping[str, Role] | None = None,
+) -> dict[str, Role]:
+    """Speaker label -> Role from the text each speaker said; unlabelled segments ignored.
+
+    ``known``: roles already decided by something stronger than words (a speaker matched
+    to an enrolled clinician's voice); they are kept as given, and the words decide the
+    rest (with a known clinician, the most patient-like other speaker is the patient).
+    """
+    known = {s: r for s, r in (known or {}).items() if r is not Role.UNKNOWN}
     ev = _gather(segments, params)
     if not ev:
-        return {}
+        return dict(known)
+    if Role.CLINICIAN in known.values():
+        roles = dict(known)
+        rest = [s for s in ev if s not in roles]
+        if rest and Role.PATIENT not in roles.values():
+            pat_like = {
+                s: _patient_score(ev[s], params) - params.third_person * ev[s].caregiver - 0.5 * _clinician_score(ev[s], params)
+                for s in rest
+            }
+            roles[max(rest, key=lambda s: (ev[s].words >= params.min_words, pat_like[s], ev[s].words, -ev[s].first_turn))] = Role.PATIENT
+        for s in ev:
+            roles.setdefault(s, Role.OTHER)
+        return roles
     clin = {s: _clinician_score(e, params) for s, e in ev.items()}
     pat = {s: _patient_score(e, params) for s, e in ev.items()}
     # Being a caregiver argues against being the patient, not for being the clinician.
@@ -237,8 +259,9 @@ def label_roles(segments: Sequence[Segment], params: RoleParams = RoleParams()) 
 
 
 def apply_roles(transcript: Transcript, params: RoleParams = RoleParams()) -> Transcript:
-    """A new transcript with every segment's role set and ``speakers`` filled."""
-    roles = label_roles(transcript.segments, params)
+    """A new transcript with every segment's role set and ``speakers`` filled; roles
+    already in ``transcript.speakers`` (an enrolled voice's) are kept."""
+    roles = label_roles(transcript.segments, params, transcript.speakers)
     segments = tuple(
         replace(s, role=roles.get(s.speaker, Role.UNKNOWN)) if s.speaker is not None else s
         for s in transcript.segments
