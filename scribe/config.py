@@ -115,8 +115,20 @@ def config_path() -> Path:
 
 
 def load_config(path: Path | None = None) -> SiteConfig:
+    """The site's settings from ``path`` (default ``config_path()``).
+
+    A missing file at the default place means defaults; a file named by
+    ``$SCRIBE_CONFIG`` (or given) that does not exist is a ``ConfigError``: a site that
+    points at its config and gets defaults instead (privacy on or off, another data dir)
+    would be running on settings nobody chose.
+    """
+    named = path is not None or bool(os.environ.get("SCRIBE_CONFIG"))
     path = path or config_path()
     if not path.exists():
+        if named and not path.is_symlink():
+            raise ConfigError(path, "not found (SCRIBE_CONFIG names it)")
+        if named:
+            raise ConfigError(path, "is a broken link")
         return SiteConfig()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -50,8 +50,9 @@ class VisitFactory:
 
         Raises ``privacy.store.StoreError`` (a one-line error, exit code 1) when the site
         key or visit store cannot be opened (standard mode)."""
-        if site.data_dir is not None:
-            os.environ.setdefault("SCRIBE_DATA_DIR", str(site.data_dir))
+        if site.data_dir is not None and not os.environ.get("SCRIBE_DATA_DIR"):
+            # An empty variable counts as unset, as in privacy.paths.
+            os.environ["SCRIBE_DATA_DIR"] = str(site.data_dir)
         harden_process()
         # A proxy on loopback would be a way around the network guard.
         for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):

@@ -19,7 +19,8 @@ def isolated_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("site")
     saved = {k: os.environ.get(k) for k in ("SCRIBE_DATA_DIR", "SCRIBE_CONFIG", "SCRIBE_AUDIT_LOG", "SCRIBE_SITE_KEY")}
     os.environ["SCRIBE_DATA_DIR"] = str(root / "data")
-    os.environ["SCRIBE_CONFIG"] = str(root / "config.toml")  # absent: defaults
+    (root / "config.toml").write_text("")  # empty: defaults (a named file must exist)
+    os.environ["SCRIBE_CONFIG"] = str(root / "config.toml")
     os.environ.pop("SCRIBE_AUDIT_LOG", None)
     os.environ.pop("SCRIBE_SITE_KEY", None)
     yield root

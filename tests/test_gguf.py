@@ -61,7 +61,8 @@ def gemma(tmp_path_factory) -> Path:
 
 
 def draft(tmp_path: Path, model: Path, *extra: str, visit: Path = SAMPLES / "cough_visit.txt") -> subprocess.CompletedProcess:
-    env = dict(os.environ, SCRIBE_DATA_DIR=str(tmp_path / "data"), SCRIBE_CONFIG=str(tmp_path / "absent.toml"))
+    (tmp_path / "empty.toml").write_text("")  # defaults
+    env = dict(os.environ, SCRIBE_DATA_DIR=str(tmp_path / "data"), SCRIBE_CONFIG=str(tmp_path / "empty.toml"))
     return subprocess.run(
         [sys.executable, "-m", "scribe.cli", "draft", str(visit), "--drafter", "llm", "--note-model", str(model),
          "--out", str(tmp_path / "out"), *extra],

@@ -34,7 +34,11 @@ def test_config_note_table(tmp_path):
     site = load_config(cfg)
     assert site.note == NoteConfig("llm", str(Path("~/models/g.gguf").expanduser()), "cpu", "bfloat16")
     assert site.path == cfg
-    assert load_config(tmp_path / "absent.toml").note == NoteConfig()
+    (tmp_path / "empty.toml").write_text("")
+    assert load_config(tmp_path / "empty.toml").note == NoteConfig()
+    with pytest.raises(ConfigError) as e:  # named but missing: refused, not defaults
+        load_config(tmp_path / "absent.toml")
+    assert str(e.value) == f"{tmp_path / 'absent.toml'}: not found (SCRIBE_CONFIG names it)"
     for body, reason in [
         ('device = "tpu"\n', "note.device 'tpu' is not one of auto, cpu, cuda"),
         ('dtype = "int8"\n', "note.dtype 'int8' is not one of auto, float32, float16, bfloat16"),
@@ -104,7 +108,8 @@ def test_every_command_takes_the_note_options(command, tmp_path, captured, monke
     for option in ("--drafter", "--note-model", "--note-device", "--note-dtype"):
         assert option in help_text, (command, option)
 
-    monkeypatch.setenv("SCRIBE_CONFIG", str(tmp_path / "absent.toml"))
+    (tmp_path / "empty.toml").write_text("")  # defaults
+    monkeypatch.setenv("SCRIBE_CONFIG", str(tmp_path / "empty.toml"))
     result = runner.invoke(app, [*_args(command, tmp_path), "--drafter", "llm", "--note-model", "/m/x.gguf",
                                  "--note-device", "cpu", "--note-dtype", "bfloat16"])
     assert result.exit_code == 1 and "options captured" in result.output, result.output

@@ -100,3 +100,12 @@ def test_an_empty_data_dir_variable_counts_as_unset(tmp_path):
     assert (data / "audit.jsonl").is_file() and not (tmp_path / "xdg").exists()
     run = scribe("audit", "--verify", **env)
     assert run.returncode == 0 and run.stdout.startswith(f"{data / 'audit.jsonl'}: intact"), run.stdout + run.stderr
+
+
+def test_a_config_named_by_scribe_config_that_is_missing_is_one_line(tmp_path):
+    # A site pointing at its config and getting defaults instead (privacy mode, data dir)
+    # would run on settings nobody chose.
+    missing = tmp_path / "site.toml"
+    run = scribe("draft", TRANSCRIPT, "--out", tmp_path / "out", SCRIBE_CONFIG=str(missing))
+    one_error(run, f"error: {missing}: not found (SCRIBE_CONFIG names it)")
+    assert not (tmp_path / "out").exists()

@@ -78,7 +78,8 @@ def test_site_and_clinician_terms_from_the_config(tmp_path):
     assert site.recognition == RecognitionConfig(("ibuprofen", "meloxicam"), ("apixaban", "Ibuprofen"))
     # site, clinician, then --vocabulary (a visit's terms come after these, live)
     assert site.recognition.prompt(split_terms("tramadol.")) == "ibuprofen, meloxicam, apixaban, tramadol."
-    assert load_config(tmp_path / "absent.toml").recognition.prompt() is None
+    (tmp_path / "empty.toml").write_text("")
+    assert load_config(tmp_path / "empty.toml").recognition.prompt() is None
     assert ScribeOptions().vocabulary is None
 
 
