@@ -3,13 +3,16 @@ the CLI prints that line and exits non-zero, never a traceback."""
 
 from __future__ import annotations
 
+import errno
+import os
+
 # The base and the path error live in the bottom layer, so that privacy's own errors (the
 # visit store's) are ScribeErrors too without privacy importing scribe: every caller that
 # reports ScribeError as one line reports those the same way.
 from privacy.errors import PathError, ScribeError, shown
 
 __all__ = [
-    "ScribeError", "PathError", "shown", "InputError", "OutputError", "NoSpeechError", "ModelError", "FhirExportError",
+    "ScribeError", "PathError", "shown", "InputError", "not_found", "OutputError", "NoSpeechError", "ModelError", "FhirExportError",
 ]
 
 
@@ -17,6 +20,22 @@ class InputError(PathError):
     """A recording that cannot be processed: missing, empty, not audio, corrupt."""
 
     exit_code = 2
+
+
+def not_found(path: str | os.PathLike) -> InputError:
+    """The ``InputError`` for a path that ``Path.exists()`` says is not there, with the
+    real reason: a symbolic link loop and a broken link read as "file not found"
+    otherwise, which sends a user looking for a file that is there."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return InputError(path, "symbolic link loop")
+        if os.path.islink(path):
+            return InputError(path, "broken link (its target does not exist)")
+        if e.errno != errno.ENOENT:
+            return InputError(path, f"cannot be read ({e.strerror})")
+    return InputError(path, "file not found")
 
 
 class OutputError(PathError):

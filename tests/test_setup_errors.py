@@ -109,3 +109,18 @@ def test_a_config_named_by_scribe_config_that_is_missing_is_one_line(tmp_path):
     run = scribe("draft", TRANSCRIPT, "--out", tmp_path / "out", SCRIBE_CONFIG=str(missing))
     one_error(run, f"error: {missing}: not found (SCRIBE_CONFIG names it)")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_link_loop_and_a_broken_link_say_so_not_file_not_found(tmp_path):
+    (tmp_path / "loop.wav").symlink_to("loop.wav")
+    (tmp_path / "broken.wav").symlink_to(tmp_path / "gone.wav")
+    for command in ("transcribe", "draft"):
+        run = scribe(command, tmp_path / "loop.wav", tmp_path / "broken.wav", tmp_path / "none.wav",
+                     "--out", tmp_path / "out")
+        assert "Traceback" not in run.stderr and run.returncode == 2, run.stderr
+        assert run.stderr.splitlines() == [
+            f"error: {tmp_path / 'loop.wav'}: symbolic link loop",
+            f"error: {tmp_path / 'broken.wav'}: broken link (its target does not exist)",
+            f"error: {tmp_path / 'none.wav'}: file not found",
+            "3 of 3 input(s) failed",
+        ], (command, run.stderr)

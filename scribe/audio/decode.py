@@ -29,7 +29,7 @@ import numpy as np
 from privacy import SAMPLE_RATE  # 16 kHz, defined once in the bottom layer
 from scribe.audio import mpeg
 from scribe.audio.condition import downmix
-from scribe.errors import InputError
+from scribe.errors import InputError, not_found
 
 logger = logging.getLogger("scribe.audio.decode")
 
@@ -61,7 +61,7 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     """Open the file, check it holds an audio stream, and describe it."""
     p = Path(path)
     if not p.exists():
-        raise InputError(p, "file not found")
+        raise not_found(p)
     if p.is_dir():
         raise InputError(p, "is a folder, not an audio file")
     try:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from scribe.errors import InputError
+from scribe.errors import InputError, not_found
 from scribe.types import ModelInfo, Role, Segment, Transcript
 
 __all__ = [
@@ -173,7 +173,7 @@ def _read_text(path: Path) -> str:
         if path.is_dir():
             raise InputError(path, "is a folder, not a transcript")
         if not path.exists():
-            raise InputError(path, "file not found")
+            raise not_found(path)
         if not path.is_file():
             raise InputError(path, "not a regular file")
         size = path.stat().st_size

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from scribe.batch.export import FhirExport
 from scribe.batch.visit import VisitOutputs, process_recording
 from privacy.errors import HIDDEN_CATEGORIES
-from scribe.errors import InputError, NoSpeechError, ScribeError
+from scribe.errors import InputError, NoSpeechError, ScribeError, not_found
 
 if TYPE_CHECKING:
     from scribe.pipeline import Pipeline, Progress
@@ -130,7 +130,7 @@ def expand_inputs(
                     raise InputError(p, f"folder holds no {kind}")
                 files.extend(found)
             elif not p.exists():
-                raise InputError(p, "file not found")
+                raise not_found(p)
             else:
                 files.append(p)
         except InputError as e:

@@ -12,6 +12,8 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
@@ -204,6 +206,22 @@ def check_backends(speech: str, diarizer: str, drafter: str) -> None:
 def fail(error: ScribeError) -> None:
     """Print ``error`` as the one line a user sees: ``error: <message>`` on stderr."""
     typer.echo(f"error: {error}", err=True)
+
+
+@contextmanager
+def interruptible(total: int, kind: str) -> Iterator[list[int]]:
+    """Ctrl+C during a batch: one line saying how far it got (``interrupted: 1 of 3
+    recording(s) done; the one in progress was not written``) and exit 130 (128 +
+    SIGINT, the shell's convention), instead of a silent stop. Yields a one-item list
+    the caller counts finished inputs in. Outputs are written all-or-nothing
+    (``batch.files.write_all``) and the visit's context closes on the way out, so the
+    input in progress leaves nothing."""
+    done = [0]
+    try:
+        yield done
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: {done[0]} of {total} {kind} done; the one in progress was not written", err=True)
+        raise typer.Exit(130) from None
 
 
 def end_batch(failures: list[ScribeError], inputs: int) -> None:

@@ -17,6 +17,7 @@ from scribe.cli.app import (
     app,
     check_writable,
     end_batch,
+    interruptible,
     fail,
     note_options,
 )
@@ -83,17 +84,19 @@ def draft(
     except ScribeError as e:
         fail(e)
         raise typer.Exit(e.exit_code)
-    for outcome in run_drafts(drafting, jobs, out=out, visits=visits):
-        done = outcome.outputs
-        if done is not None:
-            t = done.transcript
-            kept = "privacy mode: nothing else kept" if privacy_on else f"visit {outcome.visit_id} kept, encrypted"
-            roles = "roles inferred" if done.roles_inferred else "roles from the transcript"
-            typer.echo(
-                f"{shown(outcome.job.path)}: {done.source.format}, {len(t.speakers)} speaker(s), {len(t.segments)} line(s), "
-                f"{roles} -> {', '.join(shown(p) for p in done.paths)} ({kept})"
-            )
-        for error in outcome.errors:
-            failures.append(error)
-            fail(error)
+    with interruptible(len(jobs), "transcript(s)") as finished:
+        for outcome in run_drafts(drafting, jobs, out=out, visits=visits):
+            finished[0] += 1
+            done = outcome.outputs
+            if done is not None:
+                t = done.transcript
+                kept = "privacy mode: nothing else kept" if privacy_on else f"visit {outcome.visit_id} kept, encrypted"
+                roles = "roles inferred" if done.roles_inferred else "roles from the transcript"
+                typer.echo(
+                    f"{shown(outcome.job.path)}: {done.source.format}, {len(t.speakers)} speaker(s), {len(t.segments)} line(s), "
+                    f"{roles} -> {', '.join(shown(p) for p in done.paths)} ({kept})"
+                )
+            for error in outcome.errors:
+                failures.append(error)
+                fail(error)
     end_batch(failures, len(jobs) + unreadable)

@@ -30,6 +30,7 @@ from scribe.cli.app import (
     check_writable,
     clinical_context,
     end_batch,
+    interruptible,
     fail,
     fhir_destination,
     load_pipeline,
@@ -149,20 +150,22 @@ def transcribe(
         fail(e)
         raise typer.Exit(e.exit_code)
     outcomes = run_local(pipeline, jobs, out=out, visits=visits, export=export, progress=_progress) if pipeline is not None else ()
-    for outcome in outcomes:
-        done = outcome.outputs
-        if done is not None and done.has_speech:
-            result = done.result
-            kept = "privacy mode: nothing else kept" if privacy_on else f"visit {outcome.visit_id} kept, encrypted"
-            typer.echo(
-                f"{shown(outcome.job.path)}: {result.transcript.duration:.1f} s, {len(result.annotation.labels())} speaker(s), "
-                f"{len(result.transcript.segments)} line(s) -> {', '.join(shown(p) for p in done.paths)} ({kept})"
-            )
-            for receipt in done.receipts:
-                typer.echo(receipt.message)
-        for error in outcome.errors:
-            failures.append(error)
-            fail(error)
+    with interruptible(len(jobs), "recording(s)") as finished:
+        for outcome in outcomes:
+            finished[0] += 1
+            done = outcome.outputs
+            if done is not None and done.has_speech:
+                result = done.result
+                kept = "privacy mode: nothing else kept" if privacy_on else f"visit {outcome.visit_id} kept, encrypted"
+                typer.echo(
+                    f"{shown(outcome.job.path)}: {result.transcript.duration:.1f} s, {len(result.annotation.labels())} speaker(s), "
+                    f"{len(result.transcript.segments)} line(s) -> {', '.join(shown(p) for p in done.paths)} ({kept})"
+                )
+                for receipt in done.receipts:
+                    typer.echo(receipt.message)
+            for error in outcome.errors:
+                failures.append(error)
+                fail(error)
     end_batch(failures, len(jobs) + unreadable)
 
 
