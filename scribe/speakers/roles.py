@@ -1,25 +1,45 @@
 """Who is the clinician and who the patient, judged from what each speaker says.
 
-Voices tell the diarizer speakers apart but not who they are; the words do. Clinicians ask
-questions, examine ("take a deep breath"), explain and instruct ("I'd recommend", "we'll
-order"), dictate ("presents with", "date of birth") and address the other person ("your
-knee"). Patients describe themselves ("I've been", "my knee", "it hurts"). A relative or
-interpreter speaks about the patient in the third person ("she", "my son").
+Voices tell the diarizer speakers apart but not who they are; the words do. Clinicians
+examine ("take a deep breath"), report findings and results ("your lungs sound clear",
+"the x-ray shows"), diagnose ("this is most likely"), prescribe and instruct ("take one
+tablet twice a day", "I'm going to start you on"), plan ("we'll recheck in two weeks"),
+dictate ("presents with") and ask questions addressed to the listener ("do you smoke",
+"any fever"). Patients describe themselves ("I've been", "my knee", "it hurts") and ask
+about their own illness and treatment ("is it serious", "should I take it with food"). A
+relative or interpreter speaks about the patient in the third person ("she", "my son").
+
+Who asks the questions does not decide the roles (issue 14): a question counts for the
+clinician only when it is addressed to the listener, a question about the asker's own
+illness or treatment counts for the patient, and what only a clinician says (prescribing
+and dosing, exam findings, results, diagnoses, orders and the plan: ``CLINICIAN_CONTENT``)
+weighs most.
 
 Decision rules (documented here because they are policy, not tuning):
 
-- Two or more speakers with enough speech: exactly one clinician (the largest clinician
-  margin), one patient (the most patient-like of the rest), every further speaker OTHER.
-  Speakers with too little speech never take the clinician or patient role while a
+- Roles already known (``known`` / ``Transcript.speakers``, e.g. a speaker matched to an
+  enrolled clinician's voice) are kept as given. The words then fill the roles still open
+  from the other speakers: the clinician (if not known) is the one whose clinician cues
+  most outweigh their patient cues, the patient (if not known) the most patient-like of
+  the rest, every further speaker OTHER.
+- Otherwise, two or more speakers with enough speech: exactly one clinician (the largest
+  clinician margin), one patient (the most patient-like of the rest), every further speaker
+  OTHER. Speakers with too little speech never take the clinician or patient role while a
   speaker with enough speech is left to take it.
+- The speaker chosen as patient is OTHER instead when they speak for the patient: their
+  third-person talk about the patient ("she", "her", "my son") is at least
+  ``caregiver_share`` of their third- plus first-person cues (a parent speaking for a
+  baby). A companion is never the clinician unless their words outweigh everyone's.
 - One speaker with enough speech: CLINICIAN when clinician cues outweigh patient cues (a
   dictation), PATIENT when patient cues outweigh them, UNKNOWN when neither does; any
   short-spoken extra speaker then takes the complementary role if one is open, else OTHER.
 - Only short-spoken speakers: UNKNOWN, there is nothing to judge from.
 
-Weights live in ``RoleParams`` so they can be tuned (benchmarks/aci_bench_notes.py).
-``CueRoleLabeller`` is this module as a role-labelling backend (``"cues"`` in
-``scribe.speakers.ROLE_LABELLERS``).
+Weights live in ``RoleParams``; their defaults are the best point of a grid search on
+ACI-BENCH train dialogues only (``python benchmarks/roles.py --tune``: whole dialogues,
+one-minute windows, the same without the clinician's questions, and with a companion),
+reported on valid (benchmarks/results/roles.json). ``CueRoleLabeller`` is this module as a
+role-labelling backend (``"cues"`` in ``scribe.speakers.ROLE_LABELLERS``).
 """
 
 from __future__ import annotations
@@ -40,6 +60,14 @@ logger = logging.getLogger("scribe.speakers.roles")
 
 @dataclass(frozen=True)
 class RoleParams:
+    """Cue weights (added to a speaker's clinician or patient score per cue) and thresholds.
+
+    The six weights from ``question`` to ``patient_phrase`` are the best point of
+    ``benchmarks/roles.py --tune`` on ACI-BENCH train (mean dialogue accuracy over its train
+    sets 0.995; the previous hand-set weights over the same cues 0.983); the rest were set
+    by hand.
+    """
+
     question: float = 0.5  # per question addressed to the listener ("do you", "any fever")
     neutral_question: float = 0.0  # per other question ("is it strep?")
     patient_question: float = 1.0  # per question about oneself ("should I take it with food?")
@@ -53,7 +81,8 @@ class RoleParams:
     # A non-clinician whose third-person talk ("she", "her", "my son") is at least this share
     # of third- plus first-person cues speaks for the patient and is OTHER, not PATIENT. ACI
     # train patients reach at most 0.21 (D2N055), the companions of benchmarks/roles.py's
-    # train companion set 1.0; 0.5 lies between. Below caregiver_min_cues cues, no call.
+    # train companion set 1.0; 0.5 lies between. Below caregiver_min_cues cues (set by hand:
+    # about what a one-minute, ten-turn window holds) there is too little to call it.
     caregiver_share: float = 0.5
     caregiver_min_cues: int = 10
     min_words: int = 8  # speech needed to take part in the clinician/patient decision
