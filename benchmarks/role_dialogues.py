@@ -123,6 +123,67 @@ WIFE_ASKS = [
     ("patient", "Fine, fine. Thanks, doc."),
 ]
 
+# Written after the weights were tuned and the cue lists fixed, as a held-out check
+# (scored in their own set, "hard-heldout"); never used to choose a cue or a weight.
+BIOPSY = [
+    ("patient", "I've been so worried since you called. Is it cancer? Did it spread? Am I going to be okay?"),
+    ("clinician", "The biopsy of the spot on your back is a basal cell carcinoma. It is a skin cancer, "
+     "but the kind that almost never spreads."),
+    ("patient", "Oh god. So what happens now? Do I need chemo? Will it leave a big scar?"),
+    ("clinician", "No chemo. We cut it out with a small margin of normal skin, under local anesthetic, "
+     "here in the office. The scar is usually a thin line about an inch long."),
+    ("patient", "How soon can you do it? Can my husband drive me home after?"),
+    ("clinician", "We can schedule it in the next two weeks. You will be able to drive yourself. "
+     "After that, a full skin check once a year."),
+    ("patient", "Okay. Thank you for explaining."),
+]
+
+INHALER = [
+    ("patient", "Is this the new inhaler? How do I use it? Do I shake it first?"),
+    ("clinician", "Yes, shake it, breathe all the way out, then two puffs of the fluticasone in the "
+     "morning and two at night, holding your breath for ten seconds after each one."),
+    ("patient", "Every day, even when I feel fine? What about the blue one?"),
+    ("clinician", "Every day, that is the controller. Keep the albuterol for attacks, two puffs when "
+     "you are wheezing. Rinse your mouth after the fluticasone so you don't get thrush."),
+    ("patient", "How will I know if it's working? Can I still run?"),
+    ("clinician", "You should need the albuterol less than twice a week within a month. Use two puffs "
+     "of albuterol fifteen minutes before you run. I'll see you in six weeks to check your breathing."),
+]
+
+NAUSEA = [
+    ("patient", "Is it normal to throw up this much? Is the baby okay? Can I take something, or is it bad for the baby?"),
+    ("clinician", "Nausea and vomiting are very common in the first trimester. Your weight is stable "
+     "and your urine shows no ketones, so you are not dehydrated."),
+    ("patient", "So what can I do? Will ginger help? Is there a pill?"),
+    ("clinician", "Ginger can help. Start vitamin B6, 25 milligrams three times a day, and if that "
+     "isn't enough add doxylamine at bedtime. Both are safe in pregnancy."),
+    ("patient", "And if I still can't keep anything down?"),
+    ("clinician", "If you can't keep fluids down for a day, or you feel faint, come in and we'll give "
+     "you IV fluids."),
+    ("patient", "Okay, that makes me feel better."),
+]
+
+# A daughter interpreting for her mother, who answers through her.
+INTERPRETER = [
+    ("clinician", "Good afternoon. I'm doctor Kim. Please tell your mom I'm going to ask about her stomach pain."),
+    ("other", "She says the pain started three days ago, after she ate. She wants to know if it's her gallbladder. "
+     "Her sister had gallstones. Does she need surgery?"),
+    ("patient", "Aquí, me duele aquí."),
+    ("clinician", "Pressing here on the right upper abdomen, she is tender and she catches her breath. "
+     "I want an ultrasound of the gallbladder today and blood work."),
+    ("other", "Can she eat? What should she eat until the ultrasound? Is it dangerous?"),
+    ("clinician", "Clear liquids and low-fat food until we know. If she gets a fever or turns yellow, "
+     "go to the emergency room."),
+    ("other", "Okay, I'll tell her. Thank you."),
+]
+
+HELDOUT_DIALOGUES: dict[str, list[tuple[str, str]]] = {
+    "biopsy_questions": BIOPSY,
+    "inhaler_questions": INHALER,
+    "nausea_questions": NAUSEA,
+    "interpreter_companion": INTERPRETER,
+}
+
 HARD_DIALOGUES: dict[str, list[tuple[str, str]]] = {
     "amoxicillin_issue_example": AMOXICILLIN,
     "blood_pressure_questions": BLOOD_PRESSURE,
