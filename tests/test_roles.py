@@ -134,6 +134,38 @@ def test_companion_who_asks_questions_is_other():
         assert label_roles(transcript(turns).segments) == {"C": Role.CLINICIAN, "P": Role.PATIENT, "S": Role.OTHER}
 
 
+# A mother speaking for her baby, who says nothing (as in ACI-BENCH valid D2N076), and an
+# interpreting daughter whose mother says a few words: both OTHER, never clinician.
+MOTHER_FOR_BABY = [
+    ("D", "Hi, I'm doctor Rao. What brings you and the little one in today?"),
+    ("M", "She has had a fever since Tuesday and she is pulling at her ear. She won't eat and "
+     "she cries when she lies down. Her brother had an ear infection last month."),
+    ("D", "Let me look in her ears. The right eardrum is red and bulging. This is an ear infection."),
+    ("M", "Does she need antibiotics? Can she go to daycare? Is her fever dangerous?"),
+    ("D", "Give her amoxicillin 400 milligrams twice a day for ten days, and children's "
+     "ibuprofen every six hours as needed for the fever."),
+    ("M", "Okay. She should be better by Friday then? Thank you."),
+]
+
+INTERPRETER = [
+    ("D", "Good afternoon, I'm doctor Kim. Please ask your mom where it hurts."),
+    ("I", "She says it hurts here, on the right, since Sunday. She wants to know if it is her "
+     "gallbladder. Her sister had gallstones. Does she need surgery?"),
+    ("P", "Sí, aquí me duele."),
+    ("D", "She is tender in the right upper abdomen. I want an ultrasound of the gallbladder today."),
+    ("I", "Can she eat? Should she stop her pills? She says thank you."),
+]
+
+
+def test_relative_speaking_for_the_patient_is_other():
+    assert label_roles(transcript(MOTHER_FOR_BABY).segments) == {"D": Role.CLINICIAN, "M": Role.OTHER}
+    assert label_roles(transcript(INTERPRETER).segments) == {"D": Role.CLINICIAN, "I": Role.OTHER, "P": Role.PATIENT}
+    # With the clinician known from an enrolled voice, the same.
+    assert label_roles(transcript(INTERPRETER).segments, known={"D": Role.CLINICIAN}) == {
+        "D": Role.CLINICIAN, "I": Role.OTHER, "P": Role.PATIENT,
+    }
+
+
 def test_question_kinds():
     from scribe.speakers.roles import question_kinds
 
@@ -210,14 +242,16 @@ def test_valid_role_accuracy(role_benchmark):
     assert valid["aci"]["word_accuracy"] >= 0.97
     # Clinician questions dropped: 20/20 measured (before 19/20).
     assert valid["aci-no-clinician-questions"]["dialogues_right"] >= 19
-    # One-minute windows without clinician questions: 85/92 = 0.924 measured, before 82/92
-    # = 0.891; bound 0.90, two windows of margin.
+    # One-minute windows without clinician questions: 84/92 = 0.913 measured, before 82/92
+    # = 0.891; bound 0.90, one window of margin (the misses are all D2N076's windows).
     assert valid["aci-no-clinician-questions-windows"]["dialogue_accuracy"] >= 0.90
     # A companion never takes a role from the patient or the clinician: 19/19 measured.
     assert valid["aci-companion"]["dialogues_right"] == valid["aci-companion"]["dialogues"]
 
 
 def test_hard_set_all_right(role_benchmark):
-    # Patient-asks visits (also as ASR text) and the samples: 17/17 measured, 12/17 before.
+    # Patient-asks visits (also as ASR text) and the samples: 17/17 measured, 12/17 before;
+    # the later-written visits 8/8 (2/8 before).
     _, hard = role_benchmark
     assert hard["hard"]["wrong"] == []
+    assert hard["hard-heldout"]["wrong"] == []
