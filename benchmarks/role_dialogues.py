@@ -5,8 +5,8 @@ Written for this project: fictional, they describe no real patient. Each is a li
 speakers anonymous labels. In every one the patient (or a companion) asks most of the
 questions and the clinician answers, examines, diagnoses and prescribes: the case where
 "whoever asks the questions is the clinician" inverts the roles (issue 14). Two bring a
-companion who must come out OTHER. These were written before the labeller was tuned and
-are never fitted to; they are only scored.
+companion who must come out OTHER. HARD_DIALOGUES were written before the labeller was
+tuned (not fitted to, but read while writing its cue lists); HELDOUT_DIALOGUES after.
 """
 
 from __future__ import annotations
@@ -124,7 +124,10 @@ WIFE_ASKS = [
 ]
 
 # Written after the weights were tuned and the cue lists fixed, as a held-out check
-# (scored in their own set, "hard-heldout"); never used to choose a cue or a weight.
+# (scored in their own set, "hard-heldout"). First scoring: 6/8 (2/8 before issue 14's
+# change), the interpreter visit wrong both ways; the caregiver rule was then changed
+# (relaying cues, the next speaker takes the patient role), so INTERPRETER is no longer
+# held out; the other three were never used to choose a cue or a weight.
 BIOPSY = [
     ("patient", "I've been so worried since you called. Is it cancer? Did it spread? Am I going to be okay?"),
     ("clinician", "The biopsy of the spot on your back is a basal cell carcinoma. It is a skin cancer, "
