@@ -31,7 +31,9 @@ Sets (``SPLIT`` is ``train`` or ``valid`` of ACI-BENCH; fit only on train, repor
   after the cues and weights were fixed; first scored 6/8, after which the interpreter
   visit informed the caregiver rule (see role_dialogues.py).
 
-    python benchmarks/roles.py [--out benchmarks/results/roles.json]
+Also timed: ``label_roles`` on a 15-minute visit (median of 9).
+
+    python benchmarks/roles.py [--out benchmarks/results/roles.json] [--tune]
 
 ACI-BENCH: Yim et al., "ACI-BENCH", Nature Scientific Data 2023, CC BY 4.0.
 """
@@ -45,6 +47,7 @@ import json
 import re
 import statistics
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -253,6 +256,23 @@ def tune(cases: Sequence[Case]) -> list[tuple[float, dict[str, float]]]:
     return ranked
 
 
+def label_seconds(data: Path = DATA, repeats: int = 9) -> dict[str, float | int]:
+    """Median wall time of ``label_roles`` on a 15-minute visit (valid dialogues' turns in
+    order up to 2250 words: aci_bench_notes.fifteen_minute_visit), after one warm-up. The
+    live recorder labels the growing transcript again on every update."""
+    from aci_bench_notes import fifteen_minute_visit
+
+    with (data / "valid.csv").open(newline="", encoding="utf-8") as f:
+        visit = fifteen_minute_visit(list(csv.DictReader(f)))
+    label_roles(visit.segments)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        label_roles(visit.segments)
+        times.append(time.perf_counter() - t0)
+    return {"segments": len(visit.segments), "median_seconds": statistics.median(times)}
+
+
 def all_cases(data: Path = DATA) -> dict[str, list[Case]]:
     return {"train": aci_cases("train", data), "valid": aci_cases("valid", data), "hand": hard_cases()}
 
@@ -276,8 +296,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{split:<6} {name:<36} {s['dialogues_right']:>5}/{s['dialogues']:<5} {s['dialogue_accuracy']:>8.3f} {s['word_accuracy']:>9.3f}")
             for w in s["wrong"]:
                 print(f"{'':<8}wrong: {w['name']} gold {w['gold']} predicted {w['predicted']}")
+    speed = label_seconds(args.data)
+    print(f"label_roles on a 15-minute visit ({speed['segments']} segments): {speed['median_seconds'] * 1000:.0f} ms")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps({**results, "speed_15min_visit": speed}, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
 
