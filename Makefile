@@ -8,8 +8,9 @@ SAMPLE ?= samples/cough_visit.wav
 # What the recorder, `scribe record` and their tests need from the system: a real
 # browser, a sound server with a virtual microphone, PortAudio and its ALSA->pulse bridge;
 # lame encodes the MP3s people record (tests/test_mp3_length.py); flite speaks the
-# coaching recording of tests/test_repetitions.py.
-SYSTEM_PACKAGES := chromium pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins lame flite
+# coaching recording of tests/test_repetitions.py; flite and espeak-ng speak the synthetic
+# 1-, 2- and 3-voice visits of tests/voice_visits.py (tests/test_speaker_count.py).
+SYSTEM_PACKAGES := chromium pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins lame flite espeak-ng
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 FHIR_SERVER := tests/fhir_server
