@@ -18,6 +18,7 @@ from scribe.cli.app import (
     OrganizationOption,
     PatientOption,
     PractitionerOption,
+    DiarizerModelOption,
     DiarizerOption,
     DrafterOption,
     NoteDeviceOption,
@@ -26,6 +27,7 @@ from scribe.cli.app import (
     SpeechOption,
     app,
     check_backends,
+    diarizer_options,
     check_identity,
     check_writable,
     clinical_context,
@@ -99,6 +101,7 @@ def transcribe(
     organization: OrganizationOption = None,
     speech: SpeechOption = DEFAULTS.speech,
     diarizer: DiarizerOption = DEFAULTS.diarizer,
+    diarizer_model: DiarizerModelOption = None,
     drafter: DrafterOption = None,
     note_model: NoteModelOption = None,
     note_device: NoteDeviceOption = None,
@@ -125,10 +128,11 @@ def transcribe(
         privacy_on = site.privacy if privacy is None else privacy
         note = note_options(site, drafter, note_model, note_device, note_dtype)
         check_backends(speech, diarizer, note["drafter"])
+        diarization = diarizer_options(site, diarizer, diarizer_model)
         check_writable(out)
         options = ScribeOptions(
             speech=speech,
-            diarizer=diarizer,
+            **diarization,
             **note,
             model=model,
             language=language,
