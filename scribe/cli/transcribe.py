@@ -113,7 +113,7 @@ def transcribe(
 
     With --fhir-server (or [fhir] server in the config), each note (and its patient instructions) is also sent to the EHR as draft (preliminary), for --patient/--encounter (one visit's identity: give one recording at a time).
 
-    Exit codes: 0 all processed; 1 template or FHIR problem, or identity missing; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model, --language or note model (--note-model) problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
+    Exit codes: 0 all processed; 1 template or FHIR problem, or identity missing; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model, --language, diarizer model (--diarizer pyannote, --diarizer-model) or note model (--note-model) problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
     """
     from scribe.batch.export import FhirExport
     from scribe.batch.runner import expand_inputs, run_local

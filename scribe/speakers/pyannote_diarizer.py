@@ -19,19 +19,20 @@ folder. Only ``SpeakerDiarization`` pipelines load (a ``pyannoteai`` pipeline wo
 audio to a server). Models are loaded here from their files and handed to the pipeline
 as objects, so pyannote's own loader never sees a name it could look up on the hub.
 pyannote.audio 4 sends usage metrics (file durations, speaker counts) to its makers by
-default; this module switches them off (``PYANNOTE_METRICS_ENABLED=false``) before
-pyannote.audio is imported.
+default; this module switches them off (``PYANNOTE_METRICS_ENABLED=false``, whatever the
+environment says) before pyannote.audio is imported, and again through its API after.
 
 How a visit is read: pyannote's pipeline wants a whole recording, scribe gives blocks
 (``ScribeOptions.block_seconds``, 600 s, so a visit of up to 10 minutes is one block).
 ``extract`` runs the whole pipeline on one block and keeps only its outputs
-(``BlockTurns``: turns, one embedding per speaker), never the audio; ``finish`` links the
-blocks' speakers by clustering those embeddings as the pipeline clusters within a
-file (centroid linkage of unit-norm embeddings cut at the pipeline's own clustering
-threshold, or into ``num_speakers`` clusters). The VAD's timeline
-only skips blocks without speech: within a block pyannote's segmentation model decides
-where speech is, and its turns may overlap (two speakers at once). Enrolled voices
-(``voices``) are not used by this backend yet.
+(``BlockTurns``: turns, one embedding per speaker), never the audio (the pipeline's own
+chunk batches are freed when it returns, not zeroed, like the embedding diarizer's mel
+frames). ``finish`` links the blocks' speakers by clustering those embeddings as the
+pipeline clusters within a file: centroid linkage of unit-norm embeddings, cut at the
+pipeline's own clustering threshold or into ``num_speakers`` clusters. The VAD's
+timeline only skips blocks without speech: within a block pyannote's segmentation model
+decides where speech is, and its turns may overlap (two speakers at once). Enrolled
+voices (``voices``) are not used by this backend yet.
 
 torchaudio: pyannote.audio imports it, and PyPI's torchaudio wheels are CUDA builds
 whose C++ extension cannot load next to a CPU torch. pyannote.audio uses only
