@@ -18,12 +18,16 @@
     device = "auto"         # auto (cuda when torch sees one), cpu or cuda
     dtype = "auto"          # auto (float32 on cpu, bfloat16 on cuda), float32, float16, bfloat16
 
+    [diarization]           # who spoke when (transcribe, serve, record)
+    model = "/opt/scribe/models/pyannote-community-1"   # --diarizer pyannote's pipeline folder
+
     [recognition]           # terms the speech model is told to expect (live and batch)
     terms = ["ibuprofen", "meloxicam"]      # the site's
     clinician_terms = ["apixaban"]          # this machine's clinician's (added to the site's)
 
 Command-line options override it (``--drafter``, ``--note-model``, ``--note-device``,
-``--note-dtype`` over the [note] keys, as ``--fhir-server`` over [fhir] server);
+``--note-dtype`` over the [note] keys, ``--diarizer-model`` over [diarization] model,
+as ``--fhir-server`` over [fhir] server);
 ``--vocabulary`` and the recorder page's Terms add to the [recognition] terms, all given
 to Whisper as one prompt (``scribe.options.vocabulary_prompt``). A drafter
 name the registry lacks is refused in one line naming this file (exit code 1); a model
@@ -78,6 +82,14 @@ class NoteConfig:
 
 
 @dataclass(frozen=True)
+class DiarizationConfig:
+    """The [diarization] table: ``model``, the pyannote diarizer's local pipeline folder
+    (None when the file does not set it)."""
+
+    model: str | None = None
+
+
+@dataclass(frozen=True)
 class RecognitionConfig:
     """The [recognition] table: terms to expect (drug names, local words), the site's and
     this machine's clinician's, in the order given."""
@@ -104,6 +116,7 @@ class SiteConfig:
     fhir: FhirConfig = FhirConfig()
     note: NoteConfig = NoteConfig()
     recognition: RecognitionConfig = RecognitionConfig()
+    diarization: DiarizationConfig = DiarizationConfig()
     path: Path | None = None  # the file read, for errors that name it; None when there was none
 
 
@@ -136,7 +149,7 @@ def load_config(path: Path | None = None) -> SiteConfig:
         raise ConfigError(path, f"cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, f"not valid TOML ({e})") from None
-    unknown = set(data) - {"privacy", "retention_days", "data_dir", "fhir", "note", "recognition"}
+    unknown = set(data) - {"privacy", "retention_days", "data_dir", "fhir", "note", "recognition", "diarization"}
     if unknown:
         raise ConfigError(path, f"unknown setting(s): {', '.join(sorted(unknown))}")
     privacy = data.get("privacy", True)
@@ -149,7 +162,20 @@ def load_config(path: Path | None = None) -> SiteConfig:
     if data_dir is not None and not isinstance(data_dir, str):
         raise ConfigError(path, "data_dir must be a path")
     return SiteConfig(privacy, retention, Path(data_dir).expanduser() if data_dir else None, _fhir(path, data.get("fhir", {})),
-                      _note(path, data.get("note", {})), _recognition(path, data.get("recognition", {})), path)
+                      _note(path, data.get("note", {})), _recognition(path, data.get("recognition", {})),
+                      _diarization(path, data.get("diarization", {})), path)
+
+
+def _diarization(path: Path, table) -> DiarizationConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(path, "diarization must be a table ([diarization])")
+    unknown = set(table) - {"model"}
+    if unknown:
+        raise ConfigError(path, f"unknown setting(s) in [diarization]: {', '.join(sorted(unknown))}")
+    model = table.get("model")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise ConfigError(path, "diarization.model must be a non-empty string")
+    return DiarizationConfig(str(Path(model).expanduser()) if model else None)
 
 
 def _recognition(path: Path, table) -> RecognitionConfig:

@@ -130,6 +130,9 @@ class ScribeOptions:
     # save_pretrained folder (config.json, tokenizer or processor files, weights) or a
     # GGUF file (``llm``); nothing is downloaded.
     note_model: str | None = None
+    # The pyannote diarizer's (``--diarizer pyannote``) model: a local pyannote.audio
+    # pipeline folder (config.yaml, segmentation/, embedding/, plda/); nothing is downloaded.
+    diarizer_model: str | None = None
     note_device: str = "auto"  # the note model's device: cpu, cuda, or auto (cuda when present)
     note_dtype: str = "auto"  # float32, float16, bfloat16, or auto (float32 on cpu, bfloat16 on cuda)
     model: str = "tiny.en"  # "tiny.en", "base", or a CTranslate2 Whisper folder

@@ -107,6 +107,16 @@ SpeechOption = Annotated[str, typer.Option("--speech", help=_backend_help("Speec
 DiarizerOption = Annotated[
     str, typer.Option("--diarizer", help=_backend_help("Who-spoke-when (diarization)", DIARIZERS))
 ]
+DiarizerModelOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--diarizer-model",
+        metavar="PATH",
+        help="The model of --diarizer pyannote: a local pyannote.audio pipeline folder (config.yaml, "
+        "segmentation/, embedding/, plda/). Default: [diarization] model in the config. Nothing is downloaded.",
+        show_default=False,
+    ),
+]
 DrafterOption = Annotated[
     Optional[str],
     typer.Option(
@@ -193,6 +203,17 @@ def note_options(
         "note_device": device.value if device is not None else site.note.device or defaults.note_device,
         "note_dtype": dtype.value if dtype is not None else site.note.dtype or defaults.note_dtype,
     }
+
+
+def diarizer_options(site: SiteConfig, diarizer: str, model: str | None) -> dict[str, str | None]:
+    """The diarization fields of ``ScribeOptions`` (``diarizer``, ``diarizer_model``):
+    ``--diarizer-model``, else the config's [diarization] model. A model given for a
+    diarizer that takes none is refused (``UnknownBackendError``, exit code 1)."""
+    DIARIZERS.check(diarizer)
+    if model is not None and diarizer != "pyannote":
+        # Said, not ignored: a site that names a model expects the visit diarized by it.
+        raise UnknownBackendError(f"--diarizer-model is the model of --diarizer pyannote; the diarizer is {diarizer}")
+    return {"diarizer": diarizer, "diarizer_model": model or site.diarization.model}
 
 
 def check_backends(speech: str, diarizer: str, drafter: str) -> None:

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from scribe.cli.app import (
+    DiarizerModelOption,
     DiarizerOption,
     DrafterOption,
     FhirServerOption,
@@ -20,6 +21,7 @@ from scribe.cli.app import (
     SpeechOption,
     app,
     check_backends,
+    diarizer_options,
     check_writable,
     fail,
     fhir_destination,
@@ -56,6 +58,7 @@ def serve(
     fhir_server: FhirServerOption = None,
     speech: SpeechOption = DEFAULTS.speech,
     diarizer: DiarizerOption = DEFAULTS.diarizer,
+    diarizer_model: DiarizerModelOption = None,
     drafter: DrafterOption = None,
     note_model: NoteModelOption = None,
     note_device: NoteDeviceOption = None,
@@ -77,8 +80,9 @@ def serve(
         privacy_on = site.privacy if privacy is None else privacy
         note = note_options(site, drafter, note_model, note_device, note_dtype)
         check_backends(speech, diarizer, note["drafter"])
+        diarization = diarizer_options(site, diarizer, diarizer_model)
         options = ScribeOptions(
-            speech=speech, diarizer=diarizer, **note,
+            speech=speech, **diarization, **note,
             model=model, language=language, template=template,
             vocabulary=site.recognition.prompt(split_terms(read_vocabulary(vocabulary))),
         )
@@ -119,6 +123,7 @@ def record(
     privacy: LivePrivacyOption = None,
     speech: SpeechOption = DEFAULTS.speech,
     diarizer: DiarizerOption = DEFAULTS.diarizer,
+    diarizer_model: DiarizerModelOption = None,
     drafter: DrafterOption = None,
     note_model: NoteModelOption = None,
     note_device: NoteDeviceOption = None,
@@ -146,9 +151,10 @@ def record(
         privacy_on = site.privacy if privacy is None else privacy
         note = note_options(site, drafter, note_model, note_device, note_dtype)
         check_backends(speech, diarizer, note["drafter"])
+        diarization = diarizer_options(site, diarizer, diarizer_model)
         check_writable(out)
         options = ScribeOptions(
-            speech=speech, diarizer=diarizer, **note,
+            speech=speech, **diarization, **note,
             model=model, language=language, template=template,
             vocabulary=site.recognition.prompt(split_terms(read_vocabulary(vocabulary))),
         )

@@ -18,6 +18,7 @@ from scribe.cli.app import (
     OrganizationOption,
     PatientOption,
     PractitionerOption,
+    DiarizerModelOption,
     DiarizerOption,
     DrafterOption,
     NoteDeviceOption,
@@ -26,6 +27,7 @@ from scribe.cli.app import (
     SpeechOption,
     app,
     check_backends,
+    diarizer_options,
     check_identity,
     check_writable,
     clinical_context,
@@ -100,6 +102,7 @@ def transcribe(
     organization: OrganizationOption = None,
     speech: SpeechOption = DEFAULTS.speech,
     diarizer: DiarizerOption = DEFAULTS.diarizer,
+    diarizer_model: DiarizerModelOption = None,
     drafter: DrafterOption = None,
     note_model: NoteModelOption = None,
     note_device: NoteDeviceOption = None,
@@ -111,7 +114,7 @@ def transcribe(
 
     With --fhir-server (or [fhir] server in the config), each note (and its patient instructions) is also sent to the EHR as draft (preliminary), for --patient/--encounter (one visit's identity: give one recording at a time).
 
-    Exit codes: 0 all processed; 1 template or FHIR problem, or identity missing; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model, --language or note model (--note-model) problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
+    Exit codes: 0 all processed; 1 template or FHIR problem, or identity missing; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model, --language, diarizer model (--diarizer pyannote, --diarizer-model) or note model (--note-model) problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
     """
     from scribe.batch.export import FhirExport
     from scribe.batch.runner import expand_inputs, run_local
@@ -126,10 +129,11 @@ def transcribe(
         privacy_on = site.privacy if privacy is None else privacy
         note = note_options(site, drafter, note_model, note_device, note_dtype)
         check_backends(speech, diarizer, note["drafter"])
+        diarization = diarizer_options(site, diarizer, diarizer_model)
         check_writable(out)
         options = ScribeOptions(
             speech=speech,
-            diarizer=diarizer,
+            **diarization,
             **note,
             model=model,
             language=language,

@@ -102,7 +102,11 @@ class RoleLabeller(Protocol):
 
 DIARIZERS: Registry[Diarizer] = Registry(
     "diarizer",
-    {"embedding": "scribe.speakers.embedding:EmbeddingDiarizer"},
+    {
+        "embedding": "scribe.speakers.embedding:EmbeddingDiarizer",
+        # optional: the scribe[pyannote] extra and a local pipeline folder (--diarizer-model)
+        "pyannote": "scribe.speakers.pyannote_diarizer:PyannoteDiarizer",
+    },
 )
 
 ROLE_LABELLERS: Registry[RoleLabeller] = Registry(
