@@ -17,7 +17,7 @@ FHIR_SERVER := tests/fhir_server
 # axe-core, the accessibility audit the recorder's browser test runs (tests/test_recorder_review.py).
 AXE := tests/axe
 
-.PHONY: install system-deps fhir-server axe demo test bench clean
+.PHONY: install system-deps fhir-server axe pyannote-venv demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,9 +64,27 @@ demo: install system-deps
 	@echo "Draft note: out/$(basename $(notdir $(SAMPLE))).note.md; all five outputs: out/standard/"
 	@echo "Live recorder: $(BIN)/scribe serve   (then open the URL it prints)"
 
-test: install system-deps fhir-server axe
+# The pyannote diarizer's own environment: a venv that sees .venv's packages (a .pth to
+# its site-packages, so torch stays the one CPU build; no pip or setuptools of its own,
+# .venv's pip installs into it) plus the scribe[pyannote] extra,
+# with torch pinned to what .venv has so pip never swaps it for a CUDA build. Kept apart
+# because the extra's torchaudio (a CUDA build: there is no CPU torchaudio for this torch
+# on PyPI) makes transformers' audio imports fail, which the audio-llm drafter needs.
+PYANNOTE_VENV := .venv-pyannote
+$(PYANNOTE_VENV)/.installed: pyproject.toml $(VENV)/.installed
+	rm -rf $(PYANNOTE_VENV)
+	$(BIN)/python -m venv --without-pip $(PYANNOTE_VENV)
+	$(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > "$$($(PYANNOTE_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/scribe-main-venv.pth"
+	$(BIN)/python -c "import torch; print('torch==' + torch.__version__)" > $(PYANNOTE_VENV)/constraints.txt
+	$(BIN)/python -m pip --python $(PYANNOTE_VENV)/bin/python install --quiet --constraint $(PYANNOTE_VENV)/constraints.txt "pyannote.audio>=4.0,<5"
+	touch $@
+
+pyannote-venv: $(PYANNOTE_VENV)/.installed
+
+test: install system-deps fhir-server axe pyannote-venv
 	$(BIN)/ruff check scribe privacy tests benchmarks samples
 	$(BIN)/python -m pytest
+	SCRIBE_REQUIRE_PYANNOTE=1 $(PYANNOTE_VENV)/bin/python -m pytest -q tests/test_pyannote_diarizer.py
 
 bench: install
 	$(BIN)/python benchmarks/pipeline_speed.py
@@ -75,4 +93,4 @@ bench: install
 	$(BIN)/python benchmarks/aci_bench_notes.py --split valid
 
 clean:
-	rm -rf $(VENV) out .pytest_cache test-artifacts $(FHIR_SERVER)/node_modules $(AXE)/node_modules
+	rm -rf $(VENV) $(PYANNOTE_VENV) out .pytest_cache test-artifacts $(FHIR_SERVER)/node_modules $(AXE)/node_modules
