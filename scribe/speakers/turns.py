@@ -46,8 +46,11 @@ def speech_turns(annotation: Annotation, speech: Timeline, pad: float = 0.0) -> 
 # there is known to be missing rather than silently dropped; the note drafter skips it
 # (``scribe.notes.utterances``).
 OVERLAP_MARKER = "[overlap]"
-# A word-free stretch shorter than this is a pause between words, not lost speech:
-# Whisper's word times leave gaps of up to a few tenths of a second inside speech.
+# A word-free stretch, and each speaker's part of it, shorter than this is a pause
+# between words or turns, not lost speech: Whisper's word times leave gaps of a few
+# tenths of a second inside speech, and the reported turns reach turn_pad_ms (0.15 s)
+# into the pause between two speakers (on aci_d2n_visit a 2 ms sliver of one speaker
+# in such a pause was marked before speakers' parts had to reach this too).
 MIN_UNRECOGNISED = 0.5
 _WORD_MARGIN = 0.15  # seconds around each word that count as covered by it
 
@@ -60,7 +63,8 @@ def is_marker(segment: Segment) -> bool:
 def mark_unrecognised_overlap(segments: Sequence[Segment], annotation: Annotation) -> tuple[Segment, ...]:
     """``segments`` plus an ``OVERLAP_MARKER`` segment for each speaker of each stretch of
     turns (at least ``MIN_UNRECOGNISED`` s) that holds no recognised word and two or more
-    speakers; renumbered s0, s1, ... in time order.
+    speakers with at least ``MIN_UNRECOGNISED`` s each; renumbered s0, s1, ... in time
+    order.
 
     Parameters
     ----------
@@ -79,9 +83,10 @@ def mark_unrecognised_overlap(segments: Sequence[Segment], annotation: Annotatio
         if stretch.duration < MIN_UNRECOGNISED:
             continue
         part = annotation.crop(stretch, mode="intersection")
-        if len(part.labels()) < 2:
+        heard = [lab for lab in part.labels() if part.label_duration(lab) >= MIN_UNRECOGNISED]
+        if len(heard) < 2:
             continue
-        for label in part.labels():
+        for label in heard:
             for turn in part.label_timeline(label).support():
                 markers.append(Segment("", round(turn.start, 3), round(turn.end, 3), OVERLAP_MARKER, (), label))
     if not markers:
