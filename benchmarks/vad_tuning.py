@@ -1,11 +1,11 @@
 """VAD settings for who-spoke-when, tuned on ami-debug trn01-trn09 only (dev is never
 read here): DER at collar 0 on the reference UEM of the diarizer's turns kept within
 the unpadded speech (``speakers.turns.speech_turns``), over a grid of silero
-threshold, minimum speech, minimum silence and turn padding.
+threshold, minimum speech, minimum silence and the turns' padding before and after.
 
 Two stages keep it cheap: the diarizer runs once per threshold (with that threshold's
-padded regions, as the pipeline gives it), then each (min speech, min silence, turn
-pad) crops its turns. The chosen setting is then checked end to end by
+padded regions, as the pipeline gives it), then each (min speech, min silence, onset
+pad, offset pad) crops its turns. The chosen setting is then checked end to end by
 benchmarks/written_rttm_der.py.
 
     python benchmarks/vad_tuning.py
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.45, 0.5)
 MIN_SPEECH = (100, 250)
 MIN_SILENCE = (100, 200, 300)
-TURN_PAD = (0, 50, 100, 150, 200)
+TURN_PAD = (0, 50, 100, 150, 200)  # ms, before and after each region (every pair)
 
 
 def main() -> None:
@@ -54,11 +54,13 @@ def main() -> None:
             detector.params = replace(options.vad, threshold=threshold, min_speech_ms=min_speech,
                                       min_silence_ms=min_silence)
             cores = {uri: detector.detect(a).unpadded for uri, a in audio.items()}
-            for pad in TURN_PAD:
-                rows = [der(refs[u], speech_turns(hyps[u], cores[u], pad / 1000), uems[u]) for u in uris]
+            for before, after in itertools.product(TURN_PAD, TURN_PAD):
+                rows = [der(refs[u], speech_turns(hyps[u], cores[u], before / 1000, after / 1000), uems[u])
+                        for u in uris]
                 results.append({
                     "threshold": threshold, "min_speech_ms": min_speech, "min_silence_ms": min_silence,
-                    "turn_pad_ms": pad, "der_collar0": round(float(np.mean([r.der for r in rows])), 4),
+                    "turn_onset_pad_ms": before, "turn_offset_pad_ms": after,
+                    "der_collar0": round(float(np.mean([r.der for r in rows])), 4),
                     "missed": round(float(np.mean([r.missed for r in rows])), 4),
                     "false_alarm": round(float(np.mean([r.false_alarm for r in rows])), 4),
                     "confusion": round(float(np.mean([r.confusion for r in rows])), 4),

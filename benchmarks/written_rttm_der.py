@@ -46,7 +46,7 @@ TOLERANCES = (0.0, 0.3, 0.6, 0.9)  # attribution's boundary tolerance, seconds
 # unpadded speech, plain overlap attribution); "new": the defaults.
 CONFIGS = {
     "main": dict(vad=VadParams(threshold=0.35, min_speech_ms=250, min_silence_ms=300, speech_pad_ms=200,
-                                turn_pad_ms=200), attribution="plain"),
+                                turn_onset_pad_ms=200, turn_offset_pad_ms=200), attribution="plain"),
     "new": dict(vad=VadParams(), attribution="default"),
 }
 

@@ -72,15 +72,18 @@ class VadParams:
     min_speech_ms: int = 250
     min_silence_ms: int = 300
     speech_pad_ms: int = 200
-    # Who spoke when is reported over the unpadded regions widened by this much
+    # Who spoke when is reported over the unpadded regions widened by these
     # (``scribe.speakers.turns.speech_turns``); the recogniser still gets speech_pad_ms.
-    # On trn, DER at collar 0 by turn pad: 0 ms 0.478, 50 0.454, 100 0.431, 150 0.4197,
-    # 200 (no crop) 0.4189: AMI's reference turns reach past silero's unpadded edges,
-    # so cropping mostly adds missed speech there. 150 is the smallest pad within 0.1
-    # point of the best. The samples (references end where the synthesized voice does;
-    # benchmarks/turn_pad_samples.py, reported, not tuned) score 0.019 at 0 ms, 0.050
-    # at 100, 0.063 at 150, 0.068 at 200: their 5% target needs a pad AMI's trn refuses.
-    turn_pad_ms: int = 150
+    # Tuned on trn (benchmarks/vad_tuning.py), DER at collar 0 by (onset, offset) pad:
+    # (0, 0) 0.478, (100, 100) 0.431, (150, 150) 0.420, (200, 200) (no crop) 0.419,
+    # (100, 200) 0.415, (150, 200) 0.411 (best; the offset cannot exceed the 200 ms the
+    # diarizer was given). AMI's reference turns reach past silero's unpadded edges,
+    # the end more than the start. The samples (references end where the synthesized
+    # voice does; reported, not tuned: benchmarks/turn_pad_samples.py) score 0.019 at
+    # (0, 0), 0.050 at (100, 100), 0.066 at (150, 200), 0.068 uncropped: their 5%
+    # target needs pads that trn refuses.
+    turn_onset_pad_ms: int = 150
+    turn_offset_pad_ms: int = 200
 
 
 @dataclass(frozen=True)

@@ -287,7 +287,10 @@ class Pipeline:
         t0 = time.perf_counter()
         # Who spoke when is the diarizer's turns where the detector heard speech: the
         # padding the recogniser needs is not speech (false alarm at every turn edge).
-        annotation = speech_turns(diarization.finish(), Timeline(heard), self.options.vad.turn_pad_ms / 1000)
+        vad = self.options.vad
+        annotation = speech_turns(
+            diarization.finish(), Timeline(heard), vad.turn_onset_pad_ms / 1000, vad.turn_offset_pad_ms / 1000
+        )
         timings["cluster_roles"] = time.perf_counter() - t0
         audio = _listening_source(visit, info, offset) if getattr(self.drafter, "listens", False) else None
         result = self.finalize(segments, annotation, offset, language, uri or _uri(info.path), timings, audio=audio)

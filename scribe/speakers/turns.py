@@ -3,9 +3,9 @@ and the transcript's marker where two speakers' speech went unrecognised.
 
 The diarizer embeds the padded speech regions the recogniser is given (a word's onset
 and tail must not be cut off), so its turns run ``speech_pad_ms`` past the speech at
-every edge. In who-spoke-when that padding is false alarm: on the samples it was nearly
-all of their DER at collar 0. ``speech_turns`` keeps the turns only where the detector's
-unpadded regions are, widened by a small ``turn_pad`` (``VadParams.turn_pad_ms``).
+every edge. ``speech_turns`` keeps the turns only where the detector's unpadded regions
+are, widened by ``VadParams.turn_onset_pad_ms`` before and ``turn_offset_pad_ms`` after
+(tuned on ami-debug trn: see ``scribe.options.VadParams``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from pyannote.core import Segment as Span
 from scribe.types import Segment
 
 
-def speech_turns(annotation: Annotation, speech: Timeline, pad: float = 0.0) -> Annotation:
-    """``annotation``'s turns within ``speech`` (seconds; unpadded speech regions) each
-    widened by ``pad`` seconds. A turn wholly outside it is dropped; ``uri`` is kept.
+def speech_turns(annotation: Annotation, speech: Timeline, before: float = 0.0, after: float = 0.0) -> Annotation:
+    """``annotation``'s turns within ``speech`` (seconds; unpadded speech regions), each
+    region widened by ``before`` seconds at its start and ``after`` at its end. A turn
+    wholly outside it is dropped; ``uri`` is kept.
 
     Parameters
     ----------
@@ -29,12 +30,12 @@ def speech_turns(annotation: Annotation, speech: Timeline, pad: float = 0.0) -> 
         The diarizer's turns.
     speech : pyannote.core.Timeline
         Where speech was heard (unpadded detector regions).
-    pad : float
-        Seconds added to each side of every speech region before cropping.
+    before, after : float
+        Seconds added before the start and after the end of every speech region.
     """
     if not annotation or not speech:
         return annotation.copy() if not annotation else Annotation(uri=annotation.uri)
-    where = Timeline([Span(max(0.0, r.start - pad), r.end + pad) for r in speech]).support()
+    where = Timeline([Span(max(0.0, r.start - before), r.end + after) for r in speech]).support()
     cropped = annotation.crop(where, mode="intersection")
     cropped.uri = annotation.uri
     return cropped.support()
@@ -48,8 +49,8 @@ def speech_turns(annotation: Annotation, speech: Timeline, pad: float = 0.0) -> 
 OVERLAP_MARKER = "[overlap]"
 # A word-free stretch, and each speaker's part of it, shorter than this is a pause
 # between words or turns, not lost speech: Whisper's word times leave gaps of a few
-# tenths of a second inside speech, and the reported turns reach turn_pad_ms (0.15 s)
-# into the pause between two speakers (on aci_d2n_visit a 2 ms sliver of one speaker
+# tenths of a second inside speech, and the reported turns reach 0.15-0.2 s
+# (VadParams.turn_onset_pad_ms, turn_offset_pad_ms) into the pause between two speakers (on aci_d2n_visit a 2 ms sliver of one speaker
 # in such a pause was marked before speakers' parts had to reach this too).
 MIN_UNRECOGNISED = 0.5
 _WORD_MARGIN = 0.15  # seconds around each word that count as covered by it
