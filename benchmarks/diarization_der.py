@@ -1,5 +1,7 @@
 """Diarization error rate on real meeting speech (ami-debug) and on the sample visits,
-at collar 0 and at +/-0.25 s (pyannote.metrics collar=0.5).
+at collar 0 and at +/-0.25 s (pyannote.metrics collar=0.5). The diarizer alone, over the
+padded speech regions; the RTTM ``scribe transcribe`` writes (turns within the unpadded
+speech) is scored by benchmarks/written_rttm_der.py.
 
     python benchmarks/diarization_der.py
 """

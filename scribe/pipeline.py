@@ -26,16 +26,25 @@ from typing import Protocol
 
 import numpy as np
 from pyannote.core import Annotation, Timeline
+from pyannote.core import Segment as Span
 
 from privacy import SAMPLE_RATE
-from scribe.audio import VAD_BACKENDS, VoiceActivityDetector
+from scribe.audio import VAD_BACKENDS, SpeechRegions, VoiceActivityDetector
 from scribe.audio.condition import Conditioner
 from scribe.audio.decode import AudioInfo, iter_blocks, probe
 from scribe.audio.source import FileAudioSource
 from scribe.notes import DRAFTERS, AudioSource, Drafter, DraftProgress, draft_note
 from scribe.notes.templates import Template, load_template
 from scribe.options import ScribeOptions
-from scribe.speakers import DIARIZERS, ROLE_LABELLERS, Diarizer, RoleLabeller, attribute_speakers
+from scribe.speakers import (
+    DIARIZERS,
+    ROLE_LABELLERS,
+    Diarizer,
+    RoleLabeller,
+    attribute_speakers,
+    mark_unrecognised_overlap,
+    speech_turns,
+)
 from scribe.speech import SPEECH_MODELS, SpeechModel
 from scribe.types import ModelInfo, Note, Segment, Transcript
 
@@ -102,7 +111,9 @@ class VisitResult:
     transcript : Transcript
         Segments with speakers and roles; times in seconds.
     annotation : pyannote.core.Annotation
-        The diarizer's final speaker turns (``uri`` set).
+        Who spoke when (``uri`` set): the diarizer's final speaker turns within the
+        unpadded speech the detector found (``speakers.turns.speech_turns``); written
+        as the visit's RTTM.
     note : Note
         The draft note; every sentence cites transcript segment ids.
     options : ScribeOptions
@@ -230,6 +241,7 @@ class Pipeline:
         high_pass = Conditioner()
         timings = {"condition": 0.0, "vad": 0.0, "asr": 0.0, "embed": 0.0}
         segments: list[Segment] = []
+        heard: list[Span] = []  # unpadded speech: where the reported turns may be
         diarization = self.diarizer.session(self.options.speakers)
         language = self.options.language  # None: the speech model detects it once
         offset = 0.0
@@ -245,12 +257,14 @@ class Pipeline:
                 joined = np.concatenate([carry, window]) if carry.size else window
                 with carried.pop_all(), visit.held(joined) as block:
                     t0 = time.perf_counter()
-                    speech = self.detector(block, offset)
+                    found = _detect(self.detector, block, offset)
+                    speech = found.padded
                     # A block boundary must not cut an utterance (a word split in two is
                     # two wrong words): speech running into the end of a block is carried.
                     cut = block.size
                     if not last:
                         speech, cut = _cut_before_open_speech(speech, offset, block.size)
+                    heard.extend(_before(found.unpadded, offset + cut / SAMPLE_RATE))
                     t1 = time.perf_counter()
                     recognition = self.speech_model.transcribe(block[:cut], speech, offset, language)
                     # Registered as soon as recognised, so the log filter knows it
@@ -271,7 +285,12 @@ class Pipeline:
                 if progress:
                     progress(offset, info.declared_duration)
         t0 = time.perf_counter()
-        annotation = diarization.finish()
+        # Who spoke when is the diarizer's turns where the detector heard speech: the
+        # padding the recogniser needs is not speech (false alarm at every turn edge).
+        vad = self.options.vad
+        annotation = speech_turns(
+            diarization.finish(), Timeline(heard), vad.turn_onset_pad_ms / 1000, vad.turn_offset_pad_ms / 1000
+        )
         timings["cluster_roles"] = time.perf_counter() - t0
         audio = _listening_source(visit, info, offset) if getattr(self.drafter, "listens", False) else None
         result = self.finalize(segments, annotation, offset, language, uri or _uri(info.path), timings, audio=audio)
@@ -327,7 +346,8 @@ class Pipeline:
         annotation.uri = uri
         transcript = self.role_labeller.label(
             Transcript(
-                segments=attribute_speakers(segments, annotation),
+                # Words to turns, then a marker where two speakers' speech has no words.
+                segments=mark_unrecognised_overlap(attribute_speakers(segments, annotation), annotation),
                 duration=round(duration, 3),
                 language=language or "en",
             )
@@ -375,6 +395,22 @@ def _kept_blocks(blocks: Iterator[np.ndarray], visit: VisitSink) -> Iterator[tup
             window = following
         if window is not None:
             yield window, True
+
+
+def _detect(detector: VoiceActivityDetector, block: np.ndarray, offset: float) -> SpeechRegions:
+    """Padded and unpadded speech of ``block``; a detector without ``detect`` gives its
+    padded regions for both."""
+    detect = getattr(detector, "detect", None)
+    if callable(detect):
+        return detect(block, offset)
+    speech = detector(block, offset)
+    return SpeechRegions(speech, speech)
+
+
+def _before(speech: Timeline, end: float) -> list[Span]:
+    """The parts of ``speech`` before ``end`` seconds (the rest is carried to the next
+    block, which detects it again)."""
+    return [Span(r.start, min(r.end, end)) for r in speech if r.start < end]
 
 
 def _cut_before_open_speech(speech: Timeline, offset: float, size: int) -> tuple[Timeline, int]:

@@ -9,6 +9,6 @@ Importing this package loads no model.
 """
 
 from privacy import SAMPLE_RATE  # samples per second of all audio (16 kHz), defined once in privacy
-from scribe.audio.vad import VAD_BACKENDS, StreamingDetector, VoiceActivityDetector
+from scribe.audio.vad import VAD_BACKENDS, SpeechRegions, StreamingDetector, VoiceActivityDetector
 
-__all__ = ["SAMPLE_RATE", "VAD_BACKENDS", "StreamingDetector", "VoiceActivityDetector"]
+__all__ = ["SAMPLE_RATE", "VAD_BACKENDS", "SpeechRegions", "StreamingDetector", "VoiceActivityDetector"]

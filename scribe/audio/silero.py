@@ -24,6 +24,7 @@ from pyannote.core import Segment as Span
 from pyannote.core import Timeline
 
 from privacy import SAMPLE_RATE
+from scribe.audio.vad import SpeechRegions
 from scribe.models import vad_model
 from scribe.options import ScribeOptions, VadParams
 from scribe.types import ModelInfo
@@ -33,6 +34,7 @@ logger = logging.getLogger("scribe.audio.silero")
 # Digital silence (a muted mic, padding) is skipped without running the network, which
 # keeps long silent stretches of a recording nearly free.
 _SILENCE_RMS = 1e-4
+_WINDOW = 512  # samples: silero's window at 16 kHz
 
 
 class SileroDetector:
@@ -56,7 +58,7 @@ class SileroDetector:
         self.params = params
         path, self.info = vad_model()
         self._torch = torch
-        self._get_speech_timestamps = silero_vad.get_speech_timestamps
+        self._from_probs = silero_vad.get_speech_timestamps_from_probs
         self._model = silero_vad.load_silero_vad(onnx=False)
         logger.debug("loaded VAD %s", path)
 
@@ -71,20 +73,48 @@ class SileroDetector:
     def __call__(self, audio: np.ndarray, offset: float = 0.0) -> Timeline:
         """Padded speech regions of ``audio`` ((n,) float32 at 16 kHz) in seconds,
         shifted by ``offset``. Re-runs the network over all of ``audio``."""
-        timeline = Timeline()
+        return self.detect(audio, offset).padded
+
+    def detect(self, audio: np.ndarray, offset: float = 0.0) -> SpeechRegions:
+        """Speech regions of ``audio`` ((n,) float32 at 16 kHz), padded and unpadded, in
+        seconds shifted by ``offset``: the network scores every 32 ms window once, and
+        silero's own decision rules (``get_speech_timestamps_from_probs``) read the
+        scores twice, with ``speech_pad_ms`` and with none."""
         if audio.size < SAMPLE_RATE // 10 or float(np.sqrt(np.mean(audio**2))) < _SILENCE_RMS:
-            return timeline
-        p = self.params
+            return SpeechRegions(Timeline(), Timeline())
+        probs = self._scores(audio)
+        return SpeechRegions(
+            self._regions(probs, audio.size, offset, self.params.speech_pad_ms),
+            self._regions(probs, audio.size, offset, 0),
+        )
+
+    def _scores(self, audio: np.ndarray) -> list[float]:
+        """Speech probability of each 512-sample window (the last zero-padded), as
+        ``silero_vad.get_speech_timestamps`` computes them."""
+        torch = self._torch
+        x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
         self._model.reset_states()
-        stamps = self._get_speech_timestamps(
-            self._torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
-            self._model,
-            threshold=p.threshold,
+        probs = []
+        with torch.inference_mode():
+            for i in range(0, x.numel(), _WINDOW):
+                chunk = x[i : i + _WINDOW]
+                if chunk.numel() < _WINDOW:
+                    chunk = torch.nn.functional.pad(chunk, (0, _WINDOW - chunk.numel()))
+                probs.append(float(self._model(chunk, SAMPLE_RATE)))
+        return probs
+
+    def _regions(self, probs: list[float], n: int, offset: float, pad_ms: int) -> Timeline:
+        p = self.params
+        stamps = self._from_probs(
+            probs,
             sampling_rate=SAMPLE_RATE,
+            threshold=p.threshold,
             min_speech_duration_ms=p.min_speech_ms,
             min_silence_duration_ms=p.min_silence_ms,
-            speech_pad_ms=p.speech_pad_ms,
+            speech_pad_ms=pad_ms,
+            audio_length_samples=n,
         )
+        timeline = Timeline()
         for s in stamps:
             timeline.add(Span(offset + s["start"] / SAMPLE_RATE, offset + s["end"] / SAMPLE_RATE))
         return timeline.support()

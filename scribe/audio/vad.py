@@ -8,6 +8,7 @@ registered in ``VAD_BACKENDS``; ``ScribeOptions.vad_backend`` names the one to u
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +17,25 @@ from pyannote.core import Timeline
 from scribe.options import VadParams
 from scribe.registry import Registry
 from scribe.types import ModelInfo
+
+
+@dataclass(frozen=True)
+class SpeechRegions:
+    """Speech found in one piece of audio, two ways (seconds from the start of the visit).
+
+    Attributes
+    ----------
+    padded : pyannote.core.Timeline
+        The regions widened by ``speech_pad_ms`` each side (joined where they meet):
+        what the speech model recognises and the diarizer embeds (a word's onset or
+        tail is not cut off).
+    unpadded : pyannote.core.Timeline
+        The same regions as the detector's decision rules found them, unwidened: where
+        speech is, for who-spoke-when (padding there is false alarm at every turn edge).
+    """
+
+    padded: Timeline
+    unpadded: Timeline
 
 
 class StreamingDetector(Protocol):
@@ -78,6 +98,11 @@ class VoiceActivityDetector(Protocol):
             Padded speech regions in seconds from the start of the visit, disjoint and
             sorted; empty for silence or audio shorter than the model can judge.
         """
+        ...
+
+    def detect(self, audio: np.ndarray, offset: float = 0.0) -> SpeechRegions:
+        """Speech regions of ``audio`` ((n,) float32 at 16 kHz) both padded (what
+        ``__call__`` returns) and unpadded, from one pass of the model."""
         ...
 
     def stream(self, min_silence_ms: int | None = None) -> StreamingDetector:

@@ -81,17 +81,28 @@ def rttm_uri(uri: str) -> str:
     return re.sub(r"\s+", "_", uri.strip()) or "unknown"
 
 
-def write_rttm(transcript: Transcript, path: str | os.PathLike, *, uri: str) -> Path:
-    """Who spoke when, one SPEAKER line per segment that has a speaker and a duration."""
+def write_rttm(
+    transcript: Transcript, path: str | os.PathLike, *, uri: str, annotation: Annotation | None = None
+) -> Path:
+    """Who spoke when, one SPEAKER line per turn.
+
+    With ``annotation`` (a recorded or live visit: the diarizer's turns,
+    ``VisitResult.annotation``) the lines are its turns, overlapping ones included, so
+    speech without recognised words (a backchannel, an overlap, the pause between two
+    words) is in it. Without (``scribe draft``: a transcript file has no diarization),
+    one line per segment that has a speaker. Turns of zero length are left out."""
     name = rttm_uri(uri)
+    if annotation is not None:
+        turns = [(seg.start, seg.end, str(label)) for seg, _, label in annotation.itertracks(yield_label=True)]
+    else:
+        turns = [(seg.start, seg.end, seg.speaker) for seg in transcript.segments if seg.speaker is not None]
     lines = []
-    for seg in sorted(transcript.segments, key=lambda s: (s.start, s.end)):
-        dur = seg.end - seg.start
+    for start, end, speaker in sorted(turns):
+        dur = end - start
         # Zero-length turns carry no speech time and some scorers reject them.
-        if seg.speaker is None or round(dur, 3) <= 0:
+        if round(dur, 3) <= 0:
             continue
-        speaker = rttm_uri(seg.speaker)
-        lines.append(f"SPEAKER {name} 1 {seg.start:.3f} {dur:.3f} <NA> <NA> {speaker} <NA> <NA>\n")
+        lines.append(f"SPEAKER {name} 1 {start:.3f} {dur:.3f} <NA> <NA> {rttm_uri(speaker)} <NA> <NA>\n")
     out = write_atomic(path, "".join(lines).encode("utf-8"))
     logger.info("rttm: %s (%d turn(s))", out, len(lines))
     return out

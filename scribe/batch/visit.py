@@ -26,6 +26,8 @@ from scribe.notes.render import render_instructions_markdown, render_note_markdo
 from scribe.types import ModelInfo, Note, Transcript
 
 if TYPE_CHECKING:
+    from pyannote.core import Annotation
+
     from privacy.visit import Visit
     from scribe.pipeline import Pipeline, Progress, VisitResult
 
@@ -217,6 +219,7 @@ def write_note_outputs(
     options_dict: dict[str, Any],
     models: Sequence[ModelInfo],
     record: Callable[[], object],
+    annotation: Annotation | None = None,
 ) -> tuple[str, ...]:
     """Write a visit's files into ``out``, all or none: the note's documents
     (``NOTE_SUFFIXES``; the instructions' only when there are instructions) and, unless
@@ -224,7 +227,9 @@ def write_note_outputs(
     is published, ``record()`` audits what the visit was (``visit_processed``,
     ``note_drafted``) and each exported document is audited as ``note_exported`` with its
     SHA-256 and format; if the audit log refuses, nothing is published. ``source`` names
-    the input in messages. Returns the names written, in ``OUTPUT_SUFFIXES`` order.
+    the input in messages. ``annotation``: the diarizer's speaker turns, written as the
+    RTTM (None, for a transcript file: the RTTM is the segments' speakers). Returns the
+    names written, in ``OUTPUT_SUFFIXES`` order.
 
     Raises ``OutputError`` (exit code 3) when a file cannot be written."""
     note = documents.note
@@ -232,7 +237,7 @@ def write_note_outputs(
         ".transcript.json": lambda p: outputs.write_transcript_json(
             transcript, p, uri=uri, options_dict=options_dict, models=models
         ),
-        ".rttm": lambda p: outputs.write_rttm(transcript, p, uri=uri),
+        ".rttm": lambda p: outputs.write_rttm(transcript, p, uri=uri, annotation=annotation),
         ".vtt": lambda p: outputs.write_webvtt(transcript, p),
         ".note.md": lambda p: outputs.write_text(documents.markdown, p),
         ".note.json": lambda p: outputs.write_note_json(note, p),
@@ -263,7 +268,7 @@ def write_visit_outputs(result: VisitResult, *, source: Path, uri: str, out: Pat
     mode the note's documents only (``NAME.note.md``, ``NAME.note.json``,
     ``NAME.fhir.json``, and ``NAME.instructions.md`` with ``NAME.instructions.fhir.json``
     when the note has patient instructions), otherwise also the transcript JSON, RTTM and
-    WebVTT. Before the files are published the visit records ``visit_processed``
+    WebVTT (the RTTM is the diarizer's turns, ``result.annotation``). Before the files are published the visit records ``visit_processed``
     (durations in seconds, counts, models, template) and one ``note_exported`` per
     document with its SHA-256: if the audit log refuses, nothing is published and the
     caller discards the visit. ``source`` names the recording in messages.
@@ -288,7 +293,7 @@ def write_visit_outputs(result: VisitResult, *, source: Path, uri: str, out: Pat
 
     names = write_note_outputs(
         result.transcript, documents, uri=uri, out=out, visit=visit, source=shown(source.name),
-        options_dict=options, models=result.models, record=record,
+        options_dict=options, models=result.models, record=record, annotation=result.annotation,
     )
     return VisitOutputs(result, out, names, documents.document, instructions_document=documents.instructions_document)
 

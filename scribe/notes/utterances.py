@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scribe.speakers.turns import is_marker
 from scribe.types import Role, Segment
 
 # A reply that only keeps the floor for the other speaker ("mm-hmm", "okay"): stepped over
@@ -280,8 +281,11 @@ def utterances(segments: Sequence[Segment]) -> list[Utterance]:
     -------
     list of Utterance
         Backchannel-only segments are dropped when they sit inside another speaker's
-        sentence; every other segment's words are in exactly one utterance.
+        sentence; ``[overlap]`` markers (speech without recognised words,
+        ``scribe.speakers.turns.OVERLAP_MARKER``) have nothing to draft from and are
+        skipped; every other segment's words are in exactly one utterance.
     """
+    segments = [s for s in segments if not is_marker(s)]
     if not segments:
         return []
     last = max(s.end for s in segments) or 1.0

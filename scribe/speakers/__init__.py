@@ -20,13 +20,18 @@ from scribe.speakers.base import (
     RoleLabeller,
     diarize,
 )
+from scribe.speakers.turns import OVERLAP_MARKER, is_marker, mark_unrecognised_overlap, speech_turns
 
 __all__ = [
     "DIARIZERS",
     "ROLE_LABELLERS",
     "DiarizationSession",
+    "OVERLAP_MARKER",
     "Diarizer",
     "RoleLabeller",
     "attribute_speakers",
     "diarize",
+    "is_marker",
+    "mark_unrecognised_overlap",
+    "speech_turns",
 ]
