@@ -27,6 +27,7 @@ from scribe.cli.app import (
     note_options,
     vocabulary as read_vocabulary,
 )
+from scribe.cli.enroll import ClinicianOption, clinician_voices
 from scribe.config import load_config
 from scribe.errors import NoSpeechError, OutputError, ScribeError
 from scribe.options import ScribeOptions, split_terms
@@ -60,6 +61,7 @@ def serve(
     note_model: NoteModelOption = None,
     note_device: NoteDeviceOption = None,
     note_dtype: NoteDtypeOption = None,
+    clinician: ClinicianOption = None,
 ) -> None:
     """Start the capture service and its recorder page on this machine (127.0.0.1 only).
 
@@ -89,7 +91,10 @@ def serve(
         visits = VisitFactory.start(privacy_on, site)
         fhir = fhir_destination(site, fhir_server)
         token = load_or_create_token()
-        service = CaptureService(load_pipeline(options), visits, token=token, fhir=fhir)
+        voices = clinician_voices(clinician)
+        pipeline = load_pipeline(options)
+        pipeline.voices = tuple(voices)
+        service = CaptureService(pipeline, visits, token=token, fhir=fhir)
     except ScribeError as e:
         fail(e)
         raise typer.Exit(e.exit_code)
@@ -123,6 +128,7 @@ def record(
     note_model: NoteModelOption = None,
     note_device: NoteDeviceOption = None,
     note_dtype: NoteDtypeOption = None,
+    clinician: ClinicianOption = None,
 ) -> None:
     """Record a visit from this machine's microphone, without a browser.
 
@@ -155,7 +161,9 @@ def record(
         uri = name or datetime.now().strftime("visit-%Y%m%d-%H%M%S")
         mic = microphone.Microphone(device)  # checked before the models load
         visits = VisitFactory.start(privacy_on, site)
+        voices = clinician_voices(clinician)
         pipeline = load_pipeline(options)
+        pipeline.voices = tuple(voices)
     except ScribeError as e:
         fail(e)
         raise typer.Exit(e.exit_code)
