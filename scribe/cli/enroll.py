@@ -36,7 +36,7 @@ def clinician_voices(ids: list[str] | None) -> list[Voiceprint]:
     from scribe.speakers.enrolled import load_voices
 
     try:
-        return load_voices(ids)
+        return load_voices(list(ids) if ids else None)
     except ScribeError as e:
         raise ScribeError(f"--clinician: {e}") from None
 
@@ -62,8 +62,8 @@ def enroll(
     Exit codes: 0 done; 1 unknown id or store problem; 2 a file missing or unreadable,
     too little speech, or more than one voice; 4 the speaker model cannot load.
     """
-    from privacy.audit import AuditLog
     from privacy.voiceprints import VoiceprintStore
+    from scribe.speakers.enrolled import delete_voice
 
     site_data_dir()
     store = VoiceprintStore()
@@ -76,14 +76,12 @@ def enroll(
                 typer.echo(f"{v.id}  {shown(v.name)}  enrolled {v.created}  model {v.model}")
             return
         if delete is not None:
-            store.delete(delete)
-            AuditLog().record("voice_deleted", delete)
+            delete_voice(delete, store)
             typer.echo(f"deleted {delete}")
             return
         if not name or not name.strip():
             raise ScribeError("--name: give the clinician's name (e.g. --name \"Dr Ada Smith\")")
         voice = _enroll(store, name, file, seconds, device)
-        AuditLog().record("voice_enrolled", voice.id, model=voice.model)
     except ScribeError as e:
         fail(e)
         raise typer.Exit(e.exit_code) from None
@@ -95,7 +93,7 @@ def _enroll(store, name: str, file: Path | None, seconds: float, device: str | N
     from scribe.audio.decode import decode_audio
     from scribe.options import ScribeOptions
     from scribe.speakers.embedding import EmbeddingDiarizer
-    from scribe.speakers.enrolled import encoder_name, make_voiceprint
+    from scribe.speakers.enrolled import enroll as enroll_audio
 
     if file is not None:
         audio = decode_audio(file)  # InputError (exit 2): missing, unreadable, not audio
@@ -107,10 +105,10 @@ def _enroll(store, name: str, file: Path | None, seconds: float, device: str | N
         options = ScribeOptions()
         diarizer = EmbeddingDiarizer.from_options(options)
         detector = VAD_BACKENDS.create(options.vad_backend, options)
-        vector = make_voiceprint(diarizer, detector, audio, source)
-    finally:
-        audio[:] = 0  # the recording is never kept
-    return store.add(name, encoder_name(diarizer.model_info), vector)
+    except BaseException:
+        audio[:] = 0
+        raise
+    return enroll_audio(audio, name, diarizer, detector, source, store)
 
 
 def _record(seconds: float, device: str | None) -> np.ndarray:

@@ -91,10 +91,9 @@ def serve(
         visits = VisitFactory.start(privacy_on, site)
         fhir = fhir_destination(site, fhir_server)
         token = load_or_create_token()
-        voices = clinician_voices(clinician)
-        pipeline = load_pipeline(options)
-        pipeline.voices = tuple(voices)
-        service = CaptureService(pipeline, visits, token=token, fhir=fhir)
+        clinician_voices(clinician)  # ids checked now; each visit loads its voices when it opens
+        service = CaptureService(load_pipeline(options), visits, token=token, fhir=fhir)
+        service.clinicians = tuple(clinician) if clinician else None
     except ScribeError as e:
         fail(e)
         raise typer.Exit(e.exit_code)

@@ -101,6 +101,7 @@ class LiveVisit:
         params: StreamParams = StreamParams(),
         model_drafter: Drafter | None = None,
         terms: Sequence[str] = (),
+        voices: Sequence[Any] | None = None,
     ):
         self.pipeline = pipeline
         self.model_drafter = model_drafter
@@ -111,7 +112,7 @@ class LiveVisit:
         self.visit = visit
         self.id = visit.visit_id
         self.template: Template = load_template(template) if template else pipeline.template
-        self.session = StreamingSession(pipeline, visit=visit, params=params, terms=terms)
+        self.session = StreamingSession(pipeline, visit=visit, params=params, terms=terms, voices=voices)
         self.state = State.recording
         self.swapped = False
         self.last_active = time.monotonic()

@@ -265,11 +265,63 @@ def _annotation(windows: WindowEmbeddings, keys: list[str]) -> tuple[Annotation,
 
 
 def load_voices(ids: Sequence[str] | None = None) -> list[Voiceprint]:
-    """The site's enrolled voices (``privacy.voiceprints``): every one, or those ``ids``
-    name (``StoreError``, one line, for an id not enrolled)."""
+    """The site's enrolled voices (``privacy.voiceprints``): every one (``ids`` None), or
+    those ``ids`` name (none for an empty list; ``StoreError``, one line, for an id not
+    enrolled)."""
     from privacy.voiceprints import VoiceprintStore
 
     store = VoiceprintStore()
-    if ids:
+    if ids is not None:
         return [store.get(i) for i in ids]
     return store.list()
+
+
+def enroll(audio: np.ndarray, name: str, diarizer: Any, detector: Any, source: str, store: Any = None, audit: Any = None) -> Voiceprint:
+    """Make, keep and audit one clinician's voiceprint (``scribe enroll``, the service's
+    ``POST /api/voices``).
+
+    Parameters
+    ----------
+    audio : np.ndarray
+        (n,) float32 at 16 kHz: the enrollment recording. Zeroed here, kept nowhere.
+    name : str
+        The clinician's name (sealed with the voiceprint; never audited).
+    diarizer, detector
+        The embedding diarizer (``embed``) and the VAD.
+    source : str
+        The recording's name in errors.
+    store : privacy.voiceprints.VoiceprintStore, optional
+        Default: the site's.
+    audit : privacy.audit.AuditLog, optional
+        Default: the site's; ``voice_enrolled`` with the id and the model only.
+
+    Raises
+    ------
+    EnrollmentError
+        Too little speech, or more than one voice (exit code 2).
+    ScribeError
+        The diarizer cannot embed (another backend), or the store cannot write.
+    """
+    from privacy.audit import AuditLog
+    from privacy.voiceprints import VoiceprintStore
+    from scribe.errors import ScribeError
+
+    try:
+        if not hasattr(diarizer, "embed"):
+            raise ScribeError("enrollment needs the embedding diarizer (--diarizer embedding)")
+        vector = make_voiceprint(diarizer, detector, audio, source)
+    finally:
+        audio[:] = 0  # the recording is never kept
+    voice = (store or VoiceprintStore()).add(name, encoder_name(diarizer.model_info), vector)
+    (audit or AuditLog()).record("voice_enrolled", voice.id, model=voice.model)
+    return voice
+
+
+def delete_voice(voice_id: str, store: Any = None, audit: Any = None) -> None:
+    """Delete an enrolled voice, leaving nothing of it (``VoiceprintStore.delete``), and
+    audit ``voice_deleted`` with its id. ``StoreError`` for an id not enrolled."""
+    from privacy.audit import AuditLog
+    from privacy.voiceprints import VoiceprintStore
+
+    (store or VoiceprintStore()).delete(voice_id)
+    (audit or AuditLog()).record("voice_deleted", voice_id)
