@@ -7,7 +7,8 @@ The enrollment recording is ``scribe.speakers.enrolled.ENROLLMENT_TEXT`` read by
 ``rms`` (the samples' clinician voice; a text in no sample), synthesized here; the
 voiceprint is made by ``make_voiceprint`` as ``scribe enroll`` makes it. Also the
 "swapped" visit (``tests/enrollment_audio.py``: the patient asks the questions and the
-clinician answers in the first person), where words alone invert the roles.
+clinician answers in the first person), where words alone invert the roles, and the
+"companion" visit (the patient's son speaks too, in flite awb: three voices).
 
     python benchmarks/enrollment_roles.py
 """
@@ -25,7 +26,9 @@ sys.path.insert(0, str(REPO))
 from scribe.options import ScribeOptions  # noqa: E402
 from scribe.pipeline import Pipeline  # noqa: E402
 from scribe.speakers.enrolled import ENROLLMENT_TEXT, make_voiceprint  # noqa: E402
-from tests.enrollment_audio import SAMPLES, reference_turns, role_time, speak, swapped_visit  # noqa: E402
+from tests.enrollment_audio import (  # noqa: E402
+    SAMPLES, companion_visit, reference_turns, role_time, speak, swapped_visit,
+)
 
 
 def main() -> None:
@@ -39,14 +42,14 @@ def main() -> None:
             voices=[("voice-bench000", vector)],
         )
         visits = [(REPO / "samples" / f"{u}.wav", reference_turns(u)) for u in SAMPLES]
-        visits.append(swapped_visit(tmp))
+        visits += [swapped_visit(tmp), companion_visit(tmp)]
         rows = []
         for path, turns in visits:
             row = {"uri": path.stem}
             for name, pipeline in (("without", plain), ("with", enrolled)):
                 result = pipeline.process(path)
                 row[f"speakers_{name}"] = len(result.annotation.labels())
-                for role in ("clinician", "patient"):
+                for role in sorted({r for _, _, r in turns}):
                     right, wrong = role_time(result.transcript, turns, role)
                     row[f"{role}_time_right_{name}"] = round(right, 4)
                     row[f"{role}_time_wrong_{name}"] = round(wrong, 4)

@@ -28,7 +28,23 @@ SWAPPED = (
     ("patient", "What if the fever comes back? Will you refer me to a specialist? When do I follow up?"),
     ("clinician", "I would call me if it gets worse. My own cough lasted two weeks, and I felt tired the whole time."),
 )
-VOICES = {"clinician": "rms", "patient": "slt"}
+# Clinician (rms), patient (slt) and her son (awb, the flite voice closest to rms: its
+# windows' mean cosine to rms's voiceprint 0.75); the son speaks of the patient as "she".
+COMPANION = (
+    ("clinician", "Good morning, what brings you in today?"),
+    ("patient", "I have had a cough for a week and it keeps me up."),
+    ("other", "She has been coughing every night, I can hear her from my room."),
+    ("clinician", "Any fever or chills? Any shortness of breath?"),
+    ("patient", "No fever, but I feel tired all the time."),
+    ("other", "She also stopped eating much, which worries me a lot."),
+    ("clinician", "Let me listen to your lungs. Take a deep breath in and out."),
+    ("patient", "Is it serious? Do I need antibiotics?"),
+    ("clinician", "Your lungs sound clear. I think this is a viral bronchitis. Rest and drink fluids."),
+    ("other", "Should I keep her home from work this week then?"),
+    ("clinician", "Yes, a few days at home is sensible. Come back if the fever starts."),
+    ("patient", "Thank you doctor, I will."),
+)
+VOICES = {"clinician": "rms", "patient": "slt", "other": "awb"}
 
 
 def speak(text: str, voice: str, out: Path) -> np.ndarray:
@@ -50,17 +66,28 @@ def two_voices(folder: Path, text: str, first: str = "rms", second: str = "slt",
     return write_audio(folder / "two_voices.wav", np.concatenate(turns))
 
 
-def swapped_visit(folder: Path) -> tuple[Path, list[tuple[float, float, str]]]:
-    """``SWAPPED`` as one 16 kHz wav (0.6 s between turns) and its reference turns
-    (start, end, role)."""
+def scripted_visit(folder: Path, script=SWAPPED, name: str = "swapped_visit") -> tuple[Path, list[tuple[float, float, str]]]:
+    """``script`` ((role, text) turns; ``SWAPPED`` or ``COMPANION``) as one 16 kHz wav
+    (0.6 s between turns, each turn at the same level) and its reference turns (start,
+    end, role)."""
     gap = np.zeros(int(0.6 * 16000), np.float32)
     parts, turns, t = [gap], [], 0.6
-    for i, (role, text) in enumerate(SWAPPED):
-        a = _level(speak(text, VOICES[role], folder / f"turn{i}.wav"))
+    for i, (role, text) in enumerate(script):
+        a = _level(speak(text, VOICES[role], folder / f"{name}-{i}.wav"))
         parts += [a, gap]
         turns.append((t, t + a.size / 16000, role))
         t += a.size / 16000 + 0.6
-    return write_audio(folder / "swapped_visit.wav", np.concatenate(parts)), turns
+    return write_audio(folder / f"{name}.wav", np.concatenate(parts)), turns
+
+
+def swapped_visit(folder: Path) -> tuple[Path, list[tuple[float, float, str]]]:
+    """``SWAPPED`` as a visit (``scripted_visit``)."""
+    return scripted_visit(folder, SWAPPED, "swapped_visit")
+
+
+def companion_visit(folder: Path) -> tuple[Path, list[tuple[float, float, str]]]:
+    """``COMPANION`` (three voices) as a visit (``scripted_visit``)."""
+    return scripted_visit(folder, COMPANION, "companion_visit")
 
 
 def reference_turns(uri: str) -> list[tuple[float, float, str]]:
@@ -71,10 +98,10 @@ def reference_turns(uri: str) -> list[tuple[float, float, str]]:
 
 def role_time(transcript, turns: list[tuple[float, float, str]], role: str) -> tuple[float, float]:
     """(right, wrong): fractions of the reference ``role`` time covered by transcript
-    segments of that role (``Role.CLINICIAN`` / ``Role.PATIENT``), and by segments of
-    another role. The rest is time no segment covers (pauses inside a turn, words the
+    segments of that role (``Role.CLINICIAN`` / ``Role.PATIENT`` / ``Role.OTHER``), and by
+    segments of another role. The rest is time no segment covers (pauses inside a turn, words the
     recogniser missed), which no role can fix."""
-    want = Role.CLINICIAN if role == "clinician" else Role.PATIENT
+    want = Role(role)
     total = right = wrong = 0.0
     for s, e, r in turns:
         if r != role:

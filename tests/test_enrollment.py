@@ -20,7 +20,9 @@ from scribe.pipeline import Pipeline
 from scribe.speakers.enrolled import ENROLLMENT_TEXT, EnrollmentError, make_voiceprint
 from scribe.types import ModelInfo, Role
 from tests.audio_tools import write_audio
-from tests.enrollment_audio import REPO, SAMPLES, reference_turns, role_time, speak, swapped_visit, two_voices
+from tests.enrollment_audio import (
+    REPO, SAMPLES, companion_visit, reference_turns, role_time, speak, swapped_visit, two_voices,
+)
 
 NAME = "Dr Ada Zyxwvut"  # a name no other byte string in the file could look like
 
@@ -167,6 +169,24 @@ def test_the_voice_fixes_a_visit_whose_words_invert_the_roles(pipeline, enrolled
     right, wrong = role_time(result.transcript, turns, "clinician")
     assert wrong == 0.0 and right >= 0.9
     assert role_time(result.transcript, turns, "patient")[1] == 0.0
+
+
+def test_the_known_voice_counts_a_companion_the_clustering_merged(pipeline, enrolled_pipeline, tmp_path):
+    """Clinician, patient and her son (flite rms, slt, awb): without enrollment the
+    diarizer finds 2 speakers (measured); with the clinician's voice known, the son's
+    turns merged into the clinician's speaker are taken out and counted as a third (3
+    speakers), the clinician's time is the clinician's and the son is not the clinician."""
+    path, turns = companion_visit(tmp_path)
+    result = enrolled_pipeline.process(path)
+    assert len(result.annotation.labels()) == 3
+    right, wrong = role_time(result.transcript, turns, "clinician")
+    assert wrong == 0.0 and right >= 0.9
+    son = [(s, e, r) for s, e, r in turns if r == "other"]
+    given_to_clinician = sum(
+        max(0.0, min(e, seg.end) - max(s, seg.start))
+        for s, e, _ in son for seg in result.transcript.segments if seg.role is Role.CLINICIAN
+    )
+    assert given_to_clinician == 0.0
 
 
 def test_no_voice_heard_changes_nothing(pipeline, tmp_path):

@@ -19,6 +19,9 @@ from tests.service_process import ServiceProcess
 from tests.test_service import _stream
 
 NAME = "Dr Ada Zyxwvut"
+# Live lines inside clinician turns sent with the clinician's role: measured 3 of 3 with
+# the voice, 0 of 3 without it (the visit opened with "clinician": [], words alone).
+LIVE_RIGHT = 1.0
 
 
 def _pcm16(path_or_audio) -> bytes:
@@ -114,6 +117,19 @@ def test_a_streamed_visit_finds_the_clinician_by_voice(service, tmp_path):
                                  role=Role(s.get("role") or "unknown")) for s in final["transcript"])
         right, wrong = role_time(Transcript(segments, 0.0, "en"), turns, "clinician")
         assert wrong == 0.0 and right >= 0.9
+        # Live: the provisional roles use the voice too. Each committed line's role as
+        # sent (before any later relabelling), for lines inside reference clinician turns.
+        lines = [e for e in events if e["type"] == "line"]
+        in_clinician = [e for e in lines if any(s <= (e["start"] + e["end"]) / 2 < t for s, t, r in turns if r == "clinician")]
+        live_right = sum(e["role"] == "clinician" for e in in_clinician) / len(in_clinician)
+        assert live_right >= LIVE_RIGHT, [e["role"] for e in in_clinician]
+        client.request("DELETE", f"/api/visits/{visit}")
+        # The same visit listening for no voice: the words alone invert it, live and final.
+        visit = client.request("POST", "/api/visits", {"clinician": []})["visit"]
+        events = asyncio.run(_stream(client, visit, _pcm16(path)))
+        lines = [e for e in events if e["type"] == "line"]
+        in_clinician = [e for e in lines if any(s <= (e["start"] + e["end"]) / 2 < t for s, t, r in turns if r == "clinician")]
+        assert all(e["role"] != "clinician" for e in in_clinician), [e["role"] for e in in_clinician]
         client.request("DELETE", f"/api/visits/{visit}")
     finally:
         client.request("DELETE", f"/api/voices/{voice['id']}")

@@ -144,6 +144,12 @@ class StreamingSession:
         self.speculation = {"used": 0, "wasted": 0}
 
     @property
+    def enrolled(self) -> dict[str, str]:
+        """Provisional speaker -> enrolled voice id, as far as the session can tell yet
+        (``DiarizationSession.enrolled``; {} for a backend without voices)."""
+        return dict(getattr(self._diarization, "enrolled", None) or {})
+
+    @property
     def received(self) -> float:
         """Seconds of audio fed so far."""
         return self._received

@@ -397,10 +397,12 @@ class LiveVisit:
         return {spk: _SWAP.get(r, r) if self.swapped else r for spk, r in t.speakers.items()}
 
     def _provisional(self) -> Transcript:
+        # A provisional speaker with an enrolled clinician's voice is the clinician now.
         return Transcript(
             segments=tuple(line.segment for line in self.session.lines),
             duration=self.session.received,
             language=self.session.language or "en",
+            speakers={spk: Role.CLINICIAN for spk in self.session.enrolled},
         )
 
     def _note_event(self, roles: dict[str, Role], force: bool = False) -> list[Event]:

@@ -27,7 +27,7 @@ from pyannote.core import Segment as Span
 from privacy import SAMPLE_RATE
 from scribe.models import speaker_encoder
 from scribe.options import DiarizationParams, ScribeOptions
-from scribe.speakers.enrolled import apply_voices, encoder_name, known_voices
+from scribe.speakers.enrolled import apply_voices, encoder_name, known_voices, provisional_voices
 
 logger = logging.getLogger("scribe.speakers.embedding")
 
@@ -104,7 +104,7 @@ class EmbeddingSession:
         self._num_speakers = num_speakers
         # Enrolled voices (scribe.speakers.enrolled), as (id, vector) of this encoder.
         self._voices = known_voices(voices, encoder_name(diarizer.model_info)) if voices else []
-        self.enrolled: dict[str, str] = {}
+        self._enrolled: dict[str, str] | None = None  # set by finish
         self._windows = WindowEmbeddings.empty()
         p = diarizer.params
         self._online = OnlineSpeakers(p.new_speaker_similarity, p.max_speakers)
@@ -124,10 +124,16 @@ class EmbeddingSession:
         found among its speakers (``scribe.speakers.enrolled.apply_voices``)."""
         annotation = self._diarizer.cluster(self._windows, self._num_speakers)
         if self._voices:
-            annotation, self.enrolled = apply_voices(
-                self._windows, annotation, self._voices, self._diarizer.cluster, self._num_speakers
-            )
+            annotation, self._enrolled = apply_voices(self._windows, annotation, self._voices)
         return annotation
+
+    @property
+    def enrolled(self) -> dict[str, str]:
+        """Speaker -> enrolled voice id: after ``finish``, of the final speakers; before,
+        of the provisional ones (``scribe.speakers.enrolled.provisional_voices``)."""
+        if self._enrolled is not None:
+            return self._enrolled
+        return provisional_voices(self._online.centroids, self._voices) if self._voices else {}
 
 
 class EmbeddingDiarizer:

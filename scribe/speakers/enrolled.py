@@ -29,7 +29,7 @@ as different voices):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,6 +54,9 @@ WINDOW_SIMILARITY = 0.82
 # Windows (0.25 s apart, 1.6 s long) needed to call an unclustered voice present: ~2 s of
 # speech, the embedding diarizer's own least for telling voices apart.
 MIN_VOICE_WINDOWS = 8
+# A run of one speaker's windows (one speech region) long enough to judge on its own:
+# 1 s of window centres. Shorter runs at turn edges mix two voices.
+MIN_RUN_WINDOWS = 4
 
 # Enrollment: speech needed, and the one-voice check.
 MIN_ENROLL_SPEECH = 8.0  # seconds of VAD speech; 12 s of flite rms gave a print as stable as 25 s
@@ -143,15 +146,10 @@ def make_voiceprint(diarizer: Any, detector: Any, audio: np.ndarray, source: str
     return (v / (np.linalg.norm(v) + 1e-9)).astype(np.float32)
 
 
-Recluster = Callable[["WindowEmbeddings", "int | None"], Annotation]
-
-
 def apply_voices(
     windows: WindowEmbeddings,
     annotation: Annotation,
     voices: Sequence[tuple[str, np.ndarray]],
-    recluster: Recluster | None = None,
-    num_speakers: int | None = None,
 ) -> tuple[Annotation, dict[str, str]]:
     """Speaker turns with the enrolled voices found.
 
@@ -163,11 +161,6 @@ def apply_voices(
         The diarizer's turns over those windows.
     voices : sequence of (id, vector)
         ``known_voices`` of the enrolled voices.
-    recluster : callable, optional
-        ``(windows, num_speakers) -> Annotation``: the diarizer's clustering, to count the
-        speakers left once a voice was carved out of a merged speaker.
-    num_speakers : int, optional
-        The visit's known speaker count, if any.
 
     Returns
     -------
@@ -191,34 +184,38 @@ def apply_voices(
         if means[j] >= CLUSTER_SIMILARITY:
             owner[mine] = j
     clustered = set(owner[owner >= 0].tolist())
+    _take_out_companion(windows, base, owner, sims, centroid)
     # Windows of other speakers (or none) that are the voice's more than their own.
     for i in np.flatnonzero(owner < 0):
         j = int(np.argmax(sims[i]))
         own = float(windows.vectors[i] @ centroid[base[i]]) if base[i] in centroid else -1.0
         if sims[i, j] >= WINDOW_SIMILARITY and sims[i, j] > own:
             owner[i] = j
-    carved = False
     for j in range(len(voices)):
-        if j in clustered:
-            continue
-        if np.count_nonzero(owner == j) < MIN_VOICE_WINDOWS:
+        if j not in clustered and np.count_nonzero(owner == j) < MIN_VOICE_WINDOWS:
             owner[owner == j] = -1  # a few close windows are not a voice in the visit
-        elif np.any(owner == j):
-            carved = True
     if not np.any(owner >= 0):
         return annotation, {}
-    rest = base.copy()
-    found = len(set(owner[owner >= 0].tolist()))
-    left = np.flatnonzero(owner < 0)
-    if carved and recluster is not None and len(left):
-        k = None if num_speakers is None else max(1, num_speakers - found)
-        sub = _subset(windows, left)
-        rest[left] = _labels_at(recluster(sub, k), sub.spans)
-    keys = [f"voice:{owner[i]}" if owner[i] >= 0 else f"rest:{rest[i]}" for i in range(len(windows))]
+    keys = [f"voice:{owner[i]}" if owner[i] >= 0 else f"rest:{base[i]}" for i in range(len(windows))]
     turns, names = _annotation(windows, keys)
     turns.uri = annotation.uri
     enrolled = {names[k]: voices[int(k.split(":")[1])][0] for k in names if k.startswith("voice:")}
     return turns, enrolled
+
+
+def provisional_voices(centroids: Sequence[np.ndarray], voices: Sequence[tuple[str, np.ndarray]]) -> dict[str, str]:
+    """Live lines' provisional speakers (``SPEAKER_%02d`` by index of ``centroids``, each
+    (d,), any norm) that are an enrolled voice: cosine to its voiceprint at least
+    ``CLUSTER_SIMILARITY``, as a final speaker's windows must be."""
+    out = {}
+    for k, c in enumerate(centroids):
+        c = np.asarray(c) / (np.linalg.norm(c) + 1e-9)
+        if voices:
+            sims = [float(c @ v) for _, v in voices]
+            j = int(np.argmax(sims))
+            if sims[j] >= CLUSTER_SIMILARITY:
+                out[f"SPEAKER_{k:02d}"] = voices[j][0]
+    return out
 
 
 def _labels_at(annotation: Annotation, spans: np.ndarray) -> np.ndarray:
@@ -239,8 +236,35 @@ def _labels_at(annotation: Annotation, spans: np.ndarray) -> np.ndarray:
     return out
 
 
-def _subset(windows: WindowEmbeddings, idx: np.ndarray) -> WindowEmbeddings:
-    return type(windows)(windows.spans[idx], windows.region[idx], windows.vectors[idx])
+def _take_out_companion(
+    windows: WindowEmbeddings, base: np.ndarray, owner: np.ndarray, sims: np.ndarray, centroid: dict[str, np.ndarray]
+) -> None:
+    """Runs of a speaker matched to a voice that are not that voice (a companion the
+    clustering merged with the clinician; run mean cosine under ``CLUSTER_SIMILARITY``)
+    are taken from it (``owner`` -1, in place) when there are at least
+    ``MIN_VOICE_WINDOWS`` of them, and counted: the unmatched speaker they sound like
+    (centroid cosine at least ``ONE_VOICE_SIMILARITY``), else a new speaker (``base``
+    set to ``"companion"``, in place)."""
+    others = [lab for lab in centroid if not np.any(owner[base == lab] >= 0)]
+    leftover = np.zeros(len(base), dtype=bool)
+    start = 0
+    for i in range(1, len(base) + 1):
+        if i < len(base) and base[i] == base[start] and windows.region[i] == windows.region[start]:
+            continue
+        j = owner[start]
+        if j >= 0 and i - start >= MIN_RUN_WINDOWS and sims[start:i, j].mean() < CLUSTER_SIMILARITY:
+            leftover[start:i] = True
+        start = i
+    if np.count_nonzero(leftover) < MIN_VOICE_WINDOWS:
+        return
+    c = windows.vectors[leftover].mean(axis=0)
+    c /= np.linalg.norm(c) + 1e-9
+    best = max(others, key=lambda lab: float(c @ centroid[lab]), default=None)
+    owner[leftover] = -1
+    if best is not None and float(c @ centroid[best]) >= ONE_VOICE_SIMILARITY:
+        base[leftover] = best
+    else:
+        base[leftover] = "companion"
 
 
 def _annotation(windows: WindowEmbeddings, keys: list[str]) -> tuple[Annotation, dict[str, str]]:
