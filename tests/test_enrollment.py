@@ -20,6 +20,7 @@ from scribe.pipeline import Pipeline
 from scribe.speakers.enrolled import ENROLLMENT_TEXT, EnrollmentError, make_voiceprint
 from scribe.types import ModelInfo, Role
 from tests.audio_tools import write_audio
+from tests.test_record import pulse  # noqa: F401  (the virtual microphone fixture)
 from tests.enrollment_audio import (
     REPO, SAMPLES, companion_visit, reference_turns, role_time, speak, swapped_visit, two_voices,
 )
@@ -276,3 +277,25 @@ def test_transcribe_with_an_enrolled_voice_echoes_its_id(audio, tmp_path):
     transcript = json.loads((out / "cough_visit.transcript.json").read_text())
     assert {"kind": "enrolled-voice", "name": voice_id, "version": "matched", "path": None} in transcript["models"]
     assert "Zyxwvut" not in "".join(p.read_text() for p in out.iterdir())
+
+
+def test_enroll_from_a_virtual_microphone(pulse, audio, tmp_path):  # noqa: F811
+    """`scribe enroll` with no file records the microphone (a private PulseAudio daemon's
+    virtual one, fed the clinician voice reading the text in real time by paplay)."""
+    env = {**pulse, "SCRIBE_DATA_DIR": str(tmp_path / "data")}
+    rec = subprocess.Popen(
+        [sys.executable, "-m", "scribe.cli", "enroll", "--name", NAME, "--device", "pulse", "--seconds", "26"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    said = []
+    for line in rec.stderr:
+        said.append(line)
+        if line.startswith("Recording 26 s from"):
+            break
+    assert said and said[-1].startswith("Recording 26 s from"), "".join(said)
+    subprocess.run(["paplay", "--latency-msec=20", "--device=v", str(audio["one"])], env=pulse, check=True, timeout=120)
+    stdout, stderr = rec.communicate(timeout=300)
+    assert rec.returncode == 0, stderr
+    voice_id = stdout.split()[1]
+    assert [p.name for p in (tmp_path / "data" / "voices").iterdir()] == [f"{voice_id}.voice"]
+    assert "Traceback" not in stderr

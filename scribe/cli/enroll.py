@@ -118,9 +118,9 @@ def _record(seconds: float, device: str | None) -> np.ndarray:
 
     mic = Microphone(device)
     frames: queue.Queue = queue.Queue()
-    typer.echo(f"Recording {seconds:.0f} s from {mic.name}. Read this aloud:\n\n  {ENROLLMENT_TEXT}\n", err=True)
     pcm = bytearray()
     stream = mic.open(frames)
+    typer.echo(f"Recording {seconds:.0f} s from {mic.name}. Read this aloud:\n\n  {ENROLLMENT_TEXT}\n", err=True)
     end = time.monotonic() + seconds
     try:
         while len(pcm) < seconds * 16000 * 2 and time.monotonic() < end + 5:
