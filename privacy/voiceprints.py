@@ -80,10 +80,6 @@ class Voiceprint:
     model: str
     vector: np.ndarray
 
-    @property
-    def label(self) -> str:
-        return self.name
-
 
 class VoiceprintStore:
     """The site's voiceprints under ``root`` (default ``<data dir>/voices``), sealed with
@@ -102,7 +98,7 @@ class VoiceprintStore:
 
     def path(self, voice_id: str) -> Path:
         if not isinstance(voice_id, str) or not VOICE_ID.match(voice_id):
-            raise StoreError(self.root / shown_id(voice_id), "not a voiceprint id (voice- and 8 hex digits)")
+            raise StoreError(str(voice_id)[:40], "not a voiceprint id (voice- and 8 hex digits)")
         return self.root / (voice_id + _SUFFIX)
 
     def add(self, name: str, model: str, vector: np.ndarray) -> Voiceprint:
@@ -148,7 +144,7 @@ class VoiceprintStore:
         try:
             blob = path.read_bytes()
         except FileNotFoundError:
-            raise StoreError(path, "no such enrolled voice") from None
+            raise StoreError(voice_id, "no such enrolled voice (see scribe enroll --list)") from None
         except OSError as exc:
             raise StoreError(path, f"cannot read voiceprint: {exc.strerror}") from None
         return self._open(path, voice_id, blob)
@@ -187,7 +183,7 @@ class VoiceprintStore:
         try:
             fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
-            raise StoreError(path, "no such enrolled voice") from None
+            raise StoreError(voice_id, "no such enrolled voice (see scribe enroll --list)") from None
         except OSError as exc:
             raise StoreError(path, f"cannot delete voiceprint: {exc.strerror}") from None
         try:
@@ -197,13 +193,6 @@ class VoiceprintStore:
             os.close(fd)
         path.unlink()
         fsync_dir(self.root)
-
-
-def shown_id(value: object) -> str:
-    """An id as a short printable path part (a bad id is named, never trusted)."""
-    from privacy.errors import shown
-
-    return shown(str(value))[:40]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

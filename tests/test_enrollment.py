@@ -248,7 +248,8 @@ def test_enroll_list_delete_as_a_process(audio, tmp_path):
     two = _scribe(env, "enroll", "--file", audio["two"], "--name", NAME)
     assert two.returncode == 2 and "two_voices.wav: more than one voice" in _error_line(two)
     unknown = _scribe(env, "enroll", "--delete", "voice-00000000")
-    assert unknown.returncode == 1 and "no such enrolled voice" in _error_line(unknown)
+    assert unknown.returncode == 1
+    assert _error_line(unknown) == "error: voice-00000000: no such enrolled voice (see scribe enroll --list)"
     nameless = _scribe(env, "enroll", "--file", audio["one"])
     assert nameless.returncode == 1 and "--name" in _error_line(nameless)
     assert [p.name for p in voices.iterdir()] == [f"{voice_id}.voice"]  # refusals kept nothing
@@ -256,7 +257,8 @@ def test_enroll_list_delete_as_a_process(audio, tmp_path):
     # --clinician with an id not enrolled: refused before any model loads.
     bad = _scribe(env, "transcribe", REPO / "samples" / "cough_visit.wav", "--out", tmp_path / "out",
                   "--clinician", "voice-00000000")
-    assert bad.returncode == 1 and "--clinician" in _error_line(bad)
+    assert bad.returncode == 1
+    assert _error_line(bad) == "error: --clinician: voice-00000000: no such enrolled voice (see scribe enroll --list)"
 
     deleted = _scribe(env, "enroll", "--delete", voice_id)
     assert deleted.returncode == 0 and deleted.stdout.strip() == f"deleted {voice_id}"

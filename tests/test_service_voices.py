@@ -89,7 +89,10 @@ def test_enroll_list_delete_and_the_refusals(service, tmp_path):
 
     with pytest.raises(ServiceError) as e:
         client.request("DELETE", "/api/voices/voice-00000000")
-    assert e.value.status == 404
+    assert e.value.status == 404 and e.value.message == "voice-00000000: no such enrolled voice (see scribe enroll --list)"
+    with pytest.raises(ServiceError) as e:
+        client.request("DELETE", "/api/voices/..%2Fsite.key")
+    assert e.value.status in (400, 404)
     assert client.request("DELETE", f"/api/voices/{voice['id']}") == {"deleted": voice["id"]}
     assert list(folder.iterdir()) == []
     assert client.request("GET", "/api/voices")["voices"] == []

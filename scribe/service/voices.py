@@ -82,6 +82,6 @@ def add_voice_routes(app: FastAPI, service: CaptureService) -> None:
             await service.run(delete_voice, voice_id)
         except ScribeError as e:
             status = 404 if "no such enrolled voice" in str(e) else 400
-            raise HTTPException(status, f"{voice_id[:40]}: {getattr(e, 'reason', e)}") from None
+            raise HTTPException(status, str(e)) from None
         logger.info("voice %s deleted", voice_id)
         return {"deleted": voice_id}
