@@ -68,8 +68,12 @@ def test_stored_voiceprint_is_sealed_and_delete_leaves_nothing(tmp_path):
     with pytest.raises(RecordIntegrityError):
         store.get("voice-0000abcd")
     other.unlink()
+    # Overwritten before it is unlinked: a second name for the same file (a hard link,
+    # standing in for a copy the unlink alone would leave readable) holds only zeros.
+    os.link(files[0], tmp_path / "second-name")
     store.delete(voice.id)
     assert list((tmp_path / "voices").iterdir()) == []
+    assert (tmp_path / "second-name").read_bytes() == bytes(len(blob))
     with pytest.raises(StoreError, match="no such enrolled voice"):
         store.delete(voice.id)
     with pytest.raises(StoreError, match="not a voiceprint id"):
