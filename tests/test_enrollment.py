@@ -196,6 +196,13 @@ def test_the_known_voice_counts_a_companion_the_clustering_merged(pipeline, enro
     assert given_to_clinician / sum(e - s for s, e, _ in son) <= 0.05
     right, _ = role_time(result.transcript, turns, "other")
     assert right >= 0.8  # measured 0.85; without the voice 0.0
+    # A known speaker count (--speakers 2) is never exceeded for the companion.
+    from scribe.audio.decode import decode_audio
+
+    audio = decode_audio(path)
+    session = enrolled_pipeline.diarizer.session(2, enrolled_pipeline.voices)
+    session.add(session.extract(audio, enrolled_pipeline.detector(audio)))
+    assert len(session.finish().labels()) == 2 and list(session.enrolled.values()) == ["voice-0123abcd"]
 
 
 def test_no_voice_heard_changes_nothing(pipeline, tmp_path):

@@ -124,7 +124,7 @@ class EmbeddingSession:
         found among its speakers (``scribe.speakers.enrolled.apply_voices``)."""
         annotation = self._diarizer.cluster(self._windows, self._num_speakers)
         if self._voices:
-            annotation, self._enrolled = apply_voices(self._windows, annotation, self._voices)
+            annotation, self._enrolled = apply_voices(self._windows, annotation, self._voices, self._num_speakers)
         return annotation
 
     @property

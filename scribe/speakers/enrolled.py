@@ -150,6 +150,7 @@ def apply_voices(
     windows: WindowEmbeddings,
     annotation: Annotation,
     voices: Sequence[tuple[str, np.ndarray]],
+    num_speakers: int | None = None,
 ) -> tuple[Annotation, dict[str, str]]:
     """Speaker turns with the enrolled voices found.
 
@@ -161,6 +162,9 @@ def apply_voices(
         The diarizer's turns over those windows.
     voices : sequence of (id, vector)
         ``known_voices`` of the enrolled voices.
+    num_speakers : int, optional
+        The visit's known speaker count (``--speakers``): a companion is then never
+        counted beyond it.
 
     Returns
     -------
@@ -184,7 +188,7 @@ def apply_voices(
         if means[j] >= CLUSTER_SIMILARITY:
             owner[mine] = j
     clustered = set(owner[owner >= 0].tolist())
-    _take_out_companion(windows, base, owner, sims, centroid)
+    _take_out_companion(windows, base, owner, sims, centroid, num_speakers)
     # Windows of other speakers (or none) that are the voice's more than their own.
     for i in np.flatnonzero(owner < 0):
         j = int(np.argmax(sims[i]))
@@ -237,14 +241,16 @@ def _labels_at(annotation: Annotation, spans: np.ndarray) -> np.ndarray:
 
 
 def _take_out_companion(
-    windows: WindowEmbeddings, base: np.ndarray, owner: np.ndarray, sims: np.ndarray, centroid: dict[str, np.ndarray]
+    windows: WindowEmbeddings, base: np.ndarray, owner: np.ndarray, sims: np.ndarray, centroid: dict[str, np.ndarray],
+    num_speakers: int | None = None,
 ) -> None:
     """Runs of a speaker matched to a voice that are not that voice (a companion the
     clustering merged with the clinician; run mean cosine under ``CLUSTER_SIMILARITY``)
     are taken from it (``owner`` -1, in place) when there are at least
     ``MIN_VOICE_WINDOWS`` of them, and counted: the unmatched speaker they sound like
-    (centroid cosine at least ``ONE_VOICE_SIMILARITY``), else a new speaker (``base``
-    set to ``"companion"``, in place)."""
+    (centroid cosine at least ``ONE_VOICE_SIMILARITY``, or the closest when the known
+    ``num_speakers`` are all there), else a new speaker (``base`` set to
+    ``"companion"``, in place)."""
     others = [lab for lab in centroid if not np.any(owner[base == lab] >= 0)]
     leftover = np.zeros(len(base), dtype=bool)
     start = 0
@@ -260,8 +266,11 @@ def _take_out_companion(
     c = windows.vectors[leftover].mean(axis=0)
     c /= np.linalg.norm(c) + 1e-9
     best = max(others, key=lambda lab: float(c @ centroid[lab]), default=None)
+    full = num_speakers is not None and len(centroid) >= num_speakers
+    if full and best is None:
+        return  # no room for another speaker, and nobody else to give the runs to
     owner[leftover] = -1
-    if best is not None and float(c @ centroid[best]) >= ONE_VOICE_SIMILARITY:
+    if best is not None and (full or float(c @ centroid[best]) >= ONE_VOICE_SIMILARITY):
         base[leftover] = best
     else:
         base[leftover] = "companion"
