@@ -14,11 +14,12 @@ When no speaker matches but enough windows do (the clustering merged the clinici
 someone), those windows are the clinician and the rest are counted again without them.
 The pipeline then gives that speaker ``Role.CLINICIAN`` before role labelling.
 
-Thresholds, measured with the bundled encoder (``/tmp`` measurement script kept in
-``benchmarks/enrollment_roles.py``'s docstring): a voiceprint from ~20 s of one voice
-against 1.6 s windows of a different text by flite rms, slt, awb, kal16 and espeak-ng
-en-us, en, en-us+m3 (the three espeak variants are one synthesizer and were not counted
-as different voices):
+Thresholds, measured once with the bundled encoder (an ad-hoc script, not kept; the
+samples' separation is re-checked by ``tests/test_enrollment.py``, the roles by
+``benchmarks/enrollment_roles.py``): a voiceprint from ~20 s of one voice against 1.6 s
+windows of a different text by flite rms, slt, awb, kal16 and espeak-ng en-us, en,
+en-us+m3 (the three espeak variants are one synthesizer and were not counted as
+different voices):
 
 - same voice: window cosine min 0.773 (5th percentile 0.826), speaker means min 0.857;
 - other voices: window cosine max 0.80 (awb's windows against rms's print), speaker
