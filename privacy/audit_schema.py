@@ -24,6 +24,10 @@ EVENTS = frozenset(
         "visit_interrupted",
         "visits_purged",
         "audit_anchored",
+        # A clinician's voiceprint kept or removed (site configuration, not a visit): the
+        # record's visit_id is the voiceprint's generated id, never the clinician's name.
+        "voice_enrolled",
+        "voice_deleted",
     }
 )
 # The events that end a visit (a visit_opened without one of them is still open).

@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from pyannote.core import Annotation, Timeline
@@ -46,7 +46,7 @@ from scribe.speakers import (
     speech_turns,
 )
 from scribe.speech import SPEECH_MODELS, SpeechModel
-from scribe.types import ModelInfo, Note, Segment, Transcript
+from scribe.types import ModelInfo, Note, Role, Segment, Transcript
 
 logger = logging.getLogger("scribe.pipeline")
 
@@ -144,6 +144,9 @@ class Pipeline:
     speech_model, detector, diarizer, role_labeller, drafter : optional
         Components to use instead of building them from ``options`` (tests share one
         loaded model between pipelines this way).
+    voices : sequence, optional
+        Enrolled clinicians' voiceprints (``privacy.voiceprints.Voiceprint``) for the
+        diarizer: a speaker with one of these voices is the clinician.
 
     Raises
     ------
@@ -164,8 +167,12 @@ class Pipeline:
         diarizer: Diarizer | None = None,
         role_labeller: RoleLabeller | None = None,
         drafter: Drafter | None = None,
+        voices: Sequence[Any] = (),
     ):
         self.options = options
+        # Enrolled clinicians' voices every visit's diarizer session may find
+        # (``scribe.speakers.enrolled``); none: visits as without enrollment.
+        self.voices: tuple[Any, ...] = tuple(voices)
         # Names and template first: a typo in --diarizer or --template should fail
         # before models load.
         for registry, name in (
@@ -242,7 +249,7 @@ class Pipeline:
         timings = {"condition": 0.0, "vad": 0.0, "asr": 0.0, "embed": 0.0}
         segments: list[Segment] = []
         heard: list[Span] = []  # unpadded speech: where the reported turns may be
-        diarization = self.diarizer.session(self.options.speakers)
+        diarization = self.diarizer.session(self.options.speakers, self.voices)
         language = self.options.language  # None: the speech model detects it once
         offset = 0.0
         carry = np.zeros(0, dtype=np.float32)
@@ -293,7 +300,10 @@ class Pipeline:
         )
         timings["cluster_roles"] = time.perf_counter() - t0
         audio = _listening_source(visit, info, offset) if getattr(self.drafter, "listens", False) else None
-        result = self.finalize(segments, annotation, offset, language, uri or _uri(info.path), timings, audio=audio)
+        result = self.finalize(
+            segments, annotation, offset, language, uri or _uri(info.path), timings, audio=audio,
+            enrolled=getattr(diarization, "enrolled", None),
+        )
         logger.info(
             "processed %s: %.1f s audio, %d segments, %d speakers",
             result.uri,
@@ -315,6 +325,7 @@ class Pipeline:
         *,
         audio: AudioSource | None = None,
         draft_progress: DraftProgress | None = None,
+        enrolled: Mapping[str, str] | None = None,
     ) -> VisitResult:
         """The end of a visit, batch or streamed: words given to the final speaker turns,
         roles, and the draft note.
@@ -341,15 +352,21 @@ class Pipeline:
             never see it.
         draft_progress : callable, optional
             ``(windows or chunks done, total)`` from a model drafter.
+        enrolled : Mapping[str, str], optional
+            Speaker label -> enrolled voice id (``DiarizationSession.enrolled``): those
+            speakers are the clinician before role labelling (voice first, words second),
+            and each voice id is echoed in ``models`` (kind ``enrolled-voice``).
         """
         t0 = time.perf_counter()
         annotation.uri = uri
+        enrolled = {s: v for s, v in (enrolled or {}).items() if s in annotation.labels()}
         transcript = self.role_labeller.label(
             Transcript(
                 # Words to turns, then a marker where two speakers' speech has no words.
                 segments=mark_unrecognised_overlap(attribute_speakers(segments, annotation), annotation),
                 duration=round(duration, 3),
                 language=language or "en",
+                speakers={s: Role.CLINICIAN for s in enrolled},
             )
         )
         t1 = time.perf_counter()
@@ -364,7 +381,7 @@ class Pipeline:
             annotation=annotation,
             note=note,
             options=self.options,
-            models=self.models,
+            models=self.models + tuple(ModelInfo("enrolled-voice", v, "matched") for v in sorted(set(enrolled.values()))),
             timings=timings,
         )
 

@@ -201,11 +201,12 @@ def test_audit_template_fits_the_audit_field():
 
 def test_recorder_page_inlines_every_script_under_the_nonce():
     page = recorder_page("NONCE123")
-    assert RECORDER_SCRIPTS == ("review.js", "recorder.js")
+    assert RECORDER_SCRIPTS == ("review.js", "recorder.js", "enroll.js")
     assert "<script src=" not in page and 'rel="stylesheet"' not in page
-    assert page.count('<script nonce="NONCE123">') == 2 and page.count('<style nonce="NONCE123">') == 1
-    # The review side first: recorder.js calls what review.js defines.
-    assert page.index("function showReview(") < page.index("function handle(")
+    assert page.count('<script nonce="NONCE123">') == 3 and page.count('<style nonce="NONCE123">') == 1
+    # The review side first: recorder.js calls what review.js defines; enroll.js uses
+    # recorder.js's helpers ($, api, resample) at load.
+    assert page.index("function showReview(") < page.index("function handle(") < page.index("function recordVoice(")
     for panel in ('id="instructions-draft"', 'id="instructions-editor"', 'id="omissions"', "Possibly missing from the note"):
         assert panel in page
 

@@ -4,7 +4,7 @@ parses options, calls the library and prints one line per result or error.
 ``app`` (``scribe.cli.app``) holds the shared options and helpers; the command modules
 register on it when imported here, in the order ``scribe --help`` lists them:
 ``transcribe`` (batch), ``draft`` (notes from transcripts), ``live`` (serve, record), ``export`` (to the EHR), ``site``
-(audit, recover, purge).
+(audit, recover, purge), ``enroll`` (clinician voices).
 """
 
 from scribe.cli.app import app
@@ -15,5 +15,6 @@ from scribe.cli import draft  # noqa: E402,F401
 from scribe.cli import live  # noqa: E402,F401
 from scribe.cli import export  # noqa: E402,F401
 from scribe.cli import site  # noqa: E402,F401
+from scribe.cli import enroll  # noqa: E402,F401
 
 __all__ = ["app"]

@@ -29,6 +29,7 @@ from scribe.cli.app import (
     note_options,
     vocabulary as read_vocabulary,
 )
+from scribe.cli.enroll import ClinicianOption, clinician_voices
 from scribe.config import load_config
 from scribe.errors import NoSpeechError, OutputError, ScribeError
 from scribe.options import ScribeOptions, split_terms
@@ -63,6 +64,7 @@ def serve(
     note_model: NoteModelOption = None,
     note_device: NoteDeviceOption = None,
     note_dtype: NoteDtypeOption = None,
+    clinician: ClinicianOption = None,
 ) -> None:
     """Start the capture service and its recorder page on this machine (127.0.0.1 only).
 
@@ -93,7 +95,9 @@ def serve(
         visits = VisitFactory.start(privacy_on, site)
         fhir = fhir_destination(site, fhir_server)
         token = load_or_create_token()
+        clinician_voices(clinician)  # ids checked now; each visit loads its voices when it opens
         service = CaptureService(load_pipeline(options), visits, token=token, fhir=fhir)
+        service.clinicians = tuple(clinician) if clinician else None
     except ScribeError as e:
         fail(e)
         raise typer.Exit(e.exit_code)
@@ -128,6 +132,7 @@ def record(
     note_model: NoteModelOption = None,
     note_device: NoteDeviceOption = None,
     note_dtype: NoteDtypeOption = None,
+    clinician: ClinicianOption = None,
 ) -> None:
     """Record a visit from this machine's microphone, without a browser.
 
@@ -161,7 +166,9 @@ def record(
         uri = name or datetime.now().strftime("visit-%Y%m%d-%H%M%S")
         mic = microphone.Microphone(device)  # checked before the models load
         visits = VisitFactory.start(privacy_on, site)
+        voices = clinician_voices(clinician)
         pipeline = load_pipeline(options)
+        pipeline.voices = tuple(voices)
     except ScribeError as e:
         fail(e)
         raise typer.Exit(e.exit_code)

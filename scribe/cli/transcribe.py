@@ -39,6 +39,7 @@ from scribe.cli.app import (
     note_options,
     vocabulary as read_vocabulary,
 )
+from scribe.cli.enroll import ClinicianOption, clinician_voices
 from scribe.config import load_config
 from scribe.errors import ScribeError, shown
 from scribe.options import ScribeOptions, split_terms
@@ -107,6 +108,7 @@ def transcribe(
     note_model: NoteModelOption = None,
     note_device: NoteDeviceOption = None,
     note_dtype: NoteDtypeOption = None,
+    clinician: ClinicianOption = None,
 ) -> None:
     """Transcribe recorded visits and draft their notes.
 
@@ -149,7 +151,10 @@ def transcribe(
         visits = VisitFactory.start(privacy_on, site)
         fhir = fhir_destination(site, server)
         export = FhirExport(context, fhir) if fhir is not None else None
+        voices = clinician_voices(clinician)
         pipeline = load_pipeline(options) if jobs else None
+        if pipeline is not None:
+            pipeline.voices = tuple(voices)
     except ScribeError as e:
         fail(e)
         raise typer.Exit(e.exit_code)

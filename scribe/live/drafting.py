@@ -52,6 +52,7 @@ def live_pipeline(pipeline: Any) -> tuple[Any, Drafter | None]:
         diarizer=pipeline.diarizer,
         role_labeller=pipeline.role_labeller,
         drafter=DRAFTERS.create(EMBEDDED, options),
+        voices=pipeline.voices,
     )
     live.template = pipeline.template
     return live, pipeline.drafter

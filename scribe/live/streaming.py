@@ -105,6 +105,9 @@ class StreamingSession:
         This visit's terms to expect (drug names; the recorder page's Terms), given to
         the speech model after the pipeline's own (``options.vocabulary``: the config's
         and the command line's), as batch gives those.
+    voices : sequence, optional
+        Enrolled clinicians' voiceprints for this visit (default: ``pipeline.voices``);
+        a speaker with one is the clinician in the final transcript.
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class StreamingSession:
         params: StreamParams = StreamParams(),
         on_line: Callable[[CommittedLine], None] | None = None,
         terms: Sequence[str] = (),
+        voices: Sequence[Any] | None = None,
     ):
         self.pipeline = pipeline
         self.visit: VisitSink = NullVisit() if visit is None else visit
@@ -124,7 +128,10 @@ class StreamingSession:
         self._condition = Conditioner()  # DC and rumble, as batch: see the module notes
         self._speech = _expecting(pipeline, terms)
         self._pad = pipeline.detector.params.speech_pad_ms / 1000
-        self._diarization = pipeline.diarizer.session(pipeline.options.speakers)
+        # Enrolled clinicians' voices: this visit's choice, else the pipeline's (the site's).
+        self._diarization = pipeline.diarizer.session(
+            pipeline.options.speakers, pipeline.voices if voices is None else tuple(voices)
+        )
         self._tail = np.zeros(0, dtype=np.float32)  # undecided audio, from _tail_start
         self._tail_held = ExitStack()  # the tail's context: zeroed when replaced or closed
         self._tail_start = 0.0
@@ -135,6 +142,12 @@ class StreamingSession:
         self._guess: tuple[tuple[tuple[float, float], ...], Recognition, Any] | None = None
         self.lines: list[CommittedLine] = []
         self.speculation = {"used": 0, "wasted": 0}
+
+    @property
+    def enrolled(self) -> dict[str, str]:
+        """Provisional speaker -> enrolled voice id, as far as the session can tell yet
+        (``DiarizationSession.enrolled``; {} for a backend without voices)."""
+        return dict(getattr(self._diarization, "enrolled", None) or {})
 
     @property
     def received(self) -> float:
@@ -194,8 +207,10 @@ class StreamingSession:
         unless given). The held audio is zeroed (``close``)."""
         self._commit(final=True)
         self.close()
+        annotation = self._diarization.finish()
         return self.pipeline.finalize(
-            self._segments, self._diarization.finish(), self._received, self._language, "stream", template=template
+            self._segments, annotation, self._received, self._language, "stream", template=template,
+            enrolled=getattr(self._diarization, "enrolled", None),
         )
 
     def close(self) -> None:

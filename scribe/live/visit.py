@@ -101,6 +101,7 @@ class LiveVisit:
         params: StreamParams = StreamParams(),
         model_drafter: Drafter | None = None,
         terms: Sequence[str] = (),
+        voices: Sequence[Any] | None = None,
     ):
         self.pipeline = pipeline
         self.model_drafter = model_drafter
@@ -111,7 +112,7 @@ class LiveVisit:
         self.visit = visit
         self.id = visit.visit_id
         self.template: Template = load_template(template) if template else pipeline.template
-        self.session = StreamingSession(pipeline, visit=visit, params=params, terms=terms)
+        self.session = StreamingSession(pipeline, visit=visit, params=params, terms=terms, voices=voices)
         self.state = State.recording
         self.swapped = False
         self.last_active = time.monotonic()
@@ -396,10 +397,12 @@ class LiveVisit:
         return {spk: _SWAP.get(r, r) if self.swapped else r for spk, r in t.speakers.items()}
 
     def _provisional(self) -> Transcript:
+        # A provisional speaker with an enrolled clinician's voice is the clinician now.
         return Transcript(
             segments=tuple(line.segment for line in self.session.lines),
             duration=self.session.received,
             language=self.session.language or "en",
+            speakers={spk: Role.CLINICIAN for spk in self.session.enrolled},
         )
 
     def _note_event(self, roles: dict[str, Role], force: bool = False) -> list[Event]:

@@ -36,12 +36,13 @@ from scribe.service.access import AccessGuard
 from scribe.service.capture import CaptureService
 from scribe.service.signing import export_instructions, instructions_sent, sign_request, sign_visit
 from scribe.service.stream import connect
+from scribe.service.voices import add_voice_routes
 
 T = TypeVar("T")
 
 # The recorder page's scripts, in the order index.html loads them: the review side (the
 # draft note, patient instructions, omissions and their evidence), then the recorder.
-RECORDER_SCRIPTS = ("review.js", "recorder.js")
+RECORDER_SCRIPTS = ("review.js", "recorder.js", "enroll.js")
 # A visit's terms (the page's Terms field): Whisper reads at most 223 prompt tokens,
 # about 1,000 characters of terms (scribe.options.PROMPT_TOKENS), after the site's.
 MAX_TERMS_CHARS = 1000
@@ -74,7 +75,10 @@ def create_app(service: CaptureService) -> AccessGuard:
             # With a Content-Length beside it, chunked framing wins and the length check
             # is bypassed (a 60 MB body was taken; issue 12 item 2): the page never sends one.
             return JSONResponse({"error": "Transfer-Encoding is not accepted; send a Content-Length"}, status_code=400)
-        if length is not None and (not length.isdigit() or int(length) > service.limits.max_body_bytes):
+        # An enrollment recording (POST /api/voices) is larger than any other body.
+        voice = request.method == "POST" and request.url.path == "/api/voices"
+        limit = service.limits.max_voice_bytes if voice else service.limits.max_body_bytes
+        if length is not None and (not length.isdigit() or int(length) > limit):
             return JSONResponse({"error": "request body too large"}, status_code=413)
         if request.method in ("POST", "PUT") and length is None:
             return JSONResponse({"error": "a request body needs a Content-Length"}, status_code=411)
@@ -129,7 +133,16 @@ def create_app(service: CaptureService) -> AccessGuard:
         terms = body.get("terms") or ""  # the page's Terms: expected words, comma-separated
         if not isinstance(terms, str) or len(terms) > MAX_TERMS_CHARS:
             raise HTTPException(400, f"terms must be text of at most {MAX_TERMS_CHARS} characters")
-        live = await service.run(service.open_visit, template, tuple(split_terms(terms)))
+        # Enrolled voices to listen for (ids; absent: the service's default, every voice
+        # enrolled at the site unless `scribe serve --clinician` named some).
+        clinician = body.get("clinician")
+        if clinician is not None and (
+            not isinstance(clinician, list) or len(clinician) > 20 or not all(isinstance(c, str) for c in clinician)
+        ):
+            raise HTTPException(400, "clinician must be a list of enrolled voice ids")
+        live = await service.run(
+            service.open_visit, template, tuple(split_terms(terms)), None if clinician is None else tuple(clinician)
+        )
         # instance: the page tells a later "no such visit" after a restart from a discard.
         return {**live.ready().to_json(), "instance": service.instance}
 
@@ -249,6 +262,8 @@ def create_app(service: CaptureService) -> AccessGuard:
         if outbox is not None:
             outbox([StateEvent(State.discarded.value, message)])
         return {"state": "discarded", "message": message}
+
+    add_voice_routes(app, service)
 
     @app.websocket("/api/visits/{visit_id}/stream")
     async def stream(ws: WebSocket, visit_id: str):

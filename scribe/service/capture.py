@@ -32,12 +32,14 @@ from fastapi import HTTPException
 
 from scribe.audio import SAMPLE_RATE
 from scribe.config import FhirConfig
+from scribe.errors import ScribeError
 from scribe.live.drafting import ModelDraft, background_thread, live_pipeline
 from scribe.live.events import DraftingEvent, Event
 from scribe.live.streaming import StreamParams
 from scribe.live.visit import LiveVisit, State
 from scribe.notes.templates import available_templates
 from scribe.pipeline import Pipeline
+from scribe.speakers.enrolled import load_voices
 from scribe.visits import VisitFactory
 
 logger = logging.getLogger("scribe.service.capture")
@@ -54,6 +56,9 @@ class Limits:
     max_frame_bytes: int = 2 * SAMPLE_RATE * 2  # 2 s of PCM16 in one message
     max_control_bytes: int = 4096  # a JSON control message
     max_body_bytes: int = 256 * 1024  # a signed note is a few KB
+    # An enrollment recording (POST /api/voices): 16 kHz mono PCM16 is 32,000 bytes a
+    # second; the page records 20 s (640,000 bytes); 1 MiB allows 32 s.
+    max_voice_bytes: int = 1024 * 1024
     max_text_bytes: int = 100 * 1024  # the note, and its patient instructions, as signed
     idle_seconds: float = 30 * 60  # a visit nobody streams to or touches is discarded
     # A visit whose recorder never connects is discarded after this long (checked every
@@ -93,6 +98,9 @@ class CaptureService:
         self.limits = limits
         self.stream_params = stream_params
         self.port = 0
+        # Enrolled voices a visit listens for when its start names none (``--clinician``
+        # on ``scribe serve``); None: every voice enrolled at the site when it opens.
+        self.clinicians: tuple[str, ...] | None = None
         self.visits: dict[str, LiveVisit] = {}
         self.connected: set[str] = set()  # visits with a recorder connected now
         self.streamed: set[str] = set()  # visits a recorder has ever connected to
@@ -166,19 +174,26 @@ class CaptureService:
 
     # -- visits -------------------------------------------------------------------------
 
-    def open_visit(self, template: str | None, terms: tuple[str, ...] = ()) -> LiveVisit:
+    def open_visit(
+        self, template: str | None, terms: tuple[str, ...] = (), clinicians: tuple[str, ...] | None = None
+    ) -> LiveVisit:
         """A new visit, drafting with ``template`` (None: the pipeline's), recognising
-        with ``terms`` expected too (the page's; never logged). Runs on the
-        compute thread. Raises HTTPException 429 when ``max_visits`` are open, 400 for
-        an unknown template."""
+        with ``terms`` expected too (the page's; never logged), listening for the
+        enrolled voices ``clinicians`` names (None: ``self.clinicians``, else every voice
+        enrolled at the site). Runs on the compute thread. Raises HTTPException 429 when
+        ``max_visits`` are open, 400 for an unknown template or voice id."""
         if len(self.visits) >= self.limits.max_visits:
             raise HTTPException(429, f"{len(self.visits)} visits are open; stop or discard one first")
         if template is not None and template not in available_templates():
             raise HTTPException(400, f"template {template!r} not found (available: {', '.join(available_templates())})")
+        try:
+            voices = load_voices(clinicians if clinicians is not None else self.clinicians)
+        except ScribeError as e:
+            raise HTTPException(400, f"clinician: {e}") from None
         visit = self.factory.open()
         try:
             live = LiveVisit(self.pipeline, visit, template=template, params=self.stream_params,
-                             model_drafter=self.model_drafter, terms=terms)
+                             model_drafter=self.model_drafter, terms=terms, voices=voices)
         except BaseException:
             visit.close(discarded=True, reason="error")
             raise

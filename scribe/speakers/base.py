@@ -18,8 +18,8 @@ and ``ROLE_LABELLERS`` (``ScribeOptions.role_labeller``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from pyannote.core import Annotation, Timeline
@@ -31,7 +31,17 @@ F = TypeVar("F")  # a backend's features of one piece of audio
 
 
 class DiarizationSession(Protocol[F]):
-    """Speaker turns of one visit, built piece by piece."""
+    """Speaker turns of one visit, built piece by piece.
+
+    Attributes
+    ----------
+    enrolled : Mapping[str, str]
+        After ``finish``: speaker label -> id (or label) of the enrolled voice that
+        speaker is (``scribe.speakers.enrolled``); empty when the session was given no
+        voices, none was heard, or the backend does not use them.
+    """
+
+    enrolled: Mapping[str, str]
 
     def extract(self, audio: np.ndarray, speech: Timeline, offset: float = 0.0) -> F:
         """Features of the speech in ``audio``; changes nothing in the session.
@@ -69,16 +79,20 @@ class Diarizer(Protocol[F]):
 
     model_info: ModelInfo
 
-    def session(self, num_speakers: int | None = None) -> DiarizationSession[F]:
+    def session(self, num_speakers: int | None = None, voices: Sequence[Any] = ()) -> DiarizationSession[F]:
         """A new session for one visit; ``num_speakers``: the visit's known speaker
-        count (``--speakers``), None to estimate it."""
+        count (``--speakers``), None to estimate it; ``voices``: enrolled clinicians'
+        voices (``privacy.voiceprints.Voiceprint``s or (label, (d,) vector) pairs) the
+        session may find among the speakers (``enrolled`` after ``finish``)."""
         ...
 
 
-def diarize(diarizer: Diarizer, audio: np.ndarray, speech: Timeline, num_speakers: int | None = None) -> Annotation:
+def diarize(
+    diarizer: Diarizer, audio: np.ndarray, speech: Timeline, num_speakers: int | None = None, voices: Sequence[Any] = ()
+) -> Annotation:
     """Speaker turns of one whole recording ((n,) float32 at 16 kHz, starting at 0 s) in
     a single session."""
-    session = diarizer.session(num_speakers)
+    session = diarizer.session(num_speakers, voices)
     session.add(session.extract(audio, speech))
     return session.finish()
 

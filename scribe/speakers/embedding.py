@@ -33,6 +33,7 @@ from pyannote.core import Segment as Span
 from privacy import SAMPLE_RATE
 from scribe.models import speaker_encoder
 from scribe.options import DiarizationParams, ScribeOptions
+from scribe.speakers.enrolled import apply_voices, encoder_name, known_voices, provisional_voices
 
 logger = logging.getLogger("scribe.speakers.embedding")
 
@@ -114,9 +115,12 @@ class EmbeddingSession:
     """One visit's windows (``scribe.speakers.DiarizationSession`` over
     ``WindowEmbeddings``)."""
 
-    def __init__(self, diarizer: "EmbeddingDiarizer", num_speakers: int | None = None):
+    def __init__(self, diarizer: "EmbeddingDiarizer", num_speakers: int | None = None, voices: Sequence = ()):
         self._diarizer = diarizer
         self._num_speakers = num_speakers
+        # Enrolled voices (scribe.speakers.enrolled), as (id, vector) of this encoder.
+        self._voices = known_voices(voices, encoder_name(diarizer.model_info)) if voices else []
+        self._enrolled: dict[str, str] | None = None  # set by finish
         self._windows = WindowEmbeddings.empty()
         p = diarizer.params
         self._online = OnlineSpeakers(p.new_speaker_similarity, p.max_speakers)
@@ -132,8 +136,20 @@ class EmbeddingSession:
         return [self._online.assign(features, start, end) for start, end in spans]
 
     def finish(self) -> Annotation:
-        """``EmbeddingDiarizer.cluster`` over every window added."""
-        return self._diarizer.cluster(self._windows, self._num_speakers)
+        """``EmbeddingDiarizer.cluster`` over every window added; then the enrolled voices
+        found among its speakers (``scribe.speakers.enrolled.apply_voices``)."""
+        annotation = self._diarizer.cluster(self._windows, self._num_speakers)
+        if self._voices:
+            annotation, self._enrolled = apply_voices(self._windows, annotation, self._voices, self._num_speakers)
+        return annotation
+
+    @property
+    def enrolled(self) -> dict[str, str]:
+        """Speaker -> enrolled voice id: after ``finish``, of the final speakers; before,
+        of the provisional ones (``scribe.speakers.enrolled.provisional_voices``)."""
+        if self._enrolled is not None:
+            return self._enrolled
+        return provisional_voices(self._online.centroids, self._voices) if self._voices else {}
 
 
 class EmbeddingDiarizer:
@@ -170,9 +186,9 @@ class EmbeddingDiarizer:
     def from_options(cls, options: ScribeOptions) -> "EmbeddingDiarizer":
         return cls(options.diarization)
 
-    def session(self, num_speakers: int | None = None) -> EmbeddingSession:
+    def session(self, num_speakers: int | None = None, voices: Sequence = ()) -> EmbeddingSession:
         """A session for one visit (``scribe.speakers.Diarizer``)."""
-        return EmbeddingSession(self, num_speakers)
+        return EmbeddingSession(self, num_speakers, voices)
 
     def embed(self, audio: np.ndarray, speech: Timeline, offset: float = 0.0) -> WindowEmbeddings:
         """Unit-norm embeddings of windows over the speech regions (longer than 0.2 s) of

@@ -194,7 +194,10 @@ async function start() {
     return;
   }
   try {
-    const visit = await api("POST", "/api/visits", { template: $("template").value, terms: $("terms").value });
+    // clinician: the enrolled voices checked under "Enroll my voice" (enroll.js), if any.
+    const visit = await api("POST", "/api/visits", {
+      template: $("template").value, terms: $("terms").value, clinician: listenedVoices(),
+    });
     ui.visit = visit.visit;
     ui.instance = visit.instance;
     sessionStorage.setItem("scribe.visit", ui.visit);
