@@ -162,18 +162,34 @@ def test_with_enrollment_the_clinician_speaker_is_the_clinician(enrolled_pipelin
     assert len(result.annotation.labels()) == 2
 
 
-def test_the_voice_fixes_a_visit_whose_words_invert_the_roles(pipeline, enrolled_pipeline, tmp_path):
-    """The patient asks the questions and the clinician answers in the first person:
-    words alone label every clinician second patient (measured: 0.0 right); the voice
-    gives them back (measured 0.94 right, 0 wrong)."""
+def test_the_voice_decides_the_role_before_the_words(pipeline, enrolled_pipeline, tmp_path):
+    """The patient asks the questions and the clinician answers in the first person.
+    Before issue 14's role cues the words alone labelled every clinician second patient
+    (measured 0.0 right); they now get it right, so the voice is shown to come first by
+    enrolling the *patient's* voice (flite slt) as a clinician's: her speaker must then
+    be the clinician whatever she says. With the real clinician's voice the visit is
+    right (measured 0.94 right, 0 wrong)."""
+    from scribe.audio.decode import decode_audio
+
     path, turns = swapped_visit(tmp_path)
-    words_only = pipeline.process(path)
-    right, _ = role_time(words_only.transcript, turns, "clinician")
-    assert right < 0.1, "the words alone no longer invert this visit: the test proves nothing"
     result = enrolled_pipeline.process(path)
     right, wrong = role_time(result.transcript, turns, "clinician")
     assert wrong == 0.0 and right >= 0.9
     assert role_time(result.transcript, turns, "patient")[1] == 0.0
+
+    words_only = pipeline.process(path)
+    assert role_time(words_only.transcript, turns, "patient")[0] >= 0.9  # the words say patient
+    speak(ENROLLMENT_TEXT, "slt", tmp_path / "slt.wav")
+    patient_print = make_voiceprint(pipeline.diarizer, pipeline.detector, decode_audio(tmp_path / "slt.wav"), "slt.wav")
+    flipped = Pipeline(
+        ScribeOptions(), speech_model=pipeline.speech_model, detector=pipeline.detector,
+        diarizer=pipeline.diarizer, voices=[("voice-5171abcd", patient_print)],
+    ).process(path)
+    as_clinician = sum(
+        max(0.0, min(e, seg.end) - max(s, seg.start))
+        for s, e, r in turns if r == "patient" for seg in flipped.transcript.segments if seg.role is Role.CLINICIAN
+    ) / sum(e - s for s, e, r in turns if r == "patient")
+    assert as_clinician >= 0.9, as_clinician
 
 
 def test_the_known_voice_counts_a_companion_the_clustering_merged(pipeline, enrolled_pipeline, tmp_path):
