@@ -102,9 +102,10 @@ def test_enroll_list_delete_and_the_refusals(service, tmp_path):
 
 
 def test_a_streamed_visit_finds_the_clinician_by_voice(service, tmp_path):
-    """The swapped visit (words alone give every clinician second to the patient,
-    tests/test_enrollment.py) streamed after enrolling the samples' clinician voice: the
-    final transcript gives the clinician's time to the clinician."""
+    """The swapped visit (tests/test_enrollment.py) streamed after enrolling the samples'
+    clinician voice: the final transcript gives the clinician's time to the clinician, and
+    the live lines' roles use the voice; with the patient's voice enrolled instead, her
+    lines are the clinician's (the voice decides before the words)."""
     client = service.client
     status, voice = _post_voice(service, _pcm16(speak(ENROLLMENT_TEXT, "rms", tmp_path / "rms.wav")))
     assert status == 201
@@ -127,12 +128,25 @@ def test_a_streamed_visit_finds_the_clinician_by_voice(service, tmp_path):
         live_right = sum(e["role"] == "clinician" for e in in_clinician) / len(in_clinician)
         assert live_right >= LIVE_RIGHT, [e["role"] for e in in_clinician]
         client.request("DELETE", f"/api/visits/{visit}")
-        # The same visit listening for no voice: the words alone invert it, live and final.
-        visit = client.request("POST", "/api/visits", {"clinician": []})["visit"]
-        events = asyncio.run(_stream(client, visit, _pcm16(path)))
-        lines = [e for e in events if e["type"] == "line"]
-        in_clinician = [e for e in lines if any(s <= (e["start"] + e["end"]) / 2 < t for s, t, r in turns if r == "clinician")]
-        assert all(e["role"] != "clinician" for e in in_clinician), [e["role"] for e in in_clinician]
-        client.request("DELETE", f"/api/visits/{visit}")
+        # The voice comes before the words: since issue 14's role cues the words alone get
+        # this visit right, so the patient's voice (flite slt) is enrolled as a
+        # clinician's and the visit listens for it only: her lines must then be the
+        # clinician's, live and final, whatever she says.
+        status, patient_voice = _post_voice(service, _pcm16(speak(ENROLLMENT_TEXT, "slt", tmp_path / "slt.wav")))
+        assert status == 201
+        try:
+            visit = client.request("POST", "/api/visits", {"clinician": [patient_voice["id"]]})["visit"]
+            events = asyncio.run(_stream(client, visit, _pcm16(path)))
+            lines = [e for e in events if e["type"] == "line"]
+            in_patient = [e for e in lines if any(s <= (e["start"] + e["end"]) / 2 < t for s, t, r in turns if r == "patient")]
+            assert sum(e["role"] == "clinician" for e in in_patient) / len(in_patient) >= LIVE_RIGHT, [e["role"] for e in in_patient]
+            final = events[-1]
+            assert final["type"] == "final"
+            segments = tuple(Segment(s["id"], s["start"], s["end"], s["text"], speaker=s.get("speaker"),
+                                     role=Role(s.get("role") or "unknown")) for s in final["transcript"])
+            assert role_time(Transcript(segments, 0.0, "en"), turns, "patient")[0] <= 0.1  # her time is not "patient"
+            client.request("DELETE", f"/api/visits/{visit}")
+        finally:
+            client.request("DELETE", f"/api/voices/{patient_voice['id']}")
     finally:
         client.request("DELETE", f"/api/voices/{voice['id']}")
