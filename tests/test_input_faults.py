@@ -156,3 +156,31 @@ def test_the_tester_cues_are_refused_by_number(tmp_path):
     assert run.stderr.splitlines() == [f"error: {cues}: not a WebVTT file (cue 2: end before start)",
                                        "1 of 2 input(s) failed"], run.stderr
     assert run.returncode == 2
+
+
+def test_a_reader_failure_nobody_foresaw_is_that_input_s_error_only(tmp_path, monkeypatch):
+    from scribe.batch import draft as draft_module
+    from scribe.batch.runner import Job
+    from scribe.options import ScribeOptions
+    from scribe.visits import VisitFactory
+
+    monkeypatch.setenv("SCRIBE_DATA_DIR", str(tmp_path / "data"))
+    real = draft_module.read_transcript
+
+    def flaky(path):
+        if path.name == "first.txt":
+            raise RuntimeError(SECRET)  # a message that may quote the file: never shown
+        return real(path)
+
+    monkeypatch.setattr(draft_module, "read_transcript", flaky)
+    for name in ("first.txt", "second.txt"):
+        (tmp_path / name).write_bytes(TRANSCRIPT.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    outcomes = list(draft_module.run_drafts(
+        draft_module.Drafting.from_options(ScribeOptions()),
+        [Job(tmp_path / "first.txt", "first"), Job(tmp_path / "second.txt", "second")],
+        out=out, visits=VisitFactory.start(True),
+    ))
+    assert [str(e) for e in outcomes[0].errors] == [f"{tmp_path / 'first.txt'}: could not be read (RuntimeError)"]
+    assert outcomes[1].errors == () and outcomes[1].outputs is not None
