@@ -38,13 +38,21 @@ server's token in ``token_file`` or the environment.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from scribe.errors import PathError
 from scribe.options import NOTE_DEVICES, NOTE_DTYPES, vocabulary_prompt
+
+
+# The largest config read. The documented settings take under 1 kB and a long
+# [recognition] term list (MAX_TERM_CHARS a term) tens of kB; a file past 1 MB is not a
+# config someone wrote (a wrong path, a log, a device) and is refused before it is parsed.
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 class ConfigError(PathError):
@@ -137,16 +145,30 @@ def load_config(path: Path | None = None) -> SiteConfig:
     """
     named = path is not None or bool(os.environ.get("SCRIBE_CONFIG"))
     path = path or config_path()
-    if not path.exists():
-        if named and not path.is_symlink():
-            raise ConfigError(path, "not found (SCRIBE_CONFIG names it)")
-        if named:
-            raise ConfigError(path, "is a broken link")
-        return SiteConfig()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(path, f"cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})") from None
+        info = path.stat()
+    except OSError as e:
+        if not named:  # nothing (usable) at the default place: defaults
+            return SiteConfig()
+        if e.errno == errno.ELOOP:
+            raise ConfigError(path, "symbolic link loop") from None
+        if e.errno == errno.ENOENT:
+            raise ConfigError(path, "is a broken link" if path.is_symlink() else "not found (SCRIBE_CONFIG names it)") from None
+        raise ConfigError(path, f"cannot be read ({e.strerror or type(e).__name__})") from None
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO would block the command forever, /dev/zero fill memory: never opened.
+        raise ConfigError(path, "not a regular file")
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)  # at most this much, whatever stat said
+    except OSError as e:
+        raise ConfigError(path, f"cannot be read ({e.strerror or type(e).__name__})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(path, f"too large for a config (over {MAX_CONFIG_BYTES // 2**20} MB)")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(path, "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, f"not valid TOML ({e})") from None
     unknown = set(data) - {"privacy", "retention_days", "data_dir", "fhir", "note", "recognition", "diarization"}

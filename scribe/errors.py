@@ -12,7 +12,7 @@ import os
 from privacy.errors import PathError, ScribeError, shown
 
 __all__ = [
-    "ScribeError", "PathError", "shown", "InputError", "not_found", "OutputError", "NoSpeechError", "ModelError", "FhirExportError",
+    "ScribeError", "PathError", "shown", "InputError", "listed", "not_found", "OutputError", "NoSpeechError", "ModelError", "FhirExportError",
 ]
 
 
@@ -36,6 +36,16 @@ def not_found(path: str | os.PathLike) -> InputError:
         if e.errno != errno.ENOENT:
             return InputError(path, f"cannot be read ({e.strerror})")
     return InputError(path, "file not found")
+
+
+def listed(entry: str | os.PathLike) -> bool:
+    """Whether a folder's ``entry`` is one of its files to process: a regular file (or a
+    link to one), or a link that does not resolve (broken, or a loop). The latter are
+    listed so that they are reported (``not_found`` says which) and counted as failed
+    inputs, not skipped without a word as ``Path.is_file()`` skips them."""
+    if os.path.isfile(entry):
+        return True
+    return os.path.islink(entry) and not os.path.exists(entry)
 
 
 class OutputError(PathError):

@@ -240,6 +240,10 @@ def run_drafts(drafting: Drafting, jobs: Sequence[Job], *, out: Path, visits: Vi
         except ScribeError as e:
             yield DraftOutcome(job, None, None, (e,))
             continue
+        except Exception as e:  # a reader's unforeseen failure must not stop the batch either
+            logger.debug("unexpected failure reading", exc_info=True)
+            yield DraftOutcome(job, None, None, (InputError(job.path, f"could not be read ({type(e).__name__})"),))
+            continue
         visit_id = None
         try:
             with visits.open() as visit:

@@ -28,13 +28,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from scribe.errors import InputError, not_found
-from scribe.types import ModelInfo, Role, Segment, Transcript
+from scribe.errors import InputError, listed, not_found
+from scribe.types import ModelInfo, Role, Segment, Transcript, Word
 
 __all__ = [
     "FORMATS", "MAX_BYTES", "SECONDS_PER_WORD", "TRANSCRIPT_EXTENSIONS", "TranscriptFile",
@@ -121,13 +120,14 @@ def transcript_stem(path: Path) -> str:
 
 
 def transcript_files(folder: Path) -> list[Path]:
-    """The transcripts in ``folder``, sorted: files ending in ``TRANSCRIPT_EXTENSIONS``,
+    """The transcripts in ``folder``, sorted: files ending in ``TRANSCRIPT_EXTENSIONS``
+    (and links there that do not resolve, for the caller to report: ``errors.listed``),
     less Scribe's other outputs (``.note.json``, ``.fhir.json``, ``.transaction.json``)
     and less ``NAME.vtt`` where ``NAME.transcript.json`` is beside it (the same visit,
     written twice by ``transcribe --no-privacy``: the JSON, which has more, is read)."""
     found = sorted(
         f for f in folder.iterdir()
-        if f.is_file()
+        if listed(f)
         and f.suffix.lower() in TRANSCRIPT_EXTENSIONS
         and not f.name.lower().endswith(NOT_TRANSCRIPTS)
     )
@@ -205,42 +205,36 @@ def _read_text(path: Path) -> str:
 def parse_transcript_json(text: str, path: Path) -> tuple[Transcript, tuple[ModelInfo, ...]]:
     """Scribe's transcript JSON -> (transcript, the models it names). Segments need
     ``id`` (distinct), ``start``, ``end`` and ``text``; ``duration`` defaults to the last
-    segment's end. Raises ``InputError``."""
+    segment's end. Raises ``InputError``, whose reason names the field and the segment's
+    position only, never a value from the file (which may be the visit's words)."""
     try:
         doc = json.loads(text)
+    except RecursionError:  # "[" x 100000: Python's parser recurses once per level
+        raise InputError(path, "not a Scribe transcript (JSON nested too deeply)") from None
     except ValueError as e:
+        # JSONDecodeError's msg is the parser's wording ("Expecting ',' delimiter"), never
+        # the document's text.
         reason = f"{e.msg} at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else type(e).__name__
         raise InputError(path, f"not valid JSON ({reason})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("segments"), list):
         raise InputError(path, 'not a Scribe transcript (expected a JSON object with a "segments" list)')
     segments: list[Segment] = []
+    first_seen: dict[str, int] = {}
     for i, raw in enumerate(doc["segments"]):
         try:
-            if not isinstance(raw, dict):
-                raise ValueError("not an object")
-            for key in ("id", "start", "end", "text"):
-                if key not in raw:
-                    raise ValueError(f'no "{key}"')
-            if not isinstance(raw["text"], str) or not isinstance(raw["id"], str) or not raw["id"]:
-                raise ValueError('"id" and "text" must be strings')
-            seg = Segment.from_dict(raw)
-            if not (math.isfinite(seg.start) and math.isfinite(seg.end)) or seg.end < seg.start or seg.start < 0:
-                raise ValueError("start and end must be times in seconds, end not before start")
-            if seg.speaker is not None and not isinstance(seg.speaker, str):
-                raise ValueError('"speaker" must be a string')
-        except (KeyError, TypeError, ValueError) as e:
-            raise InputError(path, f"not a Scribe transcript (segment {i}: {_reason(e)})") from None
+            seg = _segment(raw)
+        except ValueError as e:
+            raise InputError(path, f"not a Scribe transcript (segment {i}: {e})") from None
+        if seg.id in first_seen:
+            raise InputError(path, f"not a Scribe transcript (segment {i}: id is the same as segment {first_seen[seg.id]}'s)")
+        first_seen[seg.id] = i
         segments.append(seg)
-    _check_ids(segments, path)
     if not any(s.text.strip() for s in segments):
         raise InputError(path, "holds no transcript lines (no segment has text)")
-    try:
-        duration = float(doc.get("duration", max(s.end for s in segments)))
-        language = doc.get("language") or "en"
-        if not math.isfinite(duration) or not isinstance(language, str):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise InputError(path, 'not a Scribe transcript ("duration" or "language" malformed)') from None
+    duration = _number(doc.get("duration", max(s.end for s in segments)))
+    language = doc.get("language") or "en"
+    if duration is None or not isinstance(language, str):
+        raise InputError(path, 'not a Scribe transcript ("duration" or "language" malformed)')
     if all(s.speaker is None for s in segments):
         # No speakers at all (another tool's export): one unlabelled voice, whose role the
         # labeller judges from what it says, rather than a note of nobody's words.
@@ -250,11 +244,62 @@ def parse_transcript_json(text: str, path: Path) -> tuple[Transcript, tuple[Mode
     return _label_roles(transcript), _models(doc.get("models"))
 
 
-def _reason(e: Exception) -> str:
-    if isinstance(e, KeyError):
-        return f"no {e.args[0]!r}" if e.args else "a field is missing"
-    msg = " ".join(str(e).split())
-    return msg[:120] or type(e).__name__
+_ROLES = {r.value: r for r in Role}
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float (a JSON number, or a string holding one), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _segment(raw: Any) -> Segment:
+    """One segment of Scribe's transcript JSON, checked field by field. Raises
+    ``ValueError`` whose message names the field only (``start is not a number``):
+    ``float()``'s, ``Role()``'s and ``Word()``'s own messages quote the value or key,
+    which may be the visit's words, and an error line must never carry them."""
+    if not isinstance(raw, dict):
+        raise ValueError("not an object")
+    for key in ("id", "start", "end", "text"):
+        if key not in raw:
+            raise ValueError(f'no "{key}"')
+    if not isinstance(raw["id"], str) or not raw["id"]:
+        raise ValueError("id is not a non-empty string")
+    if not isinstance(raw["text"], str):
+        raise ValueError("text is not a string")
+    start, end = _number(raw["start"]), _number(raw["end"])
+    for name, value in (("start", start), ("end", end)):
+        if value is None:
+            raise ValueError(f"{name} is not a number of seconds")
+        if value < 0:
+            raise ValueError(f"{name} is negative")
+    if end < start:
+        raise ValueError("end before start")
+    speaker = raw.get("speaker")
+    if speaker is not None and not isinstance(speaker, str):
+        raise ValueError("speaker is not a string")
+    role = raw.get("role", Role.UNKNOWN.value)
+    if role not in _ROLES:
+        raise ValueError(f"role is not one of {', '.join(_ROLES)}")
+    words = raw.get("words", [])
+    if not isinstance(words, list):
+        raise ValueError("words is not a list")
+    checked = []
+    for j, w in enumerate(words):
+        if not isinstance(w, dict) or not {"start", "end", "text"} <= w.keys() or not w.keys() <= {"start", "end", "text", "probability"}:
+            raise ValueError(f"word {j} is not an object with start, end, text and probability")
+        times = [_number(w[k]) for k in ("start", "end")]
+        probability = _number(w.get("probability", 1.0))
+        if None in times or probability is None or not isinstance(w["text"], str):
+            raise ValueError(f"word {j}: start, end or probability is not a number, or text not a string")
+        checked.append(Word(times[0], times[1], w["text"], probability))
+    return Segment(id=raw["id"], start=start, end=end, text=raw["text"], words=tuple(checked), speaker=speaker,
+                   role=_ROLES[role])
 
 
 def _models(raw: Any) -> tuple[ModelInfo, ...]:
@@ -269,21 +314,16 @@ def _models(raw: Any) -> tuple[ModelInfo, ...]:
     return tuple(out)
 
 
-def _check_ids(segments: Sequence[Segment], path: Path) -> None:
-    seen: set[str] = set()
-    for s in segments:
-        if s.id in seen:
-            raise InputError(path, f"not a Scribe transcript (segment id {s.id!r} appears twice)")
-        seen.add(s.id)
-
-
 # --- WebVTT ------------------------------------------------------------------------------
 
 
-def _vtt_seconds(stamp: str) -> float:
-    parts = stamp.split(":")
-    seconds = float(parts[-1]) + 60 * int(parts[-2])
-    return seconds + 3600 * int(parts[-3]) if len(parts) == 3 else seconds
+def _vtt_seconds(stamp: str) -> float | None:
+    """A cue time (``[hh:]mm:ss.ttt``) in seconds; None when its minutes or seconds are
+    60 or more (``99:99.999`` is no time, not 1:40:39.999)."""
+    *hours, minutes, seconds = stamp.split(":")
+    if int(minutes) >= 60 or float(seconds) >= 60:
+        return None
+    return float(seconds) + 60 * int(minutes) + (3600 * int(hours[0]) if hours else 0)
 
 
 def _unescape(text: str) -> str:
@@ -318,13 +358,18 @@ def _cues(text: str, path: Path) -> list[_Cue]:
         if not block or block[0].startswith(("NOTE", "STYLE", "REGION")):
             continue
         ident, timing = (None, block[0]) if "-->" in block[0] else (block[0].strip(), block[1] if len(block) > 1 else "")
+        # Cues are named by number, never by their identifier: it is free text.
+        where = f"cue {len(cues) + 1}"
         m = _TIMING.match(timing.strip())
         if not m:
-            where = f"cue {ident!r}" if ident else f"cue {len(cues) + 1}"
             raise InputError(path, f"not a WebVTT file ({where}: no valid 'start --> end' time line)")
         start, end = _vtt_seconds(m.group(1)), _vtt_seconds(m.group(2))
+        if start is None or end is None:
+            raise InputError(path, f"not a WebVTT file ({where}: minutes and seconds must be below 60)")
+        if end < start:
+            raise InputError(path, f"not a WebVTT file ({where}: end before start)")
         body = block[2:] if ident is not None else block[1:]
-        cues.append(_Cue(ident, start, max(end, start), " ".join(body)))
+        cues.append(_Cue(ident, start, end, " ".join(body)))
     return cues
 
 

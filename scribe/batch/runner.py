@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from scribe.batch.export import FhirExport
 from scribe.batch.visit import VisitOutputs, process_recording
 from privacy.errors import HIDDEN_CATEGORIES
-from scribe.errors import InputError, NoSpeechError, ScribeError, not_found
+from scribe.errors import InputError, NoSpeechError, ScribeError, listed, not_found
 
 if TYPE_CHECKING:
     from scribe.pipeline import Pipeline, Progress
@@ -114,7 +114,8 @@ def expand_inputs(
 
     A folder gives the files ``listing(folder)`` returns (default: its audio files by
     extension, ``AUDIO_EXTENSIONS``, sorted); a folder giving none fails as holding no
-    ``kind``. A file's output name is ``output_name(stem(path))`` (``stem`` default:
+    ``kind``. A listed entry that does not resolve (a broken link, a link loop: see
+    ``errors.listed``) is a failed input of its own (``not_found``'s reason). A file's output name is ``output_name(stem(path))`` (``stem`` default:
     ``path.stem``). Two inputs with the same name (a/visit.wav, b/visit.wav; visit.wav,
     visit.mp3; Visit.wav, visit.wav, which are one file on macOS and Windows) get visit,
     visit-2, ...: one visit's results must never overwrite another's."""
@@ -128,7 +129,11 @@ def expand_inputs(
                 found = listing(p)
                 if not found:
                     raise InputError(p, f"folder holds no {kind}")
-                files.extend(found)
+                for f in found:  # a broken link or a loop listed in it fails on its own
+                    if f.exists():
+                        files.append(f)
+                    else:
+                        failures.append(not_found(f))
             elif not p.exists():
                 raise not_found(p)
             else:
@@ -151,7 +156,7 @@ def expand_inputs(
 
 
 def _audio_files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+    return sorted(f for f in folder.iterdir() if listed(f) and f.suffix.lower() in AUDIO_EXTENSIONS)
 
 
 def discarded(error: ScribeError) -> ScribeError:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -229,20 +231,79 @@ def fail(error: ScribeError) -> None:
     typer.echo(f"error: {error}", err=True)
 
 
+class BatchProgress:
+    """How far a batch got, for the line an interrupt prints: ``total`` inputs (None
+    until the batch starts, after its models load) and ``done`` of them."""
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.done = 0
+
+
+# The journal's warning for a standard-mode visit closed part-way (privacy.journal). On an
+# interrupt, the one line the user sees says it instead, so it is held back without -v.
+_KEPT_MESSAGE = "visit %s closed without completing"
+
+
 @contextmanager
-def interruptible(total: int, kind: str) -> Iterator[list[int]]:
-    """Ctrl+C during a batch: one line saying how far it got (``interrupted: 1 of 3
-    recording(s) done; the one in progress was not written``) and exit 130 (128 +
-    SIGINT, the shell's convention), instead of a silent stop. Yields a one-item list
-    the caller counts finished inputs in. Outputs are written all-or-nothing
-    (``batch.files.write_all``) and the visit's context closes on the way out, so the
-    input in progress leaves nothing."""
-    done = [0]
+def interruptible(noun: str) -> Iterator[BatchProgress]:
+    """Ctrl+C (SIGINT) or SIGTERM (a service manager's stop, ``kill``) anywhere in a
+    batch command: one line saying how far it got (``interrupted: 1 of 3 recording(s)
+    done; the one in progress was not written``, or ``interrupted before any recording
+    was processed`` while models load) and exit 128 + the signal's number (130, 143: the
+    shell's convention), never a traceback or a silent stop.
+
+    ``noun``: what the batch processes (``recording``). Yields a ``BatchProgress`` the
+    command sets ``total`` of when the batch starts and counts finished inputs in. Both
+    signals unwind the stack as ``KeyboardInterrupt``, so the visit in progress closes
+    through its context: its keys destroyed, its outputs not written (all-or-nothing,
+    ``batch.files.write_all``). A standard-mode visit that had kept something stays in
+    the store for ``scribe recover`` (privacy.visit), and the line says so, naming it.
+    A second signal while the visit closes is ignored: the closing must finish."""
+    progress = BatchProgress()
+    caught: list[int] = []
+    kept: list[str] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        if caught:
+            return
+        caught.append(signum)
+        raise KeyboardInterrupt
+
+    verbose = logging.getLogger().isEnabledFor(logging.INFO)
+
+    def kept_visits(record: logging.LogRecord) -> bool:
+        if caught and record.msg == _KEPT_MESSAGE and record.args:
+            kept.append(str(record.args[0]))  # type: ignore[index]
+            return verbose
+        return True
+
+    previous: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job's SIGINT stays ignored
+                previous[signum] = signal.signal(signum, on_signal)
+    journal = logging.getLogger("scribe.privacy.journal")
+    journal.addFilter(kept_visits)
     try:
-        yield done
+        yield progress
     except KeyboardInterrupt:
-        typer.echo(f"interrupted: {done[0]} of {total} {kind} done; the one in progress was not written", err=True)
-        raise typer.Exit(130) from None
+        signum = caught[0] if caught else signal.SIGINT
+        head = "interrupted" if signum == signal.SIGINT else f"interrupted by {signal.Signals(signum).name}"
+        if progress.total is None:
+            line = f"{head} before any {noun} was processed"
+        else:
+            line = f"{head}: {progress.done} of {progress.total} {noun}(s) done"
+            if progress.done < progress.total:
+                line += "; the one in progress was not written"
+            if kept:
+                line += f" (its visit {', '.join(kept)} is kept, encrypted: see scribe recover)"
+        typer.echo(line, err=True)
+        raise typer.Exit(128 + signum) from None
+    finally:
+        journal.removeFilter(kept_visits)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def end_batch(failures: list[ScribeError], inputs: int) -> None:

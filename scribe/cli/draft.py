@@ -64,29 +64,30 @@ def draft(
 
     Exit codes: 0 all drafted; 1 template or FHIR problem; 2 an input missing, unreadable, empty or not a transcript; 3 results cannot be written; 4 the note model (--note-model, or [note] model in the config) cannot be loaded. With several failures, the highest.
     """
-    from scribe.batch.draft import Drafting, run_drafts
-    from scribe.batch.readers import TRANSCRIPT_EXTENSIONS, transcript_files, transcript_stem
-    from scribe.batch.runner import expand_inputs
-    from scribe.visits import VisitFactory
+    with interruptible("transcript") as progress:  # Ctrl+C or SIGTERM wherever it lands: one line
+        from scribe.batch.draft import Drafting, run_drafts
+        from scribe.batch.readers import TRANSCRIPT_EXTENSIONS, transcript_files, transcript_stem
+        from scribe.batch.runner import expand_inputs
+        from scribe.visits import VisitFactory
 
-    kinds = ", ".join(TRANSCRIPT_EXTENSIONS)
-    jobs, failures = expand_inputs(inputs, listing=transcript_files, stem=transcript_stem, kind=f"transcripts ({kinds})")
-    for error in failures:
-        fail(error)
-    unreadable = len(failures)
-    try:
-        site = load_config()
-        privacy_on = site.privacy if privacy is None else privacy
-        note = note_options(site, drafter, note_model, note_device, note_dtype)
-        drafting = Drafting.from_options(ScribeOptions(**note, template=template))
-        check_writable(out)
-        visits = VisitFactory.start(privacy_on, site)
-    except ScribeError as e:
-        fail(e)
-        raise typer.Exit(e.exit_code)
-    with interruptible(len(jobs), "transcript(s)") as finished:
+        kinds = ", ".join(TRANSCRIPT_EXTENSIONS)
+        jobs, failures = expand_inputs(inputs, listing=transcript_files, stem=transcript_stem, kind=f"transcripts ({kinds})")
+        for error in failures:
+            fail(error)
+        unreadable = len(failures)
+        try:
+            site = load_config()
+            privacy_on = site.privacy if privacy is None else privacy
+            note = note_options(site, drafter, note_model, note_device, note_dtype)
+            drafting = Drafting.from_options(ScribeOptions(**note, template=template))
+            check_writable(out)
+            visits = VisitFactory.start(privacy_on, site)
+        except ScribeError as e:
+            fail(e)
+            raise typer.Exit(e.exit_code)
+        progress.total = len(jobs)
         for outcome in run_drafts(drafting, jobs, out=out, visits=visits):
-            finished[0] += 1
+            progress.done += 1
             done = outcome.outputs
             if done is not None:
                 t = done.transcript
@@ -99,4 +100,4 @@ def draft(
             for error in outcome.errors:
                 failures.append(error)
                 fail(error)
-    end_batch(failures, len(jobs) + unreadable)
+        end_batch(failures, len(jobs) + unreadable)

@@ -98,6 +98,8 @@ def _read_fhir_note(path: Path) -> dict[str, Any]:
         raise InputError(path, f"cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})") from None
     except ValueError:
         raise InputError(path, "not JSON (expected a FHIR DocumentReference, NAME.fhir.json)") from None
+    except RecursionError:  # "[" x 100000: Python's parser recurses once per level
+        raise InputError(path, "not a FHIR DocumentReference (JSON nested too deeply)") from None
     try:
         validate_document_reference(doc)
     except FhirValidationError as e:

@@ -118,50 +118,51 @@ def transcribe(
 
     Exit codes: 0 all processed; 1 template or FHIR problem, or identity missing; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model, --language, diarizer model (--diarizer pyannote, --diarizer-model) or note model (--note-model) problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
     """
-    from scribe.batch.export import FhirExport
-    from scribe.batch.runner import expand_inputs, run_local
-    from scribe.visits import VisitFactory
+    with interruptible("recording") as progress:  # Ctrl+C or SIGTERM wherever it lands: one line
+        from scribe.batch.export import FhirExport
+        from scribe.batch.runner import expand_inputs, run_local
+        from scribe.visits import VisitFactory
 
-    jobs, failures = expand_inputs(inputs)
-    for error in failures:
-        fail(error)
-    unreadable = len(failures)  # inputs that never reached the pipeline
-    try:
-        site = load_config()
-        privacy_on = site.privacy if privacy is None else privacy
-        note = note_options(site, drafter, note_model, note_device, note_dtype)
-        check_backends(speech, diarizer, note["drafter"])
-        diarization = diarizer_options(site, diarizer, diarizer_model)
-        check_writable(out)
-        options = ScribeOptions(
-            speech=speech,
-            **diarization,
-            **note,
-            model=model,
-            language=language,
-            device=device.value,
-            vocabulary=site.recognition.prompt(split_terms(read_vocabulary(vocabulary))),
-            speakers=speakers,
-            template=template,
-        )
-        server = fhir_server or site.fhir.server
-        context = clinical_context(site, patient, practitioner, encounter, organization)
-        if server:
-            check_identity(context, len(jobs))  # before hours of processing, not after
-        visits = VisitFactory.start(privacy_on, site)
-        fhir = fhir_destination(site, server)
-        export = FhirExport(context, fhir) if fhir is not None else None
-        voices = clinician_voices(clinician)
-        pipeline = load_pipeline(options) if jobs else None
-        if pipeline is not None:
-            pipeline.voices = tuple(voices)
-    except ScribeError as e:
-        fail(e)
-        raise typer.Exit(e.exit_code)
-    outcomes = run_local(pipeline, jobs, out=out, visits=visits, export=export, progress=_progress) if pipeline is not None else ()
-    with interruptible(len(jobs), "recording(s)") as finished:
+        jobs, failures = expand_inputs(inputs)
+        for error in failures:
+            fail(error)
+        unreadable = len(failures)  # inputs that never reached the pipeline
+        try:
+            site = load_config()
+            privacy_on = site.privacy if privacy is None else privacy
+            note = note_options(site, drafter, note_model, note_device, note_dtype)
+            check_backends(speech, diarizer, note["drafter"])
+            diarization = diarizer_options(site, diarizer, diarizer_model)
+            check_writable(out)
+            options = ScribeOptions(
+                speech=speech,
+                **diarization,
+                **note,
+                model=model,
+                language=language,
+                device=device.value,
+                vocabulary=site.recognition.prompt(split_terms(read_vocabulary(vocabulary))),
+                speakers=speakers,
+                template=template,
+            )
+            server = fhir_server or site.fhir.server
+            context = clinical_context(site, patient, practitioner, encounter, organization)
+            if server:
+                check_identity(context, len(jobs))  # before hours of processing, not after
+            visits = VisitFactory.start(privacy_on, site)
+            fhir = fhir_destination(site, server)
+            export = FhirExport(context, fhir) if fhir is not None else None
+            voices = clinician_voices(clinician)
+            pipeline = load_pipeline(options) if jobs else None
+            if pipeline is not None:
+                pipeline.voices = tuple(voices)
+        except ScribeError as e:
+            fail(e)
+            raise typer.Exit(e.exit_code)
+        outcomes = run_local(pipeline, jobs, out=out, visits=visits, export=export, progress=_progress) if pipeline is not None else ()
+        progress.total = len(jobs)
         for outcome in outcomes:
-            finished[0] += 1
+            progress.done += 1
             done = outcome.outputs
             if done is not None and done.has_speech:
                 result = done.result
@@ -175,7 +176,7 @@ def transcribe(
             for error in outcome.errors:
                 failures.append(error)
                 fail(error)
-    end_batch(failures, len(jobs) + unreadable)
+        end_batch(failures, len(jobs) + unreadable)
 
 
 @contextmanager

@@ -200,7 +200,7 @@ def outcome_line(body: bytes) -> str:
     """An OperationOutcome (or whatever came back) as one readable line."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         return " ".join(body.decode("utf-8", "replace").split())[:300] or "(empty response)"
     if data.get("resourceType") != "OperationOutcome":
         return json.dumps(data)[:300]
