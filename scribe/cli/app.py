@@ -34,6 +34,7 @@ from scribe.speakers import DIARIZERS
 from scribe.speech import SPEECH_MODELS
 
 if TYPE_CHECKING:
+    from privacy.voiceprints import Voiceprint
     from scribe.fhir.client import ClinicalContext
     from scribe.options import ScribeOptions
     from scribe.pipeline import Pipeline
@@ -417,3 +418,27 @@ def check_identity(context: ClinicalContext, files: int) -> None:
         raise ScribeError(f"--fhir-server: {e}") from None
     if files > 1:
         raise ScribeError("--fhir-server: --patient and --encounter name one visit; give one recording at a time")
+
+
+# --clinician, shared by transcribe, serve and record (``scribe enroll`` manages the voices).
+ClinicianOption = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--clinician",
+        metavar="ID",
+        help="An enrolled clinician's voice to recognise (an id from `scribe enroll --list`; repeat for several). "
+        "Default: every voice enrolled at this site; none enrolled: roles from the words alone.",
+        show_default=False,
+    ),
+]
+
+
+def clinician_voices(ids: list[str] | None) -> list[Voiceprint]:
+    """The voices ``--clinician`` names, else every voice enrolled at the site. Raises
+    ``ScribeError`` (one line naming the id, exit code 1) for an id not enrolled."""
+    from scribe.speakers.enrolled import load_voices
+
+    try:
+        return load_voices(list(ids) if ids else None)
+    except ScribeError as e:
+        raise ScribeError(f"--clinician: {e}") from None

@@ -1,6 +1,6 @@
 """``scribe enroll``: a clinician's voiceprint, from ~20 s of the microphone or a file,
-kept sealed under the site key until they delete it (``privacy.voiceprints``); and the
-``--clinician`` option transcribe, serve and record share to choose enrolled voices."""
+kept sealed under the site key until they delete it (``privacy.voiceprints``). The
+``--clinician`` option transcribe, serve and record share is ``scribe.cli.app``'s."""
 
 from __future__ import annotations
 
@@ -17,29 +17,6 @@ from scribe.errors import ScribeError, shown
 
 if TYPE_CHECKING:
     from privacy.voiceprints import Voiceprint
-
-ClinicianOption = Annotated[
-    Optional[list[str]],
-    typer.Option(
-        "--clinician",
-        metavar="ID",
-        help="An enrolled clinician's voice to recognise (an id from `scribe enroll --list`; repeat for several). "
-        "Default: every voice enrolled at this site; none enrolled: roles from the words alone.",
-        show_default=False,
-    ),
-]
-
-
-def clinician_voices(ids: list[str] | None) -> list[Voiceprint]:
-    """The voices ``--clinician`` names, else every voice enrolled at the site. Raises
-    ``ScribeError`` (one line naming the id, exit code 1) for an id not enrolled."""
-    from scribe.speakers.enrolled import load_voices
-
-    try:
-        return load_voices(list(ids) if ids else None)
-    except ScribeError as e:
-        raise ScribeError(f"--clinician: {e}") from None
-
 
 @app.command()
 def enroll(

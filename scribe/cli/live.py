@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from scribe.cli.app import (
+    ClinicianOption,
     DiarizerModelOption,
     DiarizerOption,
     DrafterOption,
@@ -28,8 +29,8 @@ from scribe.cli.app import (
     load_pipeline,
     note_options,
     vocabulary as read_vocabulary,
+    clinician_voices,
 )
-from scribe.cli.enroll import ClinicianOption, clinician_voices
 from scribe.config import load_config
 from scribe.errors import NoSpeechError, OutputError, ScribeError
 from scribe.options import ScribeOptions, split_terms

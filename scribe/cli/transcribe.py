@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from scribe.cli.app import (
+    ClinicianOption,
     EncounterOption,
     FhirServerOption,
     OrganizationOption,
@@ -38,8 +39,8 @@ from scribe.cli.app import (
     load_pipeline,
     note_options,
     vocabulary as read_vocabulary,
+    clinician_voices,
 )
-from scribe.cli.enroll import ClinicianOption, clinician_voices
 from scribe.config import load_config
 from scribe.errors import ScribeError, shown
 from scribe.options import ScribeOptions, split_terms
