@@ -93,6 +93,17 @@ def test_what_is_not_a_diagnosis_is_not_lifted_into_the_assessment(tmp_path):
     assert _section(note, "assessment") == ""
 
 
+def test_a_bare_test_result_is_not_a_diagnosis(tmp_path):
+    _, note = _draft(
+        tmp_path,
+        "A: Hi.\n"
+        "B: Hi doctor. My throat has been sore for five days and I have a fever of 101.\n"
+        "A: Strep positive. Amoxicillin 500 twice daily.\n",
+    )
+    assert _section(note, "assessment") == ""
+    assert "Strep positive." in _section(note, "objective")
+
+
 SHORT_VISITS = {
     "crlf": ("A: My ankle hurts since Monday.\nB: Take ibuprofen 400 milligrams three times daily.\n", {}, "\r\n"),
     "utf16": ("A: My ankle hurts.\nB: Take ibuprofen 400 milligrams.\n", {"encoding": "utf-16"}, "\n"),
