@@ -52,9 +52,10 @@ _UNIT = (
 )
 _NUMBER_FACT = re.compile(rf"\b({_NUM})\s*({_UNIT})(?![a-z])|\b(\d{{2,3}}) over (\d{{2,3}})\b")
 _ALLERGY = re.compile(r"\ballerg(?:ic|y|ies) to ([a-z][a-z -]{2,30}?)(?=[.,;!?]| and | but |$)")
+# "in two weeks" after the verb, or (terse dictation, "Return two weeks.") right after it.
 _FOLLOW_UP = re.compile(
-    rf"\b(?:follow up|follow-up|come back|see you|return|recheck|check back)\b[^.?!]{{0,30}}?"
-    rf"\bin (?:about |another |a )?((?:{_NUM}|a couple(?: of)?|a few|a|one)\s*(?:days?|weeks?|months?|years?))"
+    rf"\b(?:follow up|follow-up|come back|see you|return|recheck|check back)\b(?:[^.?!]{{0,30}}?\bin|)"
+    rf" (?:about |another |a )?((?:{_NUM}|a couple(?: of)?|a few|a|one)\s*(?:days?|weeks?|months?|years?))"
 )
 
 
@@ -66,7 +67,7 @@ def _lexicon(name: str) -> tuple[str, ...]:
     return tuple(sorted({w for w in words if w}, key=lambda w: (-len(w), w)))
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def _pattern(name: str) -> re.Pattern[str]:
     return re.compile(r"\b(" + "|".join(re.escape(w) for w in _lexicon(name)) + r")\b")
 
@@ -80,6 +81,22 @@ def mentions_medication(text: str) -> bool:
     """Whether ``text`` names a drug from the bundled list or by a generic-name stem."""
     t = text.lower()
     return bool(_pattern("medications.txt").search(t) or _DRUG_STEM.search(t))
+
+
+# Disease-name endings (-itis, -osis, -emia, -opathy, -algia) name a diagnosis without
+# being listed in ``data/diagnoses.txt``; the words below end so but are not one.
+_DX_SUFFIX = re.compile(r"\b[a-z]{3,}(?:itis|osis|emia|opathy|algia)\b")
+_NOT_DIAGNOSES = frozenset({"diagnosis", "prognosis", "hypnosis", "academia"})
+
+
+def names_diagnosis(text: str) -> bool:
+    """Whether ``text`` names a diagnosis: one of the bundled list
+    (``data/diagnoses.txt``: "pneumonia", "ear infection", "sciatica") or a word with a
+    disease-name ending ("pharyngitis", "diverticulosis", "neuropathy")."""
+    t = _norm(text)
+    if _pattern("diagnoses.txt").search(t):
+        return True
+    return any(m.group(0) not in _NOT_DIAGNOSES for m in _DX_SUFFIX.finditer(t))
 
 
 def symptoms_named(text: str) -> tuple[str, ...]:

@@ -35,7 +35,13 @@ Decision rules (documented here because they are policy, not tuning):
 - One speaker with enough speech: CLINICIAN when clinician cues outweigh patient cues (a
   dictation), PATIENT when patient cues outweigh them, UNKNOWN when neither does; any
   short-spoken extra speaker then takes the complementary role if one is open, else OTHER.
-- Only short-spoken speakers: UNKNOWN, there is nothing to judge from.
+- Only short-spoken speakers (a visit of a few lines): the speaker who says what only a
+  clinician says (``CLINICIAN_CONTENT``: a dose to take, a prescription, an exam finding,
+  the plan) and nothing a patient says about themself (first person, symptom phrases,
+  questions about their own care) is the CLINICIAN (of several such speakers, the one
+  with the most such content, then the most speech); the most patient-like of the rest
+  is the PATIENT (or OTHER when they speak for the patient), every further speaker OTHER.
+  Without such a speaker: UNKNOWN, there is nothing to judge from.
 
 Weights live in ``RoleParams``; their defaults are the best point of a grid search on
 ACI-BENCH train dialogues only (``python benchmarks/roles.py --tune``: whole dialogues,
@@ -143,6 +149,9 @@ CLINICIAN_CONTENT: tuple[str, ...] = (
     # prescribing and dosing instructions
     r"\btake (?:one|two|1|2|a|half a|one and a half) (?:tablet|pill|capsule|puff|teaspoon|dose)s?\b",
     r"\bevery (?:\w+ )?(?:to \w+ )?hours\b", r"\bas needed\b", r"\bprescrib\w*",
+    # a sentence that opens by telling the listener to take a drug at a dose ("Take
+    # ibuprofen 400 milligrams three times daily"); "I take metformin 500 mg" does not open so
+    r"(?:^|[.!?;]\s+)(?:take|start|use|continue) (?:the )?[a-z]+ \d+(?:\.\d+)? ?(?:milligrams?|mg|micrograms?|mcg|units?)\b",
     r"\b(?:start|put) you on\b", r"\bfinish the (?:whole )?(?:course|antibiotics?|prescription)\b",
     r"\b(?:increase|decrease|double|stop|hold|continue|switch) (?:the|your)\b",
     r"\b(?:i'm|i am|we're|we are) (?:going to|gon na) (?:start|prescribe|send|order|refer|increase|"
@@ -411,6 +420,14 @@ def decide_roles(
         rest = sorted((s for s in ev if s != only), key=lambda s: (-ev[s].words, ev[s].first_turn))
         if open_role is not None and rest:
             roles[rest[0]] = open_role
+    else:
+        # A short visit: clinician-only content with no patient cue still decides.
+        clear = [s for s, e in ev.items() if e.content > 0 and pat[s] == 0]
+        if clear:
+            clinician = max(clear, key=lambda s: (ev[s].content, ev[s].words, -ev[s].first_turn))
+            roles[clinician] = Role.CLINICIAN
+            _pick_patient(roles, [s for s in ev if s != clinician], ev, params, key_pat)
+            substantial = [clinician]  # the rest are OTHER, as beside a substantial speaker
     for s in ev:
         roles.setdefault(s, Role.OTHER if len(substantial) >= 1 else Role.UNKNOWN)
     logger.debug(
