@@ -4,7 +4,9 @@ the CLI prints that line and exits non-zero, never a traceback."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import traceback
 
 # The base and the path error live in the bottom layer, so that privacy's own errors (the
 # visit store's) are ScribeErrors too without privacy importing scribe: every caller that
@@ -12,7 +14,7 @@ import os
 from privacy.errors import PathError, ScribeError, shown
 
 __all__ = [
-    "ScribeError", "PathError", "shown", "InputError", "listed", "not_found", "OutputError", "NoSpeechError", "ModelError", "FhirExportError",
+    "ScribeError", "PathError", "shown", "InputError", "listed", "not_found", "log_unforeseen", "OutputError", "NoSpeechError", "ModelError", "FhirExportError",
 ]
 
 
@@ -46,6 +48,15 @@ def listed(entry: str | os.PathLike) -> bool:
     if os.path.isfile(entry):
         return True
     return os.path.islink(entry) and not os.path.exists(entry)
+
+
+def log_unforeseen(logger: logging.Logger, what: str, error: BaseException) -> None:
+    """Log an unforeseen exception at debug level as its type and the code it came
+    through, never its message or arguments: those can quote a visit's text (a value a
+    reader failed on) that the log filter has not been told about yet."""
+    frames = traceback.extract_tb(error.__traceback__)[-3:]
+    where = " <- ".join(f"{os.path.basename(f.filename)}:{f.lineno} {f.name}" for f in reversed(frames))
+    logger.debug("%s: %s at %s", what, type(error).__name__, where)
 
 
 class OutputError(PathError):

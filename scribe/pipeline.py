@@ -292,17 +292,12 @@ class Pipeline:
                 if progress:
                     progress(offset, info.declared_duration)
         t0 = time.perf_counter()
-        # Who spoke when is the diarizer's turns where the detector heard speech: the
-        # padding the recogniser needs is not speech (false alarm at every turn edge).
-        vad = self.options.vad
-        annotation = speech_turns(
-            diarization.finish(), Timeline(heard), vad.turn_onset_pad_ms / 1000, vad.turn_offset_pad_ms / 1000
-        )
+        annotation = diarization.finish()
         timings["cluster_roles"] = time.perf_counter() - t0
         audio = _listening_source(visit, info, offset) if getattr(self.drafter, "listens", False) else None
         result = self.finalize(
             segments, annotation, offset, language, uri or _uri(info.path), timings, audio=audio,
-            enrolled=getattr(diarization, "enrolled", None),
+            enrolled=getattr(diarization, "enrolled", None), heard=Timeline(heard),
         )
         logger.info(
             "processed %s: %.1f s audio, %d segments, %d speakers",
@@ -326,6 +321,7 @@ class Pipeline:
         audio: AudioSource | None = None,
         draft_progress: DraftProgress | None = None,
         enrolled: Mapping[str, str] | None = None,
+        heard: Timeline | None = None,
     ) -> VisitResult:
         """The end of a visit, batch or streamed: words given to the final speaker turns,
         roles, and the draft note.
@@ -356,8 +352,18 @@ class Pipeline:
             Speaker label -> enrolled voice id (``DiarizationSession.enrolled``): those
             speakers are the clinician before role labelling (voice first, words second),
             and each voice id is echoed in ``models`` (kind ``enrolled-voice``).
+        heard : pyannote.core.Timeline, optional
+            Where the detector heard speech, unpadded (seconds). Given, who spoke when is
+            the diarizer's turns within it (``speakers.speech_turns``, widened by
+            ``VadParams.turn_onset_pad_ms``/``turn_offset_pad_ms``): the padding the
+            recogniser needs is not speech (false alarm at every turn edge). Not applied
+            for a diarizer that finds speech itself (``finds_speech``, pyannote's
+            segmentation), whose turns stand as they are.
         """
         t0 = time.perf_counter()
+        if heard is not None and not getattr(self.diarizer, "finds_speech", False):
+            vad = self.options.vad
+            annotation = speech_turns(annotation, heard, vad.turn_onset_pad_ms / 1000, vad.turn_offset_pad_ms / 1000)
         annotation.uri = uri
         enrolled = {s: v for s, v in (enrolled or {}).items() if s in annotation.labels()}
         transcript = self.role_labeller.label(

@@ -33,7 +33,7 @@ from scribe.batch.visit import (
     note_documents,
     write_note_outputs,
 )
-from scribe.errors import InputError, OutputError, ScribeError, shown
+from scribe.errors import InputError, OutputError, ScribeError, log_unforeseen, shown
 from scribe.notes import DRAFTERS, Drafter, draft_note
 from scribe.notes.templates import Template, load_template
 from scribe.options import ScribeOptions
@@ -241,7 +241,7 @@ def run_drafts(drafting: Drafting, jobs: Sequence[Job], *, out: Path, visits: Vi
             yield DraftOutcome(job, None, None, (e,))
             continue
         except Exception as e:  # a reader's unforeseen failure must not stop the batch either
-            logger.debug("unexpected failure reading", exc_info=True)
+            log_unforeseen(logger, "unexpected failure reading", e)
             yield DraftOutcome(job, None, None, (InputError(job.path, f"could not be read ({type(e).__name__})"),))
             continue
         visit_id = None
@@ -253,7 +253,7 @@ def run_drafts(drafting: Drafting, jobs: Sequence[Job], *, out: Path, visits: Vi
             yield DraftOutcome(job, visit_id, None, (discarded(e) if visits.privacy else e,))
             continue
         except Exception as e:  # one broken file must not stop the batch
-            logger.debug("unexpected failure", exc_info=True)
+            log_unforeseen(logger, "unexpected failure", e)
             error = InputError(job.path, f"could not be drafted ({type(e).__name__})")
             yield DraftOutcome(job, visit_id, None, (discarded(error) if visits.privacy else error,))
             continue

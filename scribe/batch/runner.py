@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from scribe.batch.export import FhirExport
 from scribe.batch.visit import VisitOutputs, process_recording
 from privacy.errors import HIDDEN_CATEGORIES
-from scribe.errors import InputError, NoSpeechError, ScribeError, listed, not_found
+from scribe.errors import InputError, NoSpeechError, ScribeError, listed, log_unforeseen, not_found
 
 if TYPE_CHECKING:
     from scribe.pipeline import Pipeline, Progress
@@ -191,7 +191,7 @@ def run_local(
             yield RecordingOutcome(job, visit_id, None, (discarded(e) if visits.privacy else e,))
             continue
         except Exception as e:  # one broken file must not stop the batch
-            logger.debug("unexpected failure", exc_info=True)
+            log_unforeseen(logger, "unexpected failure", e)
             error = InputError(job.path, f"could not be processed ({type(e).__name__})")
             yield RecordingOutcome(job, visit_id, None, (discarded(error) if visits.privacy else error,))
             continue

@@ -137,6 +137,7 @@ class StreamingSession:
         self._tail_start = 0.0
         self._received = 0.0
         self._segments: list[Segment] = []
+        self._heard: list[Span] = []  # unpadded speech of committed utterances (who spoke when)
         self._language = pipeline.options.language
         # prepare()'s work: (utterances, recognition, speaker features)
         self._guess: tuple[tuple[tuple[float, float], ...], Recognition, Any] | None = None
@@ -203,14 +204,14 @@ class StreamingSession:
 
     def finish(self, template: Template | None = None) -> VisitResult:
         """Commit what is left, then finalise as batch does: the diarizer's final turns
-        over the whole visit, roles, and the draft note (``template``: the pipeline's
+        over the whole visit within the speech heard, roles, and the draft note (``template``: the pipeline's
         unless given). The held audio is zeroed (``close``)."""
         self._commit(final=True)
         self.close()
         annotation = self._diarization.finish()
         return self.pipeline.finalize(
             self._segments, annotation, self._received, self._language, "stream", template=template,
-            enrolled=getattr(self._diarization, "enrolled", None),
+            enrolled=getattr(self._diarization, "enrolled", None), heard=Timeline(self._heard).support(),
         )
 
     def close(self) -> None:
@@ -270,6 +271,11 @@ class StreamingSession:
             if not utterances and self._tail.size > SAMPLE_RATE * 5:
                 self._drop_until(self._tail_start + self._tail.size / SAMPLE_RATE - 1.0)  # long silence
             return []
+        # The detector's own unpadded regions inside what is committed (``done`` joins
+        # across short pauses, which are not speech): where the reported turns may be.
+        self._heard.extend(
+            Span(max(s, done[0][0]), min(e, done[-1][1])) for s, e in self.vad.regions() if e > done[0][0] and s < done[-1][1]
+        )
         guess, self._guess = self._guess, None
         if guess is not None and guess[0] == tuple(done):
             rec, features = guess[1], guess[2]

@@ -283,6 +283,10 @@ class PyannoteDiarizer:
         is not installed (the message names the extra).
     """
 
+    # Its segmentation model decides where speech is (and where two speakers overlap), so
+    # the pipeline does not crop its turns to the VAD's speech (``Pipeline.finalize``).
+    finds_speech = True
+
     def __init__(self, folder: str | os.PathLike | None):
         import torch
 

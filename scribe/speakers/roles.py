@@ -58,6 +58,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from scribe.speakers.turns import is_marker
 from scribe.types import ModelInfo, Role, Segment, Transcript
 
 if TYPE_CHECKING:
@@ -296,7 +297,8 @@ def gather_cues(segments: Sequence[Segment], params: RoleParams) -> dict[str, _E
     turn = -1
     previous: str | None = None
     for seg in segments:
-        if seg.speaker is None:
+        # An [overlap] marker says speech went unrecognised: no words to judge from.
+        if seg.speaker is None or is_marker(seg):
             continue
         if seg.speaker != previous:
             turn += 1
