@@ -55,7 +55,7 @@ def aci_valid() -> list[dict[str, str]]:
 
 def test_is_a_drafter():
     d: Drafter = DRAFTER
-    assert d.name == "extractive" and d.version.startswith("0.2.0+m")
+    assert d.name == "extractive" and d.version.startswith("0.3.0+m")
 
 
 @pytest.mark.parametrize("template", available_templates())

@@ -307,14 +307,14 @@ def _clip(text: str, max_words: int) -> str:
 class ExtractiveDrafter:
     """Learned selection and grounded restatement of transcript sentences
     (``scribe.notes.Drafter``). ``version`` names the drafter code and the section
-    model it loaded ("0.2.0+m1")."""
+    model it loaded ("0.3.0+m1"; 0.3.0: stated diagnoses kept in the Assessment, short visits)."""
 
     name = "extractive"
 
     def __init__(self, params: DraftParams = DraftParams(), model: SectionModel | None = None):
         self.params = params
         self.model = model or load_section_model()
-        self.version = f"0.2.0+m{self.model.version}"
+        self.version = f"0.3.0+m{self.model.version}"
 
     @classmethod
     def from_options(cls, options: ScribeOptions) -> "ExtractiveDrafter":
