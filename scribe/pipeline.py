@@ -364,6 +364,10 @@ class Pipeline:
         if heard is not None and not getattr(self.diarizer, "finds_speech", False):
             vad = self.options.vad
             annotation = speech_turns(annotation, heard, vad.turn_onset_pad_ms / 1000, vad.turn_offset_pad_ms / 1000)
+        elif duration > 0:
+            # A model's frames can reach past the audio (pyannote's last sliding window
+            # is padded): turns end where the visit does.
+            annotation = annotation.crop(Span(0.0, duration), mode="intersection")
         annotation.uri = uri
         enrolled = {s: v for s, v in (enrolled or {}).items() if s in annotation.labels()}
         transcript = self.role_labeller.label(
