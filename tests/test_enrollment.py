@@ -178,6 +178,12 @@ def test_voices_a_diarizer_cannot_use_are_refused_or_reported(tmp_path, monkeypa
     assert e.value.exit_code == 1
     assert str(e.value) == "--clinician: the pyannote diarizer cannot use enrolled voices (use --diarizer embedding)"
     assert len(clinician_voices(None, "pyannote")) == 2  # the default set: not refused
+    (tmp_path / "model").mkdir()
+    refused = _scribe({"SCRIBE_DATA_DIR": str(tmp_path / "data")}, "transcribe", REPO / "samples" / "cough_visit.wav",
+                      "--out", tmp_path / "out", "--diarizer", "pyannote", "--diarizer-model", tmp_path / "model",
+                      "--clinician", mine.id)
+    assert refused.returncode == 1
+    assert _error_line(refused) == f"error: {str(e.value)}"
 
     with caplog.at_level(logging.INFO):
         kept = known_voices(store.list(), "enc:1")

@@ -81,6 +81,11 @@ ENROLLMENT_TEXT = (
 
 logger = logging.getLogger("scribe.speakers.enrolled")
 
+# The diarizers (``scribe.speakers.DIARIZERS`` names) that find enrolled voices among
+# their speakers (the embedding diarizer's windows); pyannote's session does not use them
+# yet, so naming a voice with it is refused (CLI --clinician, the service's visits).
+VOICE_DIARIZERS = frozenset({"embedding"})
+
 VoiceLike = Any  # a privacy.voiceprints.Voiceprint, or a (label, vector) pair
 
 
