@@ -14,15 +14,21 @@ AES key is HKDF-SHA256 of the site key (``privacy.sitekey``) with its own info s
 it is never the visit store's key or the audit log's MAC key; the id is the GCM
 associated data, so a file renamed to another id fails authentication.
 
-Writes are atomic (a 0600 temporary file in the same folder, fsynced, renamed over);
-deletion overwrites the file with zeros, fsyncs, then unlinks it: no copy, no backup.
-Errors are ``StoreError`` (one line naming the path and the reason, never the key).
+Writes are atomic (a 0600 temporary file in the same folder, fsynced, renamed over).
+Deletion overwrites the file with zeros, fsyncs, then unlinks it; Scribe keeps no copy
+and no backup. The overwrite is a best effort only: on journaling or copy-on-write
+filesystems (ext4 data journaling, btrfs, ZFS, APFS) and on SSDs (wear levelling) the
+old blocks may survive it. What protects a deleted voiceprint is that it was only ever on
+disk sealed under the site key.
+Errors are ``StoreError`` (one line naming the input and the reason, never the key);
+``NoSuchVoice`` for an id not enrolled.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 import secrets
@@ -40,7 +46,9 @@ from privacy.errors import RecordIntegrityError, StoreError
 from privacy.paths import data_dir, fsync_dir, private_dir, write_all
 from privacy.sitekey import default_key_path, load_site_key
 
-__all__ = ["Voiceprint", "VoiceprintStore", "default_voices_root", "VOICE_ID"]
+__all__ = ["NoSuchVoice", "VoiceNameError", "Voiceprint", "VoiceprintStore", "default_voices_root", "VOICE_ID"]
+
+logger = logging.getLogger("privacy.voiceprints")
 
 _MAGIC = b"SVP1"
 _NONCE = 12
@@ -49,6 +57,22 @@ _SUFFIX = ".voice"
 # Generated ids only ("voice-" + 8 hex digits): never derived from the clinician's name.
 VOICE_ID = re.compile(r"\Avoice-[0-9a-f]{8}\Z")
 _MAX_NAME = 120
+
+
+class NoSuchVoice(StoreError):
+    """No voiceprint has this id (``<id>: no such enrolled voice``): the service's 404,
+    the CLI's exit code 1. Told apart by type, never by its message."""
+
+    def __init__(self, voice_id: str):
+        super().__init__(voice_id, "no such enrolled voice (see scribe enroll --list)")
+
+
+class VoiceNameError(StoreError):
+    """The clinician's name cannot label a voiceprint (empty, or over the length limit).
+    Names neither a path nor the name itself: the service's 400, the CLI's exit code 1."""
+
+    def __init__(self, reason: str):
+        super().__init__("clinician name", reason)
 
 
 def default_voices_root() -> Path:
@@ -115,11 +139,11 @@ class VoiceprintStore:
         """
         name = " ".join(str(name).split())
         if not name or len(name) > _MAX_NAME:
-            raise StoreError(self.root, f"a voiceprint needs a name of 1 to {_MAX_NAME} characters")
+            raise VoiceNameError(f"a voiceprint needs a name of 1 to {_MAX_NAME} characters (got {len(name)})")
         v = np.asarray(vector, dtype=np.float32).reshape(-1)
         norm = float(np.linalg.norm(v))
         if v.size == 0 or not np.isfinite(norm) or norm == 0:
-            raise StoreError(self.root, "a voiceprint needs a non-zero vector")
+            raise StoreError("voiceprint", "a voiceprint needs a non-zero vector")
         v = v / norm
         created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
         aead = self._aead(create=True)
@@ -138,52 +162,76 @@ class VoiceprintStore:
         return Voiceprint(voice_id, name, created, model, v)
 
     def get(self, voice_id: str) -> Voiceprint:
-        """The voiceprint ``voice_id``; ``StoreError`` if there is none,
-        ``RecordIntegrityError`` if it fails authentication."""
+        """The voiceprint ``voice_id``; ``NoSuchVoice`` if there is none,
+        ``RecordIntegrityError`` if it fails authentication. Errors name the id, not the
+        file's path (they reach the service's responses)."""
         path = self.path(voice_id)
         try:
             blob = path.read_bytes()
         except FileNotFoundError:
-            raise StoreError(voice_id, "no such enrolled voice (see scribe enroll --list)") from None
+            raise NoSuchVoice(voice_id) from None
         except OSError as exc:
-            raise StoreError(path, f"cannot read voiceprint: {exc.strerror}") from None
+            raise StoreError(voice_id, f"cannot read voiceprint: {exc.strerror}") from None
         return self._open(path, voice_id, blob)
 
     def _open(self, path: Path, voice_id: str, blob: bytes) -> Voiceprint:
         if len(blob) < len(_MAGIC) + _NONCE + 16 or not blob.startswith(_MAGIC):
-            raise RecordIntegrityError(path, "not a sealed voiceprint")
+            raise RecordIntegrityError(voice_id, "not a sealed voiceprint")
         nonce = blob[len(_MAGIC) : len(_MAGIC) + _NONCE]
         try:
             plain = self._aead(create=False).decrypt(nonce, blob[len(_MAGIC) + _NONCE :], voice_id.encode())
         except InvalidTag:
-            raise RecordIntegrityError(path, "voiceprint failed authentication (corrupt, or another site key)") from None
+            raise RecordIntegrityError(voice_id, "voiceprint failed authentication (corrupt, or another site key)") from None
         try:
             d = json.loads(plain)
             vector = np.frombuffer(base64.b64decode(d["vector"]), dtype="<f4").astype(np.float32)
             return Voiceprint(d["id"], d["name"], d["created"], d["model"], vector)
         except (ValueError, KeyError, TypeError):
-            raise RecordIntegrityError(path, "voiceprint record is malformed") from None
+            raise RecordIntegrityError(voice_id, "voiceprint record is malformed") from None
 
-    def list(self) -> list[Voiceprint]:
-        """Every enrolled voice, oldest first (none if the folder does not exist)."""
+    def scan(self) -> tuple[list[Voiceprint], list[str]]:
+        """Every enrolled voice that opens, oldest first, and the ids of those that do not
+        (failed authentication, malformed, unreadable), sorted. Both empty if the folder
+        does not exist. Never raises for one bad file: one voiceprint must not stop the
+        others (``scribe enroll --list`` shows the bad ones so they can be deleted)."""
         if not self.root.is_dir():
-            return []
-        out = []
+            return [], []
+        out, bad = [], []
         for path in sorted(self.root.glob("*" + _SUFFIX)):
             voice_id = path.name[: -len(_SUFFIX)]
-            if VOICE_ID.match(voice_id):
+            if not VOICE_ID.match(voice_id):
+                continue
+            try:
                 out.append(self.get(voice_id))
-        return sorted(out, key=lambda v: (v.created, v.id))
+            except NoSuchVoice:
+                continue  # deleted since the listing
+            except StoreError:  # RecordIntegrityError, or the file cannot be read
+                bad.append(voice_id)
+        return sorted(out, key=lambda v: (v.created, v.id)), bad
+
+    def list(self) -> list[Voiceprint]:
+        """Every enrolled voice that opens, oldest first (none if the folder does not
+        exist). A voiceprint that does not open is skipped with one WARNING naming its id
+        only (see ``scan``)."""
+        voices, bad = self.scan()
+        for voice_id in bad:
+            logger.warning("voiceprint %s is unreadable (corrupt, or another site key): skipped; "
+                           "delete it with scribe enroll --delete %s", voice_id, voice_id)
+        return voices
 
     def delete(self, voice_id: str) -> None:
-        """Remove ``voice_id`` and leave nothing behind: the file is overwritten with
-        zeros and fsynced, then unlinked, and the folder fsynced. ``StoreError`` if there
-        is no such voice."""
+        """Remove ``voice_id``: the file is overwritten with zeros and fsynced, then
+        unlinked, and the folder fsynced. Works on a voiceprint that no longer opens.
+
+        The overwrite is a best effort: journaling and copy-on-write filesystems and SSDs
+        may keep the old blocks. What protects the deleted voiceprint is that those blocks
+        only ever held it sealed under the site key. ``NoSuchVoice`` if there is no such
+        voice."""
         path = self.path(voice_id)
         try:
             fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
-            raise StoreError(voice_id, "no such enrolled voice (see scribe enroll --list)") from None
+            raise NoSuchVoice(voice_id) from None
         except OSError as exc:
             raise StoreError(path, f"cannot delete voiceprint: {exc.strerror}") from None
         try:

@@ -89,6 +89,116 @@ def test_another_site_key_cannot_open_it(tmp_path):
         VoiceprintStore(tmp_path / "voices", tmp_path / "b.key").get(voice.id)
 
 
+def _corrupt(path: Path) -> None:
+    """Flip bytes in the middle of a sealed voiceprint (its ciphertext)."""
+    blob = bytearray(path.read_bytes())
+    for i in range(len(blob) // 2, len(blob) // 2 + 4):
+        blob[i] ^= 0xFF
+    path.write_bytes(bytes(blob))
+
+
+def test_one_unreadable_voiceprint_blocks_no_visit(tmp_path, monkeypatch, caplog):
+    """A corrupt voiceprint is skipped by the default voice set (one WARNING, its id
+    only), refused when named, listed as unreadable by `scribe enroll --list` and deleted
+    by `--delete`."""
+    import logging
+
+    from scribe.cli.app import clinician_voices
+    from scribe.errors import ScribeError
+    from scribe.speakers.enrolled import load_voices
+
+    env = {"SCRIBE_DATA_DIR": str(tmp_path / "data")}
+    monkeypatch.setenv("SCRIBE_DATA_DIR", env["SCRIBE_DATA_DIR"])
+    monkeypatch.delenv("SCRIBE_SITE_KEY", raising=False)
+    store = VoiceprintStore()
+    good = store.add(NAME, "m:1", np.ones(8))
+    bad = store.add("Dr Bad Qwxzy", "m:1", -np.ones(8))
+    _corrupt(store.path(bad.id))
+
+    # The default set (transcribe, record, serve, every live visit): the good one, and
+    # one WARNING naming the bad id only.
+    with caplog.at_level(logging.WARNING, logger="privacy.voiceprints"):
+        assert [v.id for v in load_voices(None)] == [good.id]
+        assert [v.id for v in clinician_voices(None, "embedding")] == [good.id]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "privacy.voiceprints"]
+    assert len(warnings) == 2 and all(bad.id in w for w in warnings)  # one per load
+    assert not any("Qwxzy" in w or "Zyxwvut" in w for w in warnings)
+    # Named: refused in one line that names the id's file and the reason.
+    with pytest.raises(ScribeError) as e:
+        clinician_voices([bad.id], "embedding")
+    assert str(e.value) == f"--clinician: {bad.id}: voiceprint failed authentication (corrupt, or another site key)"
+    assert [v.id for v in clinician_voices([good.id], "embedding")] == [good.id]
+
+    listed = _scribe(env, "enroll", "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [
+        f"{good.id}  {NAME}  enrolled {good.created}  model m:1",
+        f"{bad.id}  unreadable (corrupt, or another site key; delete with --delete {bad.id})",
+    ]
+    deleted = _scribe(env, "enroll", "--delete", bad.id)
+    assert deleted.returncode == 0 and deleted.stdout.strip() == f"deleted {bad.id}"
+    assert [p.name for p in store.root.iterdir()] == [f"{good.id}.voice"]
+    assert [v.id for v in store.list()] == [good.id]
+
+
+def test_store_errors_are_typed_and_name_no_path(tmp_path):
+    from privacy.voiceprints import NoSuchVoice, VoiceNameError
+
+    store = VoiceprintStore(tmp_path / "voices", tmp_path / "site.key")
+    with pytest.raises(NoSuchVoice):
+        store.get("voice-00000000")
+    with pytest.raises(NoSuchVoice):
+        store.delete("voice-00000000")
+    with pytest.raises(VoiceNameError) as e:
+        store.add("x" * 121, "m:1", np.ones(8))
+    assert str(e.value) == "clinician name: a voiceprint needs a name of 1 to 120 characters (got 121)"
+    with pytest.raises(StoreError) as e:
+        store.add(NAME, "m:1", np.zeros(8))
+    assert str(tmp_path) not in str(e.value)
+
+
+def test_voices_a_diarizer_cannot_use_are_refused_or_reported(tmp_path, monkeypatch, caplog):
+    """An explicit --clinician with pyannote is refused (one line); the default set with
+    pyannote logs once that it is not used; a voiceprint from another encoder is dropped
+    with one WARNING naming its id."""
+    import logging
+
+    from scribe.cli.app import clinician_voices
+    from scribe.errors import ScribeError
+    from scribe.speakers.enrolled import known_voices
+    from scribe.speakers.pyannote_diarizer import PyannoteDiarizer, PyannoteSession
+
+    monkeypatch.setenv("SCRIBE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SCRIBE_SITE_KEY", raising=False)
+    store = VoiceprintStore()
+    mine = store.add(NAME, "enc:1", np.ones(8))
+    other = store.add(NAME, "enc:2", -np.ones(8))
+    with pytest.raises(ScribeError) as e:
+        clinician_voices([mine.id], "pyannote")
+    assert e.value.exit_code == 1
+    assert str(e.value) == "--clinician: the pyannote diarizer cannot use enrolled voices (use --diarizer embedding)"
+    assert len(clinician_voices(None, "pyannote")) == 2  # the default set: not refused
+    (tmp_path / "model").mkdir()
+    refused = _scribe({"SCRIBE_DATA_DIR": str(tmp_path / "data")}, "transcribe", REPO / "samples" / "cough_visit.wav",
+                      "--out", tmp_path / "out", "--diarizer", "pyannote", "--diarizer-model", tmp_path / "model",
+                      "--clinician", mine.id)
+    assert refused.returncode == 1
+    assert _error_line(refused) == f"error: {str(e.value)}"
+
+    with caplog.at_level(logging.INFO):
+        kept = known_voices(store.list(), "enc:1")
+        diarizer = object.__new__(PyannoteDiarizer)  # no pipeline needed to open a session
+        sessions = [diarizer.session(voices=store.list()) for _ in range(2)]
+    assert [k for k, _ in kept] == [mine.id]
+    dropped = [r for r in caplog.records if r.name == "scribe.speakers.enrolled"]
+    assert [r.levelno for r in dropped] == [logging.WARNING] and other.id in dropped[0].getMessage()
+    assert "enc:2" in dropped[0].getMessage() and mine.id not in dropped[0].getMessage()
+    unused = [r for r in caplog.records if r.name == "scribe.speakers.pyannote" and "not used" in r.getMessage()]
+    assert len(unused) == 1 and mine.id in unused[0].getMessage() and other.id in unused[0].getMessage()
+    assert not any("Zyxwvut" in r.getMessage() for r in caplog.records)
+    assert all(isinstance(s, PyannoteSession) and s.enrolled == {} for s in sessions)
+
+
 # -- the voiceprint -----------------------------------------------------------------------
 
 

@@ -150,3 +150,42 @@ def test_a_streamed_visit_finds_the_clinician_by_voice(service, tmp_path):
             client.request("DELETE", f"/api/voices/{patient_voice['id']}")
     finally:
         client.request("DELETE", f"/api/voices/{voice['id']}")
+
+
+def test_bad_names_are_one_line_400s_without_a_path(service, tmp_path):
+    """A badly percent-encoded X-Clinician-Name and a name over 120 characters: 400, one
+    line, the data folder never named; nothing kept."""
+    one = _pcm16(speak(ENROLLMENT_TEXT, "rms", tmp_path / "rms.wav"))
+    status, data = _post_voice(service, one, name=None, headers={"X-Clinician-Name": "Dr%20%FF%FEAda"})
+    assert status == 400 and data["error"] == "the x-clinician-name header is not URI-encoded UTF-8"
+    status, data = _post_voice(service, one, name="D" * 121)
+    assert status == 400
+    assert data["error"] == "clinician name: a voiceprint needs a name of 1 to 120 characters (got 121)"
+    assert str(service.tmp) not in json.dumps(data)
+    folder = service.tmp / "data" / "voices"
+    assert not folder.exists() or [p for p in folder.iterdir() if p.suffix == ".voice"] == []
+
+
+def test_an_unreadable_voiceprint_blocks_no_visit(service, tmp_path):
+    """A corrupt voiceprint on disk: the list and the default visit skip it, a visit
+    naming it is a 400 naming its id (not the data folder), and it can be deleted."""
+    from scribe.service.client import ServiceError
+
+    client = service.client
+    status, voice = _post_voice(service, _pcm16(speak(ENROLLMENT_TEXT, "rms", tmp_path / "rms.wav")))
+    assert status == 201
+    stored = service.tmp / "data" / "voices" / f"{voice['id']}.voice"
+    blob = bytearray(stored.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    stored.write_bytes(bytes(blob))
+
+    assert client.request("GET", "/api/voices")["voices"] == []
+    visit = client.request("POST", "/api/visits", {})["visit"]  # the default set: opens
+    client.request("DELETE", f"/api/visits/{visit}")
+    with pytest.raises(ServiceError) as e:
+        client.request("POST", "/api/visits", {"clinician": [voice["id"]]})
+    assert e.value.status == 400
+    assert e.value.message == f"clinician: {voice['id']}: voiceprint failed authentication (corrupt, or another site key)"
+    assert client.request("DELETE", f"/api/voices/{voice['id']}") == {"deleted": voice["id"]}
+    assert not stored.exists()
+    assert "Zyxwvut" not in "".join(service._err)

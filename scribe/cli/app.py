@@ -433,11 +433,15 @@ ClinicianOption = Annotated[
 ]
 
 
-def clinician_voices(ids: list[str] | None) -> list[Voiceprint]:
-    """The voices ``--clinician`` names, else every voice enrolled at the site. Raises
-    ``ScribeError`` (one line naming the id, exit code 1) for an id not enrolled."""
-    from scribe.speakers.enrolled import load_voices
+def clinician_voices(ids: list[str] | None, diarizer: str | None = None) -> list[Voiceprint]:
+    """The voices ``--clinician`` names, else every voice enrolled at the site that opens
+    (an unreadable one is skipped with a WARNING naming its id). Raises ``ScribeError``
+    (one line naming the id, exit code 1) for a named id not enrolled or unreadable, or
+    for ``--clinician`` with a ``diarizer`` that cannot use enrolled voices."""
+    from scribe.speakers.enrolled import VOICE_DIARIZERS, load_voices
 
+    if ids and diarizer is not None and diarizer not in VOICE_DIARIZERS:
+        raise ScribeError(f"--clinician: the {diarizer} diarizer cannot use enrolled voices (use --diarizer embedding)")
     try:
         return load_voices(list(ids) if ids else None)
     except ScribeError as e:

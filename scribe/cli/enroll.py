@@ -46,11 +46,14 @@ def enroll(
     store = VoiceprintStore()
     try:
         if list_:
-            voices = store.list()
-            if not voices:
+            voices, unreadable = store.scan()
+            if not voices and not unreadable:
                 typer.echo("no voices enrolled")
             for v in voices:
                 typer.echo(f"{v.id}  {shown(v.name)}  enrolled {v.created}  model {v.model}")
+            for voice_id in unreadable:
+                # Corrupt, or sealed under another site key: listed so IT can delete it.
+                typer.echo(f"{voice_id}  unreadable (corrupt, or another site key; delete with --delete {voice_id})")
             return
         if delete is not None:
             delete_voice(delete, store)

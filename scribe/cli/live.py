@@ -96,7 +96,7 @@ def serve(
         visits = VisitFactory.start(privacy_on, site)
         fhir = fhir_destination(site, fhir_server)
         token = load_or_create_token()
-        clinician_voices(clinician)  # ids checked now; each visit loads its voices when it opens
+        clinician_voices(clinician, options.diarizer)  # ids checked now; each visit loads its voices when it opens
         service = CaptureService(load_pipeline(options), visits, token=token, fhir=fhir)
         service.clinicians = tuple(clinician) if clinician else None
     except ScribeError as e:
@@ -167,7 +167,7 @@ def record(
         uri = name or datetime.now().strftime("visit-%Y%m%d-%H%M%S")
         mic = microphone.Microphone(device)  # checked before the models load
         visits = VisitFactory.start(privacy_on, site)
-        voices = clinician_voices(clinician)
+        voices = clinician_voices(clinician, options.diarizer)
         pipeline = load_pipeline(options)
         pipeline.voices = tuple(voices)
     except ScribeError as e:

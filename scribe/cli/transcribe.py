@@ -153,7 +153,7 @@ def transcribe(
             visits = VisitFactory.start(privacy_on, site)
             fhir = fhir_destination(site, server)
             export = FhirExport(context, fhir) if fhir is not None else None
-            voices = clinician_voices(clinician)
+            voices = clinician_voices(clinician, options.diarizer)
             pipeline = load_pipeline(options) if jobs else None
             if pipeline is not None:
                 pipeline.voices = tuple(voices)

@@ -39,7 +39,7 @@ from scribe.live.streaming import StreamParams
 from scribe.live.visit import LiveVisit, State
 from scribe.notes.templates import available_templates
 from scribe.pipeline import Pipeline
-from scribe.speakers.enrolled import load_voices
+from scribe.speakers.enrolled import VOICE_DIARIZERS, load_voices
 from scribe.visits import VisitFactory
 
 logger = logging.getLogger("scribe.service.capture")
@@ -186,8 +186,12 @@ class CaptureService:
             raise HTTPException(429, f"{len(self.visits)} visits are open; stop or discard one first")
         if template is not None and template not in available_templates():
             raise HTTPException(400, f"template {template!r} not found (available: {', '.join(available_templates())})")
+        named = clinicians if clinicians is not None else self.clinicians
+        diarizer = getattr(getattr(self.pipeline, "options", None), "diarizer", None)
+        if named and diarizer is not None and diarizer not in VOICE_DIARIZERS:
+            raise HTTPException(400, f"clinician: the {diarizer} diarizer cannot use enrolled voices")
         try:
-            voices = load_voices(clinicians if clinicians is not None else self.clinicians)
+            voices = load_voices(named)
         except ScribeError as e:
             raise HTTPException(400, f"clinician: {e}") from None
         visit = self.factory.open()

@@ -24,6 +24,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from starlette.requests import ClientDisconnect
 
+from privacy.voiceprints import NoSuchVoice
 from scribe.errors import ScribeError
 from scribe.service.capture import CaptureService
 from scribe.speakers.enrolled import ENROLLMENT_TEXT, EnrollmentError, delete_voice, enroll, load_voices
@@ -50,7 +51,10 @@ def add_voice_routes(app: FastAPI, service: CaptureService) -> None:
 
     @app.post("/api/voices", status_code=201)
     async def add_voice(request: Request):
-        name = unquote(request.headers.get(NAME_HEADER, ""), errors="strict").strip()
+        try:
+            name = unquote(request.headers.get(NAME_HEADER, ""), errors="strict").strip()
+        except UnicodeDecodeError:
+            raise HTTPException(400, f"the {NAME_HEADER} header is not URI-encoded UTF-8") from None
         if not name:
             raise HTTPException(400, f"the clinician's name is missing (the {NAME_HEADER} header)")
         try:
@@ -80,8 +84,9 @@ def add_voice_routes(app: FastAPI, service: CaptureService) -> None:
     async def remove_voice(voice_id: str):
         try:
             await service.run(delete_voice, voice_id)
+        except NoSuchVoice as e:
+            raise HTTPException(404, str(e)) from None
         except ScribeError as e:
-            status = 404 if "no such enrolled voice" in str(e) else 400
-            raise HTTPException(status, str(e)) from None
+            raise HTTPException(400, str(e)) from None
         logger.info("voice %s deleted", voice_id)
         return {"deleted": voice_id}

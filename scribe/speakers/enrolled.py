@@ -10,8 +10,9 @@ enrolled voices: a speaker whose windows match a voice (mean cosine to the voice
 at least ``CLUSTER_SIMILARITY``) is that clinician, and every such speaker is merged into
 one (one voice is one speaker); windows clustered elsewhere that match the voice closely
 (``WINDOW_SIMILARITY``, and closer to it than to their own speaker) are moved to it.
-When no speaker matches but enough windows do (the clustering merged the clinician with
-someone), those windows are the clinician and the rest are counted again without them.
+When no speaker matches but enough windows do (``MIN_VOICE_WINDOWS``: the clustering
+merged the clinician with someone), those windows are the clinician and every other
+window keeps the speaker the diarizer gave it (the rest are not clustered again).
 The pipeline then gives that speaker ``Role.CLINICIAN`` before role labelling.
 
 Thresholds, measured once with the bundled encoder (an ad-hoc script, not kept; the
@@ -30,6 +31,7 @@ different voices):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +79,13 @@ ENROLLMENT_TEXT = (
     "the lazy dog. Rainbows appear when sunlight passes through drops of rain after a storm."
 )
 
+logger = logging.getLogger("scribe.speakers.enrolled")
+
+# The diarizers (``scribe.speakers.DIARIZERS`` names) that find enrolled voices among
+# their speakers (the embedding diarizer's windows); pyannote's session does not use them
+# yet, so naming a voice with it is refused (CLI --clinician, the service's visits).
+VOICE_DIARIZERS = frozenset({"embedding"})
+
 VoiceLike = Any  # a privacy.voiceprints.Voiceprint, or a (label, vector) pair
 
 
@@ -87,13 +96,16 @@ class EnrollmentError(InputError):
 
 def known_voices(voices: Sequence[VoiceLike], model: str | None = None) -> list[tuple[str, np.ndarray]]:
     """``voices`` as (id or label, (d,) unit float32 vector) pairs; a voiceprint made by
-    another encoder than ``model`` is left out (its vector means nothing here)."""
+    another encoder than ``model`` is left out (its vector means nothing here), with one
+    WARNING naming its id and the two models (never the clinician's name)."""
     out = []
     for v in voices:
         if isinstance(v, tuple):
             key, vector = v
         else:
             if model is not None and getattr(v, "model", model) != model:
+                logger.warning("enrolled voice %s not used: made by encoder %s, this diarizer's is %s "
+                               "(enroll again to use it)", v.id, v.model, model)
                 continue
             key, vector = v.id, v.vector
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)

@@ -223,6 +223,9 @@ class PyannoteSession:
         self._blocks: list[BlockTurns] = []
         self._live: list[np.ndarray] = []  # provisional speakers' embeddings (live lines)
         self._live_of: list[list[int]] = []  # per block: local speaker -> provisional index
+        # The Diarizer protocol's speaker label -> enrolled voice: always empty here
+        # (this backend does not use enrolled voices yet).
+        self.enrolled: dict[str, str] = {}
 
     def extract(self, audio: np.ndarray, speech: Timeline, offset: float = 0.0) -> BlockTurns:
         """``PyannoteDiarizer.turns``: thread-safe with respect to the session."""
@@ -296,6 +299,7 @@ class PyannoteDiarizer:
         self._lock = threading.Lock()
         threshold = getattr(getattr(self._pipeline, "clustering", None), "threshold", None)
         self.link_threshold = float(threshold) if isinstance(threshold, (int, float)) else _DEFAULT_LINK_THRESHOLD
+        self._voices_logged = False  # the enrolled voices' ids are logged once, not per visit
 
     @classmethod
     def from_options(cls, options: ScribeOptions) -> "PyannoteDiarizer":
@@ -303,9 +307,13 @@ class PyannoteDiarizer:
 
     def session(self, num_speakers: int | None = None, voices=()) -> PyannoteSession:
         """A session for one visit (``scribe.speakers.Diarizer``). ``voices`` (enrolled
-        voiceprints) are not used by this backend yet: only how many were given is logged."""
-        if voices:
-            logger.info("pyannote diarizer: %d enrolled voice(s) given, not used by this backend", len(voices))
+        voiceprints) are not used by this backend yet: their ids are logged once (INFO)
+        per diarizer, and the session's ``enrolled`` stays empty. (An explicit
+        ``--clinician`` with this backend is refused by the CLI.)"""
+        if voices and not getattr(self, "_voices_logged", False):
+            self._voices_logged = True
+            ids = ", ".join(str(getattr(v, "id", None) or v[0]) for v in voices)
+            logger.info("pyannote diarizer: enrolled voices are not used by this backend (%s)", ids)
         return PyannoteSession(self, num_speakers)
 
     def turns(self, audio: np.ndarray, speech: Timeline, offset: float = 0.0,
