@@ -20,6 +20,14 @@ from scribe.service.client import ServiceClient
 REPO = Path(__file__).resolve().parent.parent
 
 
+
+def foreground_signals() -> None:
+    """A child's ``preexec_fn``: SIGINT handled by default, as for a command a user runs in
+    a terminal. A test run started as a shell's background job (``make test &``) has
+    SIGINT ignored, and a child inherits that: a service would then stop on Ctrl+C only
+    through its own handler and exit 0, and ``scribe record`` would not stop at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 class ServiceProcess:
     def __init__(self, *args: str, env: dict | None = None, startup_timeout: float = 180.0, verbose: bool = False):
         self.args = ["--port", "0", *args]
@@ -35,6 +43,7 @@ class ServiceProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scribe.cli", *(["-v"] if self.verbose else []), "serve", *self.args],
             cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=foreground_signals,
         )
         # stderr drained as it comes: a service that logs much (-v) must never block on a
         # full pipe while the test waits on it.

@@ -20,6 +20,7 @@ from scribe.pipeline import Pipeline
 from scribe.speakers.enrolled import ENROLLMENT_TEXT, EnrollmentError, make_voiceprint
 from scribe.types import ModelInfo, Role
 from tests.audio_tools import write_audio
+from tests.service_process import foreground_signals
 from tests.test_record import pulse  # noqa: F401  (the virtual microphone fixture)
 from tests.enrollment_audio import (
     REPO, SAMPLES, companion_visit, reference_turns, role_time, speak, swapped_visit, two_voices,
@@ -429,6 +430,7 @@ def test_enroll_from_a_virtual_microphone(pulse, audio, tmp_path):  # noqa: F811
     rec = subprocess.Popen(
         [sys.executable, "-m", "scribe.cli", "enroll", "--name", NAME, "--device", "pulse", "--seconds", "26"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=foreground_signals,
     )
     said = []
     for line in rec.stderr:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, SAMPLES
+from tests.service_process import foreground_signals
 
 CLIP_SECONDS = 16
 
@@ -83,6 +84,7 @@ def test_record_from_a_virtual_microphone(pulse, tmp_path):
     rec = subprocess.Popen(
         [sys.executable, "-m", "scribe.cli", "record", "--device", "pulse", "--out", str(out), "--name", "room1"],
         cwd=REPO, env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=foreground_signals,
     )
     # Readiness: the command says it is recording once the input stream runs.
     said = []

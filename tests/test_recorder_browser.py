@@ -19,7 +19,7 @@ import pytest
 from scribe.fhir.document_reference import validate_document_reference
 from scribe.service.client import ServiceClient
 from tests.conftest import REPO, SAMPLES
-from tests.service_process import ServiceProcess
+from tests.service_process import ServiceProcess, foreground_signals
 from tests.test_fhir_export import TOKEN, server  # noqa: F401  (the FHIR server fixture)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -84,6 +84,7 @@ class HandmadeService(ServiceProcess):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.handmade_drafter", "serve", *self.args, "--drafter", "handmade"],
             cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=foreground_signals,
         )
         self.client = ServiceClient.from_url(self._wait_for_url())
         assert self.client.request("GET", "/api/health")["status"] == "ok"

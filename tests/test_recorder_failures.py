@@ -23,7 +23,7 @@ import pytest
 
 from scribe.service.client import ServiceClient, ServiceError
 from tests.conftest import REPO
-from tests.service_process import ServiceProcess, poll_until
+from tests.service_process import ServiceProcess, poll_until, foreground_signals
 from tests.test_recorder_browser import fake_mic
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -41,6 +41,7 @@ class ShortConnectService(ServiceProcess):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.recorder_failures_serve", "-v", "serve", *self.args],
             cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=foreground_signals,
         )
         self.client = ServiceClient.from_url(self._wait_for_url())
         return self

@@ -21,7 +21,7 @@ import pytest
 from scribe.service.client import ServiceClient, ServiceError
 from tests.conftest import REPO
 from tests.model_drafter import FLAGGED
-from tests.service_process import ServiceProcess, poll_until
+from tests.service_process import ServiceProcess, poll_until, foreground_signals
 from tests.test_service import _open, _pcm
 
 pytest.importorskip("transformers")
@@ -43,6 +43,7 @@ class ModelService(ServiceProcess):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.model_drafter", "serve", *self.args, "--drafter", "tinyllm"],
             cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=foreground_signals,
         )
         self.client = ServiceClient.from_url(self._wait_for_url())
         assert self.client.request("GET", "/api/health")["status"] == "ok"
