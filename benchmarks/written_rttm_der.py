@@ -32,10 +32,11 @@ import numpy as np
 from pyannote.core import Annotation, Timeline
 from pyannote.core import Segment as Span
 
+from diarization_der import corpora  # the same ami-debug and sample references (a sibling script)
 from scribe.batch.outputs import write_rttm
 from scribe.options import ScribeOptions, VadParams
 from scribe.pipeline import Pipeline
-from scribe.scoring import der, load_rttm, load_uem, shared_data
+from scribe.scoring import der, load_rttm
 from scribe.speakers import alignment
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,18 +50,6 @@ CONFIGS = {
                                 turn_onset_pad_ms=200, turn_offset_pad_ms=200), attribution="plain"),
     "new": dict(vad=VadParams(), attribution="default"),
 }
-
-
-def corpora() -> list[tuple[str, Path, dict, dict]]:
-    ami = shared_data() / "ami-debug"
-    sets = []
-    if ami.exists():
-        sets.append(("ami-debug", ami, load_rttm(ami / "reference.rttm"), load_uem(ami / "reference.uem")))
-    samples = {}
-    for rttm in sorted((REPO / "samples").glob("*.rttm")):
-        samples.update(load_rttm(rttm))
-    sets.append(("samples", REPO / "samples", samples, {}))
-    return sets
 
 
 def _counts(annotation: Annotation, start: float, end: float) -> np.ndarray:
