@@ -136,6 +136,22 @@ class DiarizationParams:
 
 
 @dataclass(frozen=True)
+class LanguageIdParams:
+    """How a multilingual speech model decides the language of each speech region
+    (``scribe.speech.whisper``) when ``ScribeOptions.language`` is not given.
+
+    A region's language is the most probable of the candidate languages. A region too
+    short or too uncertain to tell takes the language of the region before it (the
+    first such region, the one after): a 0.4 s "Sí." or "OK" says little of its
+    language, and a visit changes language at turns, not every few hundred ms.
+    """
+
+    # Chosen on tests/language_visits.py's TUNING visits (benchmarks/language_id.py).
+    min_seconds: float = 1.0  # a region shorter than this takes its neighbour's language
+    min_probability: float = 0.5  # below this (among the candidates), likewise
+
+
+@dataclass(frozen=True)
 class ScribeOptions:
     """How a visit is processed: which backends, their settings, and the note template.
 
@@ -158,7 +174,15 @@ class ScribeOptions:
     note_device: str = "auto"  # the note model's device: cpu, cuda, or auto (cuda when present)
     note_dtype: str = "auto"  # float32, float16, bfloat16, or auto (float32 on cpu, bfloat16 on cuda)
     model: str = "tiny.en"  # "tiny.en", "base", or a CTranslate2 Whisper folder
-    language: str | None = None  # None: English for .en models, detected otherwise
+    # The language spoken: one ISO 639-1 code fixes it for the whole visit; None: English
+    # for an English-only model, else detected per speech region (``languages`` limits
+    # the choice; ``LanguageIdParams`` decides short and uncertain regions).
+    language: str | None = None
+    languages: tuple[str, ...] = ()  # the languages a site's visits are held in; (): any Whisper knows
+    language_id: LanguageIdParams = field(default_factory=LanguageIdParams)
+    # The language the note is written in. Speech in another language is translated into
+    # it (the speech model's translate task) and the note drafted from the translations.
+    note_language: str = "en"
     device: str = "cpu"
     compute_type: str = "int8"
     cpu_threads: int = 0  # 0: CTranslate2 picks

@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,8 +45,10 @@ from scribe.speakers import (
     mark_unrecognised_overlap,
     speech_turns,
 )
+from scribe.errors import ModelError
 from scribe.speech import SPEECH_MODELS, SpeechModel
-from scribe.types import ModelInfo, Note, Role, Segment, Transcript
+from scribe.speech.translation import attach_translations
+from scribe.types import ModelInfo, Note, Role, Segment, Transcript, Translation
 
 logger = logging.getLogger("scribe.pipeline")
 
@@ -199,6 +201,20 @@ class Pipeline:
         self.diarizer: Diarizer = diarizer
         self.role_labeller: RoleLabeller = role_labeller
         self.drafter: Drafter = drafter
+        writes = tuple(getattr(drafter, "languages", ("en",)))
+        if options.note_language not in writes:
+            raise ModelError(
+                f"--note-language {options.note_language}: the {drafter.name} drafter writes notes in "
+                f"{', '.join(writes)} only"
+            )
+
+    @property
+    def translate_to(self) -> str | None:
+        """The language speech in another language is translated into: the note
+        language, when the speech model translates into it (``SpeechModel.translates_to``);
+        else None, and speech in another language stays out of the note."""
+        translates = getattr(self.speech_model, "translates_to", frozenset())
+        return self.options.note_language if self.options.note_language in translates else None
 
     @property
     def models(self) -> tuple[ModelInfo, ...]:
@@ -248,9 +264,13 @@ class Pipeline:
         high_pass = Conditioner()
         timings = {"condition": 0.0, "vad": 0.0, "asr": 0.0, "embed": 0.0}
         segments: list[Segment] = []
+        translations: list[Translation] = []
         heard: list[Span] = []  # unpadded speech: where the reported turns may be
         diarization = self.diarizer.session(self.options.speakers, self.voices)
-        language = self.options.language  # None: the speech model detects it once
+        # None: the speech model decides each region's language (English for an
+        # English-only model); a visit may change language at any turn.
+        language = self.options.language
+        translate_to = self.translate_to
         offset = 0.0
         carry = np.zeros(0, dtype=np.float32)
         blocks = _kept_blocks(iter_blocks(info, self.options.block_seconds), visit)
@@ -273,11 +293,15 @@ class Pipeline:
                         speech, cut = _cut_before_open_speech(speech, offset, block.size)
                     heard.extend(_before(found.unpadded, offset + cut / SAMPLE_RATE))
                     t1 = time.perf_counter()
-                    recognition = self.speech_model.transcribe(block[:cut], speech, offset, language)
+                    recognition = self.speech_model.transcribe(
+                        block[:cut], speech, offset, language, translate_to=translate_to
+                    )
                     # Registered as soon as recognised, so the log filter knows it
-                    # before anything could log it.
+                    # before anything could log it; translations are visit text too.
                     for seg in recognition.segments:
                         visit.store_text(seg.text)
+                    for tr in recognition.translations:
+                        visit.store_text(tr.text)
                     t2 = time.perf_counter()
                     diarization.add(diarization.extract(block[:cut], speech, offset))
                     t3 = time.perf_counter()
@@ -286,8 +310,7 @@ class Pipeline:
                 timings["asr"] += t2 - t1
                 timings["embed"] += t3 - t2
                 segments.extend(recognition.segments)
-                if recognition.segments:
-                    language = recognition.language
+                translations.extend(recognition.translations)
                 offset += cut / SAMPLE_RATE
                 if progress:
                     progress(offset, info.declared_duration)
@@ -297,7 +320,7 @@ class Pipeline:
         audio = _listening_source(visit, info, offset) if getattr(self.drafter, "listens", False) else None
         result = self.finalize(
             segments, annotation, offset, language, uri or _uri(info.path), timings, audio=audio,
-            enrolled=getattr(diarization, "enrolled", None), heard=Timeline(heard),
+            enrolled=getattr(diarization, "enrolled", None), heard=Timeline(heard), translations=translations,
         )
         logger.info(
             "processed %s: %.1f s audio, %d segments, %d speakers",
@@ -322,6 +345,7 @@ class Pipeline:
         draft_progress: DraftProgress | None = None,
         enrolled: Mapping[str, str] | None = None,
         heard: Timeline | None = None,
+        translations: Sequence[Translation] = (),
     ) -> VisitResult:
         """The end of a visit, batch or streamed: words given to the final speaker turns,
         roles, and the draft note.
@@ -335,7 +359,8 @@ class Pipeline:
         duration : float
             Seconds of audio in the visit.
         language : str, optional
-            Recognised language (None: ``"en"``).
+            The language given for the whole visit; None: the one most of the
+            segments' time was said in (``Segment.language``), else ``"en"``.
         uri : str
             The visit's name in outputs.
         timings : dict, optional
@@ -359,6 +384,11 @@ class Pipeline:
             recogniser needs is not speech (false alarm at every turn edge). Not applied
             for a diarizer that finds speech itself (``finds_speech``, pyannote's
             segmentation), whose turns stand as they are.
+        translations : sequence of Translation
+            The speech model's translations into the note language
+            (``Recognition.translations``), placed on the final segments
+            (``speech.translation.attach_translations``). Roles are labelled and the note
+            drafted from the transcript in the note language (``Transcript.for_note``).
         """
         t0 = time.perf_counter()
         if heard is not None and not getattr(self.diarizer, "finds_speech", False):
@@ -370,15 +400,27 @@ class Pipeline:
             annotation = annotation.crop(Span(0.0, duration), mode="intersection")
         annotation.uri = uri
         enrolled = {s: v for s, v in (enrolled or {}).items() if s in annotation.labels()}
-        transcript = self.role_labeller.label(
-            Transcript(
-                # Words to turns, then a marker where two speakers' speech has no words.
-                segments=mark_unrecognised_overlap(attribute_speakers(segments, annotation), annotation),
-                duration=round(duration, 3),
-                language=language or "en",
-                speakers={s: Role.CLINICIAN for s in enrolled},
-            )
+        note_language = self.options.note_language
+        # Words to turns, then a marker where two speakers' speech has no words; then
+        # each translation onto the final segment it covers.
+        final = attach_translations(
+            mark_unrecognised_overlap(attribute_speakers(segments, annotation), annotation), translations, note_language
         )
+        transcript = label_in_note_language(
+            self.role_labeller,
+            Transcript(
+                segments=final,
+                duration=round(duration, 3),
+                language=language or _main_language(final) or "en",
+                speakers={s: Role.CLINICIAN for s in enrolled},
+                note_language=note_language,
+            ),
+        )
+        untranslated = sum(
+            1 for s in transcript.segments if s.language and s.language != note_language and s.translation is None
+        )
+        if untranslated:
+            logger.warning("%d segment(s) in another language than the note's have no translation", untranslated)
         t1 = time.perf_counter()
         note = draft_note(self.drafter, transcript, template or self.template, audio=audio, progress=draft_progress)
         t2 = time.perf_counter()
@@ -394,6 +436,35 @@ class Pipeline:
             models=self.models + tuple(ModelInfo("enrolled-voice", v, "matched") for v in sorted(set(enrolled.values()))),
             timings=timings,
         )
+
+
+def label_in_note_language(labeller: RoleLabeller, transcript: Transcript) -> Transcript:
+    """``transcript`` with roles from ``labeller``, which reads the content cues of the
+    note language (``Transcript.for_note``: translations in place of speech in another
+    language); the roles are then given to every segment of each speaker, translated or
+    not."""
+    view = transcript.for_note()
+    if view is transcript:
+        return labeller.label(transcript)
+    labelled = labeller.label(view)
+    speakers = {**transcript.speakers, **labelled.speakers}
+    return replace(
+        transcript,
+        speakers=speakers,
+        segments=tuple(
+            replace(s, role=speakers.get(s.speaker, Role.UNKNOWN)) if s.speaker is not None else s
+            for s in transcript.segments
+        ),
+    )
+
+
+def _main_language(segments: Sequence[Segment]) -> str | None:
+    """The language most of ``segments``' time was said in (None: none says)."""
+    time_by: dict[str, float] = {}
+    for s in segments:
+        if s.language:
+            time_by[s.language] = time_by.get(s.language, 0.0) + s.end - s.start
+    return max(time_by, key=time_by.__getitem__) if time_by else None
 
 
 def _listening_source(visit: VisitSink, info: AudioInfo, duration: float) -> AudioSource:

@@ -35,6 +35,14 @@ class Segment:
 
     ``id`` is stable within a transcript ("s0", "s1", ...) and is what note
     sentences cite as their evidence.
+
+    ``text`` and ``words`` are what was said, in the language said (``language``, an
+    ISO 639-1 code such as ``"es"``; None in a transcript written before languages were
+    recorded per segment: the transcript's ``language``). ``translation`` is the
+    segment's text in the transcript's ``note_language`` when it was said in another
+    language and translated (``scribe.speech.translation``); None when it was said in the
+    note language, or when no translation could be placed on it (the note then leaves it
+    out; the clinician still sees the original).
     """
 
     id: str
@@ -44,6 +52,8 @@ class Segment:
     words: tuple[Word, ...] = ()
     speaker: str | None = None
     role: Role = Role.UNKNOWN
+    language: str | None = None
+    translation: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -61,7 +71,35 @@ class Segment:
             words=tuple(Word(**w) for w in d.get("words", ())),
             speaker=d.get("speaker"),
             role=Role(d.get("role", Role.UNKNOWN.value)),
+            language=d.get("language"),
+            translation=d.get("translation"),
         )
+
+
+@dataclass(frozen=True)
+class Translation:
+    """Speech translated into another language, timed but not word by word: what a
+    speech model's translate task gives for one stretch of a visit (about a sentence).
+    ``scribe.speech.translation.attach_translations`` places each on the transcript
+    segment it overlaps most.
+
+    Attributes
+    ----------
+    start, end : float
+        Seconds from the start of the visit.
+    source : str
+        ISO 639-1 code of the language spoken.
+    target : str
+        ISO 639-1 code of ``text``'s language.
+    text : str
+        The translation.
+    """
+
+    start: float
+    end: float
+    source: str
+    target: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -76,12 +114,19 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class Transcript:
-    """A visit's diarized, role-labelled transcript."""
+    """A visit's diarized, role-labelled transcript.
+
+    ``language`` is the visit's main language (the one most of its speech time was in;
+    each segment's own is ``Segment.language``). ``note_language`` is the language the
+    note is drafted in: segments said in another language carry their translation into
+    it, and ``for_note`` is the transcript as drafters read it.
+    """
 
     segments: tuple[Segment, ...]
     duration: float
     language: str
     speakers: dict[str, Role] = field(default_factory=dict)
+    note_language: str = "en"
 
     @property
     def text(self) -> str:
@@ -90,10 +135,43 @@ class Transcript:
     def segment_ids(self) -> set[str]:
         return {s.id for s in self.segments}
 
+    def language_of(self, segment: Segment) -> str:
+        """``segment``'s language (the transcript's when the segment does not say)."""
+        return segment.language or self.language
+
+    def languages(self) -> dict[str, float]:
+        """Seconds of speech per language (segments' spans summed), most first; the
+        ``[overlap]`` markers (no words, no language) are not counted."""
+        out: dict[str, float] = {}
+        for s in self.segments:
+            if s.words or s.language:
+                lang = self.language_of(s)
+                out[lang] = out.get(lang, 0.0) + max(s.end - s.start, 0.0)
+        return {k: round(float(v), 3) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+    def for_note(self) -> "Transcript":
+        """This transcript as a drafter reads it: in ``note_language``. A segment said in
+        it is kept as it is; one said in another language and translated becomes its
+        translation (same id, so a note sentence drafted from it cites the original
+        segment; no words, since the words timed are the original's); one said in
+        another language without a translation is left out. Segments without a language
+        and words (``[overlap]`` markers) are kept."""
+        if all(self.language_of(s) == self.note_language for s in self.segments):
+            return self
+        kept: list[Segment] = []
+        for s in self.segments:
+            if self.language_of(s) == self.note_language or (not s.words and not s.language):
+                kept.append(s)
+            elif s.translation:
+                kept.append(replace(s, text=s.translation, words=(), language=self.note_language, translation=None))
+        return replace(self, segments=tuple(kept), language=self.note_language)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "duration": self.duration,
             "language": self.language,
+            "languages": self.languages(),
+            "note_language": self.note_language,
             "speakers": {k: v.value for k, v in self.speakers.items()},
             "segments": [s.to_dict() for s in self.segments],
         }
@@ -105,6 +183,7 @@ class Transcript:
             duration=float(d["duration"]),
             language=d.get("language", "en"),
             speakers={k: Role(v) for k, v in d.get("speakers", {}).items()},
+            note_language=d.get("note_language", "en"),
         )
 
 
@@ -213,6 +292,7 @@ class Note:
     omissions: tuple[Omission, ...] = ()
     drafter: str = ""
     drafter_version: str = ""
+    language: str = "en"  # ISO 639-1: the language the note is written in (Transcript.note_language)
 
     def sentences(self) -> list[NoteSentence]:
         return [s for sec in self.sections for s in sec.sentences]
@@ -259,6 +339,7 @@ class Note:
             status=self.status,
             drafter=self.drafter,
             drafter_version=self.drafter_version,
+            language=self.language,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -267,6 +348,7 @@ class Note:
             "title": self.title,
             "loinc": self.loinc,
             "status": self.status,
+            "language": self.language,
             "drafter": {"name": self.drafter, "version": self.drafter_version},
             "sections": [
                 {
@@ -310,4 +392,5 @@ class Note:
             omissions=tuple(Omission.from_dict(o) for o in d.get("omissions", ())),
             drafter=str(drafter.get("name", "")),
             drafter_version=str(drafter.get("version", "")),
+            language=str(d.get("language", "en")),
         )

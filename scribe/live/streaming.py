@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,8 @@ from scribe.notes.templates import Template
 from scribe.options import split_terms, vocabulary_prompt
 from scribe.pipeline import NullVisit, Pipeline, VisitResult, VisitSink
 from scribe.speech import Recognition
-from scribe.types import Segment
+from scribe.speech.translation import attach_translations
+from scribe.types import Segment, Translation
 
 logger = logging.getLogger("scribe.live.streaming")
 
@@ -138,7 +139,12 @@ class StreamingSession:
         self._received = 0.0
         self._segments: list[Segment] = []
         self._heard: list[Span] = []  # unpadded speech of committed utterances (who spoke when)
+        # None: each utterance's language is the speech model's to decide (a visit may
+        # change language at a turn); speech in another language than the note's is
+        # translated as it is committed, and the translations go to finalize.
         self._language = pipeline.options.language
+        self._translate_to = pipeline.translate_to
+        self._translations: list[Translation] = []
         # prepare()'s work: (utterances, recognition, speaker features)
         self._guess: tuple[tuple[tuple[float, float], ...], Recognition, Any] | None = None
         self.lines: list[CommittedLine] = []
@@ -157,7 +163,15 @@ class StreamingSession:
 
     @property
     def language(self) -> str | None:
-        return self._language
+        """The language given for the visit, else the one most of the committed lines
+        were said in (None: no line yet)."""
+        if self._language:
+            return self._language
+        time_by: dict[str, float] = {}
+        for seg in self._segments:
+            if seg.language:
+                time_by[seg.language] = time_by.get(seg.language, 0.0) + seg.end - seg.start
+        return max(time_by, key=time_by.__getitem__) if time_by else None
 
     def feed(self, pcm16: bytes) -> list[CommittedLine]:
         """Add 16 kHz mono PCM16 frames; return the lines this made final."""
@@ -212,6 +226,7 @@ class StreamingSession:
         return self.pipeline.finalize(
             self._segments, annotation, self._received, self._language, "stream", template=template,
             enrolled=getattr(self._diarization, "enrolled", None), heard=Timeline(self._heard).support(),
+            translations=self._translations,
         )
 
     def close(self) -> None:
@@ -252,7 +267,9 @@ class StreamingSession:
         regions = self._padded(spans)
         voices = _EMBEDDER.submit(self._diarization.extract, self._tail, regions, self._tail_start)
         try:
-            rec = self._speech.transcribe(self._tail, regions, self._tail_start, self._language)
+            rec = self._speech.transcribe(
+                self._tail, regions, self._tail_start, self._language, translate_to=self._translate_to
+            )
         finally:
             features = voices.result()  # the tail must not be released while it is read
         return rec, features
@@ -284,14 +301,18 @@ class StreamingSession:
             if guess is not None:
                 self.speculation["wasted"] += 1
             rec, features = self._recognise(done)
-        if rec.segments:
-            self._language = rec.language
         for seg in rec.segments:
             self.visit.store_text(seg.text)
+        for tr in rec.translations:
+            self.visit.store_text(tr.text)
+        self._translations.extend(rec.translations)
         speakers = self._diarization.add(features, [(seg.start, seg.end) for seg in rec.segments])
+        # Each line shows its translation as soon as it is committed; finalize places the
+        # translations again on the final segments.
+        translated = attach_translations(rec.segments, rec.translations, self._translate_to or "")
         new: list[CommittedLine] = []
-        for seg, speaker in zip(rec.segments, speakers):
-            segment = Segment(f"s{len(self._segments)}", seg.start, seg.end, seg.text, seg.words, speaker)
+        for seg, speaker in zip(translated, speakers):
+            segment = replace(seg, id=f"s{len(self._segments)}", speaker=speaker)
             self._segments.append(segment)
             line = CommittedLine(segment, utterance_end=done[-1][1], committed_at=time.monotonic())
             new.append(line)

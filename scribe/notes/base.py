@@ -52,6 +52,10 @@ class Drafter(Protocol):
     ----------
     name, version : str
         Echoed in every output as the ``"drafter"`` model.
+    languages : tuple[str, ...]
+        ISO 639-1 codes of the languages it writes notes in (optional; ``("en",)`` when
+        absent: the templates' titles and the section model are English). A pipeline
+        whose ``note_language`` is not among them is refused before any visit.
     listens : bool
         True for a drafter that drafts from the audio (``AudioSource``) as well as the
         transcript; ``draft_note`` passes it ``audio=`` and ``progress=``. A model drafter
@@ -104,16 +108,22 @@ def draft_note(
     ``audio`` goes to a drafter that listens (``drafter.listens``), ``progress`` to one
     that listens or ``reports_progress``; others are called as ``draft(transcript,
     template)``. A listening drafter given no audio (``scribe draft`` has transcripts
-    only) decides itself what to do (``audio-llm`` drafts from the transcript text)."""
+    only) decides itself what to do (``audio-llm`` drafts from the transcript text).
+
+    The drafter reads the transcript in its note language (``Transcript.for_note``:
+    speech said in another language as its translation, under the original segment's
+    id, so evidence still points to what was said); the note is stamped with that
+    language (``Note.language``)."""
     from scribe.notes.omissions import find_omissions
 
+    transcript = transcript.for_note()
     if getattr(drafter, "listens", False):
         note = drafter.draft(transcript, template, audio=audio, progress=progress)  # type: ignore[call-arg]
     elif getattr(drafter, "reports_progress", False):
         note = drafter.draft(transcript, template, progress=progress)  # type: ignore[call-arg]
     else:
         note = drafter.draft(transcript, template)
-    note = replace(note, drafter=drafter.name, drafter_version=drafter.version)
+    note = replace(note, drafter=drafter.name, drafter_version=drafter.version, language=transcript.note_language)
     return replace(note, omissions=find_omissions(transcript, note))
 
 

@@ -61,7 +61,10 @@ def attribute_speakers(
         if seg.words:
             worded.extend((i, w) for w in seg.words)
         else:
-            out.append(Segment("", seg.start, seg.end, seg.text, (), _speaker_of(seg.start, seg.end, turns)))
+            out.append(
+                Segment("", seg.start, seg.end, seg.text, (), _speaker_of(seg.start, seg.end, turns),
+                        language=seg.language)
+            )
     worded.sort(key=lambda iw: (iw[1].start, iw[1].end))
     speakers = [_speaker_of(w.start, w.end, turns) for _, w in worded]
     if tolerance > 0:
@@ -70,17 +73,18 @@ def attribute_speakers(
     by_segment: dict[int, list[tuple[Word, str | None]]] = {}
     for (i, w), spk in zip(worded, speakers):
         by_segment.setdefault(i, []).append((w, spk))
-    for pairs in by_segment.values():
+    for i, pairs in by_segment.items():
+        language = segments[i].language  # each piece is said in its segment's language
         run: list[Word] = [pairs[0][0]]
         for (_, prev_spk), (w, spk) in zip(pairs, pairs[1:]):
             if spk != prev_spk:
-                out.append(_segment(run, prev_spk))
+                out.append(_segment(run, prev_spk, language))
                 run = []
             run.append(w)
-        out.append(_segment(run, pairs[-1][1]))
+        out.append(_segment(run, pairs[-1][1], language))
     out.sort(key=lambda s: (s.start, s.end))
     return tuple(
-        Segment(f"s{i}", s.start, s.end, s.text, s.words, s.speaker, s.role)
+        Segment(f"s{i}", s.start, s.end, s.text, s.words, s.speaker, s.role, language=s.language)
         for i, s in enumerate(out)
     )
 
@@ -127,7 +131,7 @@ def _pause_score(worded: list[tuple[int, Word]], m: int) -> float:
     return score
 
 
-def _segment(words: list[Word], speaker: str | None) -> Segment:
+def _segment(words: list[Word], speaker: str | None, language: str | None) -> Segment:
     return Segment(
         id="",
         start=words[0].start,
@@ -135,6 +139,7 @@ def _segment(words: list[Word], speaker: str | None) -> Segment:
         text=" ".join(w.text for w in words),
         words=tuple(words),
         speaker=speaker,
+        language=language,
     )
 
 

@@ -1,8 +1,10 @@
 """The speech-model seam: audio in, timed text out.
 
 A speech model takes audio (and optionally where the speech is) and returns segments of
-timed text. Segments come back without speakers; the diarizer's turns are attached
-later (``scribe.speakers.alignment``). A backend implements ``SpeechModel`` and is
+timed text, each in the language it was said in (``Segment.language``), and, when asked,
+translations of the speech not said in a target language (``Translation``s, timed;
+``scribe.speech.translation`` places them on the final segments). Segments come back
+without speakers; the diarizer's turns are attached later (``scribe.speakers.alignment``). A backend implements ``SpeechModel`` and is
 registered in ``SPEECH_MODELS``; ``ScribeOptions.speech`` (``--speech``) names the one
 to use.
 """
@@ -16,7 +18,7 @@ import numpy as np
 from pyannote.core import Timeline
 
 from scribe.registry import Registry
-from scribe.types import ModelInfo, Segment
+from scribe.types import ModelInfo, Segment, Translation
 
 
 @dataclass(frozen=True)
@@ -27,16 +29,20 @@ class Recognition:
     ----------
     segments : tuple[Segment, ...]
         In time order, times in seconds from the start of the visit, ``speaker`` None
-        and ``id`` empty (numbered once speakers are attributed). ``words`` may be
-        empty for a backend with segment-level timing only: alignment keeps such
-        segments whole.
+        and ``id`` empty (numbered once speakers are attributed), ``language`` set.
+        ``words`` may be empty for a backend with segment-level timing only: alignment
+        keeps such segments whole.
     language : str
-        ISO 639-1 code of the language recognised (or given), e.g. ``"en"``; passed
-        back in for the next piece so one visit is recognised in one language.
+        ISO 639-1 code of the language most of the piece's speech was in (or the one
+        given), e.g. ``"en"``.
+    translations : tuple[Translation, ...]
+        In time order: the speech said in a language other than ``translate_to``,
+        translated into it. Empty when not asked for.
     """
 
     segments: tuple[Segment, ...]
     language: str
+    translations: tuple[Translation, ...] = ()
 
 
 class SpeechModel(Protocol):
@@ -46,9 +52,13 @@ class SpeechModel(Protocol):
     ----------
     model_info : ModelInfo
         The model, echoed in every output (kind ``"speech"``).
+    translates_to : frozenset[str]
+        Languages its translations can be asked in (Whisper's translate task: English
+        only, and only a multilingual model); empty: it does not translate.
     """
 
     model_info: ModelInfo
+    translates_to: frozenset[str]
 
     def transcribe(
         self,
@@ -56,6 +66,8 @@ class SpeechModel(Protocol):
         speech: Timeline | None = None,
         offset: float = 0.0,
         language: str | None = None,
+        *,
+        translate_to: str | None = None,
     ) -> Recognition:
         """Recognise ``audio``.
 
@@ -69,12 +81,21 @@ class SpeechModel(Protocol):
         offset : float
             Seconds into the visit where ``audio`` starts.
         language : str, optional
-            Language code to recognise in; None: the model's default or detection.
+            ISO 639-1 code of the language spoken throughout; None: the model's
+            default, or detected piece by piece (a visit may change language at turns).
+        translate_to : str, optional
+            Translate the speech said in any other language into this one (one of
+            ``translates_to``); None: no translations.
 
         Returns
         -------
         Recognition
             Empty segments when nothing was said.
+
+        Raises
+        ------
+        ModelError
+            ``translate_to`` is not a language this model translates into.
         """
         ...
 

@@ -1,7 +1,15 @@
 """The Whisper speech backend: faster-whisper (CTranslate2) over our own VAD regions.
 
 Implements ``scribe.speech.SpeechModel``: audio (one block) + its speech regions ->
-timed words and segments, registered as ``"whisper"``.
+timed words and segments, each in its language, and translations into English on
+request; registered as ``"whisper"``.
+
+Languages: with ``--language`` (or an English-only model) the whole visit is recognised
+in one language. Otherwise a multilingual model decides each speech region's language
+(``WhisperModel.detect_language`` on the region; ``LanguageIdParams`` for short and
+uncertain ones), consecutive regions of one language are recognised together, and
+Whisper's translate task runs on the same packed audio for every chunk not in the
+target language.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from scribe.scoring import normalize_text
 from scribe.speech.base import Recognition
 from scribe.speech.chunks import Chunk, plan_chunks
 from scribe.speech.repeats import FRAME_SECONDS, repeated_without_audio
-from scribe.types import Segment, Word
+from scribe.types import Segment, Translation, Word
 
 logger = logging.getLogger("scribe.speech.whisper")
 
@@ -34,6 +42,8 @@ _GAP_SECONDS = 0.2
 # samples/aci_d2n_visit, WER 11.1% long-form against 7.7% in chunks of <= 28 s. A single
 # region longer than this is cut too, with overlap (scribe.speech.chunks).
 _CHUNK_SECONDS = 28.0
+# Whisper detects a language from one 30 s window; a longer region is judged by its start.
+_DETECT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -79,12 +89,17 @@ class WhisperSpeechModel:
         except (RuntimeError, ValueError, OSError) as e:
             raise ModelError(f"{path}: cannot load Whisper model ({str(e).splitlines()[0]})") from None
         self.multilingual = self._model.model.is_multilingual
-        if options.language and options.language not in self._model.supported_languages:
-            if self.multilingual:
-                raise ModelError(f"--language {options.language}: not a language code Whisper knows (en, es, fr, ...)")
-            raise ModelError(
-                f"--language {options.language}: {self.model_info.name} is English-only; use --model base"
-            )
+        # Whisper's translate task writes English only, and only a multilingual model has it.
+        self.translates_to = frozenset({"en"}) if self.multilingual else frozenset()
+        known = set(self._model.supported_languages)
+        for flag, codes in (("--language", (options.language,) if options.language else ()),
+                            ("--languages", options.languages)):
+            for code in codes:
+                if code in known:
+                    continue
+                if self.multilingual:
+                    raise ModelError(f"{flag} {code}: not a language code Whisper knows (en, es, fr, ...)")
+                raise ModelError(f"{flag} {code}: {self.model_info.name} is English-only; use --model base")
         logger.info("loaded speech model %s (%s)", self.model_info.name, options.compute_type)
 
     @classmethod
@@ -107,26 +122,108 @@ class WhisperSpeechModel:
         speech: Timeline | None = None,
         offset: float = 0.0,
         language: str | None = None,
+        *,
+        translate_to: str | None = None,
     ) -> Recognition:
         """See ``scribe.speech.SpeechModel.transcribe``. ``speech`` None: the whole of
         ``audio`` is one region (longer than one 28 s chunk, it is cut with overlap at
         its quietest points, as any long region is: ``scribe.speech.chunks``).
         Language: ``language``, else the options', else English for an English-only
-        model, else detected on the first chunk and kept for the rest."""
+        model, else each speech region's own (``_region_languages``)."""
+        if translate_to is not None and translate_to not in self.translates_to:
+            can = ", ".join(sorted(self.translates_to)) or "no language"
+            raise ModelError(f"note language {translate_to}: {self.model_info.name} translates into {can}")
         if speech is None:
             speech = Timeline([Span(offset, offset + audio.size / SAMPLE_RATE)]) if audio.size else Timeline()
-        language = language or self.options.language or ("en" if not self.multilingual else None)
+        fixed = language or self.options.language or (None if self.multilingual else "en")
+        runs = [(fixed, list(speech))] if fixed else _runs(self._region_languages(audio, speech, offset))
         out: list[Segment] = []
-        for chunk in plan_chunks(audio, speech, offset, _CHUNK_SECONDS, _GAP_SECONDS):
-            packed, pieces = _pack(audio, chunk.regions, offset)
-            if not pieces:
+        translations: list[Translation] = []
+        for lang, regions in runs:
+            for chunk in plan_chunks(audio, Timeline(regions), offset, _CHUNK_SECONDS, _GAP_SECONDS):
+                packed, pieces = _pack(audio, chunk.regions, offset)
+                if not pieces:
+                    continue
+                try:
+                    segments, said = self._transcribe_packed(packed, pieces, lang)
+                    if translate_to is not None and said != translate_to and segments:
+                        translations.extend(self._translate_packed(packed, pieces, said, translate_to, chunk))
+                finally:
+                    packed.fill(0.0)  # our copy of the visit's speech; zeroed like the rest
+                kept = _kept(segments, chunk, out[-1].words[-1] if out else None)
+                out.extend(replace(seg, language=said) for seg in kept)
+        return Recognition(tuple(out), _main_language(out) or fixed or "en", tuple(translations))
+
+    def _region_languages(self, audio: np.ndarray, speech: Timeline, offset: float) -> list[tuple[Span, str]]:
+        """Each region of ``speech`` with its language: the most probable of the
+        candidates (``options.languages``, else every language Whisper knows, their
+        probabilities renormalised to the candidates). A region shorter than
+        ``language_id.min_seconds`` (not run through the model) or less probable than
+        ``language_id.min_probability`` takes the language of the region before it, the
+        first ones the first decided region's; with none decided, the language the most
+        speech was most probably in."""
+        params = self.options.language_id
+        candidates = set(self.options.languages)
+        decided: list[str | None] = []
+        guesses: dict[str, float] = {}
+        for region in speech:
+            if region.duration < params.min_seconds:
+                decided.append(None)
                 continue
+            a = max(int(round((region.start - offset) * SAMPLE_RATE)), 0)
+            b = min(a + int(_DETECT_SECONDS * SAMPLE_RATE), int(round((region.end - offset) * SAMPLE_RATE)), audio.size)
+            clip = np.array(audio[a:b], dtype=np.float32)
             try:
-                segments, language = self._transcribe_packed(packed, pieces, language)
+                _, _, probs = self._model.detect_language(audio=clip)
             finally:
-                packed.fill(0.0)  # our copy of the visit's speech; zeroed like the rest
-            out.extend(_kept(segments, chunk, out[-1].words[-1] if out else None))
-        return Recognition(tuple(out), language or "en")
+                clip.fill(0.0)
+            ranked = [(lang, p) for lang, p in probs if not candidates or lang in candidates]
+            total = sum(p for _, p in ranked) or 1.0
+            lang, p = max(ranked, key=lambda lp: lp[1])
+            guesses[lang] = guesses.get(lang, 0.0) + region.duration
+            decided.append(lang if p / total >= params.min_probability else None)
+        fallback = max(guesses, key=guesses.__getitem__) if guesses else (min(candidates) if candidates else "en")
+        first = next((d for d in decided if d is not None), fallback)
+        out: list[tuple[Span, str]] = []
+        last = first
+        for region, lang in zip(speech, decided):
+            last = lang or last
+            out.append((region, last))
+        if decided:
+            logger.debug(
+                "languages of %d regions: %d decided, %d from a neighbour",
+                len(decided), sum(d is not None for d in decided), sum(d is None for d in decided),
+            )
+        return out
+
+    def _translate_packed(
+        self, packed: np.ndarray, pieces: list[_Piece], source: str, target: str, chunk: Chunk
+    ) -> list[Translation]:
+        """Whisper's translate task on the audio just recognised: its segments, mapped
+        back to the visit's time (each end through the piece it falls in), those whose
+        middle is this chunk's (``Chunk.keep``). A segment repeating the one before word
+        for word is a decoder loop and is dropped."""
+        segments, _ = self._model.transcribe(
+            packed,
+            language=source,
+            task="translate",
+            beam_size=self.options.beam_size,
+            vad_filter=False,
+            word_timestamps=False,
+            condition_on_previous_text=False,
+            initial_prompt=self.options.vocabulary,
+            temperature=0.0,  # as recognition: greedy, no sampling fallback
+        )
+        out: list[Translation] = []
+        for seg in segments:
+            text = seg.text.strip()
+            start, end = _unpack(seg.start, pieces, seg.start), _unpack(seg.end, pieces, seg.end)
+            if not text or not chunk.keeps(start, end):
+                continue
+            if out and normalize_text(out[-1].text) == normalize_text(text):
+                continue
+            out.append(Translation(start, max(end, start), source, target, text))
+        return out
 
     def _transcribe_packed(
         self, packed: np.ndarray, pieces: list[_Piece], language: str | None
@@ -171,10 +268,28 @@ class WhisperSpeechModel:
                 continue
             dropped = any(m == n and k in repeats for k, (m, _) in enumerate(decoded))
             out.append(_segment(words, None if dropped else seg.text.strip()))
-        # The first chunk's detected language is passed to the rest of the visit (and by
-        # the pipeline to later blocks), so one visit is not transcribed half in one
-        # language and half in another.
         return out, info.language
+
+
+def _runs(regions: list[tuple[Span, str]]) -> list[tuple[str, list[Span]]]:
+    """Consecutive regions of one language, grouped: each group is recognised (and
+    translated) in its language."""
+    out: list[tuple[str, list[Span]]] = []
+    for region, lang in regions:
+        if out and out[-1][0] == lang:
+            out[-1][1].append(region)
+        else:
+            out.append((lang, [region]))
+    return out
+
+
+def _main_language(segments: list[Segment]) -> str | None:
+    """The language most of ``segments``' time was said in (None: no segments)."""
+    time: dict[str, float] = {}
+    for seg in segments:
+        if seg.language:
+            time[seg.language] = time.get(seg.language, 0.0) + seg.end - seg.start
+    return max(time, key=time.__getitem__) if time else None
 
 
 def _segment(words: tuple[Word, ...], text: str | None = None) -> Segment:
