@@ -294,7 +294,8 @@ class Pipeline:
                     heard.extend(_before(found.unpadded, offset + cut / SAMPLE_RATE))
                     t1 = time.perf_counter()
                     recognition = self.speech_model.transcribe(
-                        block[:cut], speech, offset, language, translate_to=translate_to
+                        block[:cut], speech, offset, language, translate_to=translate_to,
+                        visit_languages={s.language for s in segments if s.language},
                     )
                     # Registered as soon as recognised, so the log filter knows it
                     # before anything could log it; translations are visit text too.

@@ -145,6 +145,7 @@ class StreamingSession:
         self._language = pipeline.options.language
         self._translate_to = pipeline.translate_to
         self._translations: list[Translation] = []
+        self._heard_languages: set[str] = set()  # of committed lines: what the visit is held in
         # prepare()'s work: (utterances, recognition, speaker features)
         self._guess: tuple[tuple[tuple[float, float], ...], Recognition, Any] | None = None
         self.lines: list[CommittedLine] = []
@@ -268,7 +269,8 @@ class StreamingSession:
         voices = _EMBEDDER.submit(self._diarization.extract, self._tail, regions, self._tail_start)
         try:
             rec = self._speech.transcribe(
-                self._tail, regions, self._tail_start, self._language, translate_to=self._translate_to
+                self._tail, regions, self._tail_start, self._language, translate_to=self._translate_to,
+                visit_languages=self._heard_languages,
             )
         finally:
             features = voices.result()  # the tail must not be released while it is read
@@ -306,6 +308,7 @@ class StreamingSession:
         for tr in rec.translations:
             self.visit.store_text(tr.text)
         self._translations.extend(rec.translations)
+        self._heard_languages.update(seg.language for seg in rec.segments if seg.language)
         speakers = self._diarization.add(features, [(seg.start, seg.end) for seg in rec.segments])
         # Each line shows its translation as soon as it is committed; finalize places the
         # translations again on the final segments.

@@ -32,6 +32,11 @@ UNSUPPORTED_NOTICE = (
     "support them. Accept (remove the mark) or delete each before signing; marked "
     "sentences are left out of the exported note."
 )
+TRANSLATED_NOTICE = (
+    "Parts of this visit were held in {languages}: the note is drafted in {note} from the "
+    "speech model's machine translation of them. References marked \"translated from\" "
+    "rest on a translation: check them against what was said."
+)
 LEFT_OUT_NOTICE = (
     "{n} sentence(s) of the model's draft were left out of this document: the transcript "
     "does not support them, and no clinician has kept them."
@@ -109,6 +114,7 @@ def render_note_markdown(
     ``Note.supported_only``), said in ``LEFT_OUT_NOTICE``. Returns ``\\n``-separated text.
     """
     starts = {s.id: s.start for s in transcript.segments}
+    translated = {s.id: s.language for s in transcript.segments if s.translation and s.language}
     lines = [
         f"# {_md_escape(note.title)}",
         "",
@@ -128,6 +134,9 @@ def render_note_markdown(
 
     if left_out:
         lines += [f"> **{LEFT_OUT_NOTICE.format(n=left_out)}**", ""]
+    if translated:
+        held = ", ".join(sorted(set(translated.values())))
+        lines += [f"> **{TRANSLATED_NOTICE.format(languages=held, note=note.language)}**", ""]
     if note.is_empty and not left_out:
         lines += [f"**{_empty_message(transcript)}**", ""]
     elif not note.is_empty:
@@ -136,7 +145,7 @@ def render_note_markdown(
             if not sec.sentences:
                 lines.append(f"_{_md_escape(sec.empty_text)}_")
             for sent in sec.sentences:
-                lines.append(f"- {_flag(sent)}{_md_escape(sent.text)} {_refs(sent.evidence, starts)}")
+                lines.append(f"- {_flag(sent)}{_md_escape(sent.text)} {_refs(sent.evidence, starts, translated)}")
             lines.append("")
     flagged = note.counts().unsupported
     if flagged:
@@ -222,11 +231,17 @@ def _flag(sentence: NoteSentence) -> str:
     return f"**{UNSUPPORTED_MARK}** _({_md_escape('; '.join(sentence.flags))})_ "
 
 
-def _refs(evidence: Sequence[str], starts: dict[str, float]) -> str:
+def _refs(evidence: Sequence[str], starts: dict[str, float], translated: dict[str, str] | None = None) -> str:
+    """``[s3 00:12, s4 00:15 translated from es]``: each segment id with its start; a
+    segment the note read in translation (``translated``: id -> language said) says so."""
     if not evidence:
         # Should not happen (the drafter cites every sentence); said loudly if it does.
         return "[no evidence]"
-    refs = [f"{e} {_clock(starts[e])}" if e in starts else e for e in evidence]
+    translated = translated or {}
+    refs = [
+        (f"{e} {_clock(starts[e])}" if e in starts else e) + (f" translated from {translated[e]}" if e in translated else "")
+        for e in evidence
+    ]
     return "[" + ", ".join(refs) + "]"
 
 

@@ -12,6 +12,7 @@ to use.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Protocol
 
 import numpy as np
@@ -68,6 +69,7 @@ class SpeechModel(Protocol):
         language: str | None = None,
         *,
         translate_to: str | None = None,
+        visit_languages: Collection[str] = (),
     ) -> Recognition:
         """Recognise ``audio``.
 
@@ -86,6 +88,10 @@ class SpeechModel(Protocol):
         translate_to : str, optional
             Translate the speech said in any other language into this one (one of
             ``translates_to``); None: no translations.
+        visit_languages : collection of str
+            Languages already heard in this visit (earlier blocks, earlier live
+            utterances), which a piece too short to show its languages may be decided
+            among. Ignored when ``language`` is given.
 
         Returns
         -------

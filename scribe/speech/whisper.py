@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -124,6 +125,7 @@ class WhisperSpeechModel:
         language: str | None = None,
         *,
         translate_to: str | None = None,
+        visit_languages: Collection[str] = (),
     ) -> Recognition:
         """See ``scribe.speech.SpeechModel.transcribe``. ``speech`` None: the whole of
         ``audio`` is one region (longer than one 28 s chunk, it is cut with overlap at
@@ -136,7 +138,7 @@ class WhisperSpeechModel:
         if speech is None:
             speech = Timeline([Span(offset, offset + audio.size / SAMPLE_RATE)]) if audio.size else Timeline()
         fixed = language or self.options.language or (None if self.multilingual else "en")
-        runs = [(fixed, list(speech))] if fixed else _runs(self._region_languages(audio, speech, offset))
+        runs = [(fixed, list(speech))] if fixed else _runs(self._region_languages(audio, speech, offset, visit_languages))
         out: list[Segment] = []
         translations: list[Translation] = []
         for lang, regions in runs:
@@ -154,36 +156,51 @@ class WhisperSpeechModel:
                 out.extend(replace(seg, language=said) for seg in kept)
         return Recognition(tuple(out), _main_language(out) or fixed or "en", tuple(translations))
 
-    def _region_languages(self, audio: np.ndarray, speech: Timeline, offset: float) -> list[tuple[Span, str]]:
-        """Each region of ``speech`` with its language: the most probable of the
-        candidates (``options.languages``, else every language Whisper knows, their
-        probabilities renormalised to the candidates). A region shorter than
-        ``language_id.min_seconds`` (not run through the model) or less probable than
-        ``language_id.min_probability`` takes the language of the region before it, the
-        first ones the first decided region's; with none decided, the language the most
+    def _region_languages(
+        self, audio: np.ndarray, speech: Timeline, offset: float, visit_languages: Collection[str] = ()
+    ) -> list[tuple[Span, str]]:
+        """Each region of ``speech`` with its language, by ``options.language_id``
+        (``LanguageIdParams``, which says how and why): Whisper's probabilities per
+        region (restricted to ``options.languages`` when given), the visit's languages
+        (a region's most probable one at ``visit_probability`` or more, plus
+        ``visit_languages``), each region decided among those; short and unsure regions
+        take their neighbour's. With no language sure anywhere, the one most of the
         speech was most probably in."""
         params = self.options.language_id
         candidates = set(self.options.languages)
-        decided: list[str | None] = []
-        guesses: dict[str, float] = {}
+        probabilities: list[dict[str, float] | None] = []
+        sure: set[str] = {lang for lang in visit_languages if not candidates or lang in candidates}
+        likely: dict[str, float] = {}
         for region in speech:
             if region.duration < params.min_seconds:
-                decided.append(None)
+                probabilities.append(None)
                 continue
             a = max(int(round((region.start - offset) * SAMPLE_RATE)), 0)
             b = min(a + int(_DETECT_SECONDS * SAMPLE_RATE), int(round((region.end - offset) * SAMPLE_RATE)), audio.size)
             clip = np.array(audio[a:b], dtype=np.float32)
             try:
-                _, _, probs = self._model.detect_language(audio=clip)
+                _, _, ranked = self._model.detect_language(audio=clip)
             finally:
                 clip.fill(0.0)
-            ranked = [(lang, p) for lang, p in probs if not candidates or lang in candidates]
-            total = sum(p for _, p in ranked) or 1.0
-            lang, p = max(ranked, key=lambda lp: lp[1])
-            guesses[lang] = guesses.get(lang, 0.0) + region.duration
-            decided.append(lang if p / total >= params.min_probability else None)
-        fallback = max(guesses, key=guesses.__getitem__) if guesses else (min(candidates) if candidates else "en")
-        first = next((d for d in decided if d is not None), fallback)
+            probs = {lang: p for lang, p in ranked if not candidates or lang in candidates}
+            probabilities.append(probs)
+            if probs:
+                top = max(probs, key=probs.__getitem__)
+                likely[top] = likely.get(top, 0.0) + region.duration
+                if probs[top] >= params.visit_probability:
+                    sure.add(top)
+        if not sure:
+            sure = {max(likely, key=likely.__getitem__)} if likely else {min(candidates) if candidates else "en"}
+        decided: list[str | None] = []
+        for probs in probabilities:
+            among = {lang: p for lang, p in (probs or {}).items() if lang in sure}
+            total = sum(among.values())
+            if not among or total <= 0:
+                decided.append(None)
+                continue
+            top = max(among, key=among.__getitem__)
+            decided.append(top if among[top] / total >= params.min_probability else None)
+        first = next((d for d in decided if d is not None), None) or max(sure, key=lambda lang: likely.get(lang, 0.0))
         out: list[tuple[Span, str]] = []
         last = first
         for region, lang in zip(speech, decided):
@@ -191,8 +208,8 @@ class WhisperSpeechModel:
             out.append((region, last))
         if decided:
             logger.debug(
-                "languages of %d regions: %d decided, %d from a neighbour",
-                len(decided), sum(d is not None for d in decided), sum(d is None for d in decided),
+                "languages of %d regions: %d decided among %d language(s), %d from a neighbour",
+                len(decided), sum(d is not None for d in decided), len(sure), sum(d is None for d in decided),
             )
         return out
 
