@@ -139,6 +139,8 @@ def _lid_summary(rows, field="detect") -> dict:
                         for lang in CANDIDATES if (sub := [r for r in rows if r["language"] == lang])},
         "by_bucket": {b: {"all": _acc(sub, "lang", field), "restricted": _acc(sub, "restricted", field)}
                       for b, _, _ in BUCKETS if (sub := [r for r in rows if r["bucket"] == b])},
+        "by_voice": {v: {"all": _acc(sub, "lang", field), "restricted": _acc(sub, "restricted", field)}
+                     for v in sorted({r["voice"] for r in rows}) if (sub := [r for r in rows if r["voice"] == v])},
         "wrong_call_prob": _quantiles([d["prob"] for _, d in wrong]),
         "wrong_call_true_language_prob": _quantiles([d["probs"].get(r["language"], 0.0) for r, d in wrong]),
         "right_call_prob": _quantiles([d["prob"] for _, d in right]),
@@ -181,6 +183,16 @@ def _text_summary(rows) -> dict:
             out["wer_transcribe"][lang] = {"n": len(pairs),
                                            "wer": round(jiwer.wer([a for a, _ in pairs], [b for _, b in pairs]), 4),
                                            "transcribe_cpu_s": _quantiles([r["transcribe_cpu_s"] for r in sub])}
+    out["by_voice"] = {}
+    for voice in sorted({r["voice"] for r in rows if "transcript" in r}):
+        sub = [r for r in rows if r["voice"] == voice and "transcript" in r]
+        lang = sub[0]["language"]
+        pairs = [(_norm(r["text"], lang), _norm(r["transcript"], lang)) for r in sub if _norm(r["text"], lang)]
+        v = {"language": lang, "n": len(sub), "wer": round(jiwer.wer([a for a, _ in pairs], [b for _, b in pairs]), 4)}
+        tr = [r for r in sub if "translation" in r]
+        if tr:
+            v["chrf"] = round(sacrebleu.corpus_chrf([r["translation"] for r in tr], [[r["english"] for r in tr]]).score, 2)
+        out["by_voice"][voice] = v
     return out
 
 
@@ -240,6 +252,10 @@ def print_table(name: str, s: dict) -> None:
               f"{v['translate_cpu_s']['median']})")
     for lang, v in s.get("wer_transcribe", {}).items():
         print(f"transcribe {lang} WER {v['wer'] * 100:.1f}% ({v['n']} turns)")
+    for voice, v in s.get("by_voice", {}).items():
+        lid = li["by_voice"][voice]
+        print(f"  {voice:24} {v['language']}  language ID {_fmt(lid['all'])}, among en/es/it {_fmt(lid['restricted'])}, "
+              f"WER {v['wer'] * 100:5.1f}%" + (f", chrF {v['chrf']:.1f}" if "chrf" in v else ""))
     e = s.get("english_rendering")
     if e:
         print(f"English rendering: language ID {_fmt(e['language_id']['all'])}, among en/es/it "
@@ -255,7 +271,20 @@ def main() -> None:
     ap.add_argument("--no-english", action="store_true", help="skip the all-English renderings")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--resummarize", action="store_true",
+                    help="recompute the summaries and the table from the per-turn rows in --out; no model")
     args = ap.parse_args()
+    if args.resummarize:
+        result = json.loads(args.out.read_text(encoding="utf-8"))
+        for name, turns in result["turns"].items():
+            rows = [r for r in turns if not r["visit"].endswith("_en")]
+            english_rows = [r for r in turns if r["visit"].endswith("_en")]
+            s = summarize(rows, english_rows)
+            s.update({k: result["sets"][name][k] for k in ("visits", "run_seconds") if k in result["sets"][name]})
+            result["sets"][name] = s
+            print_table(name, s)
+        args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return
     missing = lv.missing_tools()
     if missing:
         raise SystemExit(f"missing: {', '.join(missing)} (make system-deps)")
