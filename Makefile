@@ -9,8 +9,12 @@ SAMPLE ?= samples/cough_visit.wav
 # browser, a sound server with a virtual microphone, PortAudio and its ALSA->pulse bridge;
 # lame encodes the MP3s people record (tests/test_mp3_length.py); flite speaks the
 # coaching recording of tests/test_repetitions.py; flite and espeak-ng speak the synthetic
-# 1-, 2- and 3-voice visits of tests/voice_visits.py (tests/test_speaker_count.py).
-SYSTEM_PACKAGES := chromium pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins lame flite espeak-ng
+# 1-, 2- and 3-voice visits of tests/voice_visits.py (tests/test_speaker_count.py);
+# festival with its two Italian voices (festvox-italp16k female, festvox-itapc16k male)
+# speaks the Italian turns of the mixed-language visits of tests/language_visits.py
+# (espeak-ng speaks their Spanish: the archive has no festival Spanish voice).
+SYSTEM_PACKAGES := chromium pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins lame flite espeak-ng \
+	festival festvox-italp16k festvox-itapc16k
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 FHIR_SERVER := tests/fhir_server

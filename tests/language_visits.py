@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -57,7 +58,7 @@ import numpy as np
 import soundfile as sf
 
 from privacy import SAMPLE_RATE
-from samples.make_samples import level, resample, trim
+from samples.make_samples import SampleError, level, resample, trim
 from samples.make_samples import synthesize as flite_synthesize
 
 GENERATOR_VERSION = "1"  # bump when the audio a script gives changes
@@ -504,7 +505,10 @@ def _speak(text: str, voice: str, tmp: Path) -> np.ndarray:
         audio = flite_synthesize(text, engine, name, tmp)
     else:
         raise SynthesisError(f"unknown TTS engine {engine!r}")
-    return level(trim(audio))
+    try:
+        return level(trim(audio))
+    except SampleError as e:  # a silent or empty turn
+        raise SynthesisError(f"{voice} on {text[:50]!r}: {e}") from e
 
 
 _FESTIVAL_VOICE_DIRS = {"lp_diphone": "italian/lp_diphone", "pc_diphone": "italian/pc_diphone"}
@@ -577,7 +581,9 @@ def make(visit: LanguageVisit, cache: Path = CACHE) -> tuple[Path, Path]:
         "language": visit.language, "languages": visit.languages, "shape": visit.shape,
         "voices": dict(visit.voices), "segments": segments,
     }
-    part_wav, part_ref = stem.with_suffix(".part.wav"), stem.with_suffix(".part.json")
+    # per-process part files: two processes making the same visit (pytest-xdist) do not
+    # write into each other's files, and the last rename wins with identical content
+    part_wav, part_ref = stem.with_suffix(f".{os.getpid()}.part.wav"), stem.with_suffix(f".{os.getpid()}.part.json")
     sf.write(str(part_wav), pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     part_ref.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     part_ref.replace(ref)
