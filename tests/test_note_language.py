@@ -320,3 +320,12 @@ def test_live_lines_carry_language_and_translation():
     final = FinalEvent(True, mixed_visit(), make_note(), "").to_json()
     assert [(s["language"], s["translation"]) for s in final["transcript"]] == [
         (s.language, s.translation) for s in mixed_visit().segments]
+
+
+def test_scribe_record_shows_a_line_with_its_language_and_translation():
+    from scribe.live.microphone import _shown_line
+
+    english, spanish, untranslated, _ = mixed_visit().segments
+    assert _shown_line(english, "en") == "What brings you in today?"
+    assert _shown_line(spanish, "en") == "(es) Tengo tos desde hace una semana. = en: I have had a cough for a week."
+    assert _shown_line(untranslated, "en") == "(es) ¿Tiene fiebre? = no en translation"
