@@ -535,3 +535,17 @@ def test_the_token_folder_and_a_new_data_dir_are_private(tmp_path):
     load_or_create_token(data / "service" / "token")
     for folder in (tmp_path / "a", data, data / "service"):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
+
+
+def test_the_note_language_is_the_services(client):
+    """The recorder's Note language choices are what this service writes (issue 15):
+    its one note language; tiny.en translates into none. Another is refused, 400."""
+    health = client.request("GET", "/api/health")
+    assert (health["note_language"], health["note_languages"], health["translates_to"]) == ("en", ["en"], [])
+    with pytest.raises(ServiceError) as e:
+        client.request("POST", "/api/visits", {"note_language": "es"})
+    assert (e.value.status, e.value.message) == (
+        400, "note_language: this service writes notes in en only (scribe serve --note-language)")
+    visit = client.request("POST", "/api/visits", {"note_language": "en"})
+    assert visit["note_language"] == "en"
+    client.request("DELETE", f"/api/visits/{visit['visit']}")
