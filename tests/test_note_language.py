@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from scribe.batch import outputs as writers
 from scribe.batch.readers import read_transcript
 from scribe.cli import app
-from scribe.cli.app import language_options
+from scribe.cli.languages import language_options
 from scribe.config import ConfigError, NoteConfig, RecognitionConfig, SiteConfig, load_config
 from scribe.errors import InputError, ModelError, ScribeError
 from scribe.fhir.document_reference import build_document_reference

@@ -20,9 +20,9 @@ from scribe.cli.app import (
     end_batch,
     interruptible,
     fail,
-    language_options,
     note_options,
 )
+from scribe.cli.languages import language_options
 from scribe.config import load_config
 from scribe.errors import ScribeError, shown
 from scribe.options import ScribeOptions

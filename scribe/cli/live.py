@@ -16,10 +16,8 @@ from scribe.cli.app import (
     DiarizerOption,
     DrafterOption,
     FhirServerOption,
-    LanguagesOption,
     NoteDeviceOption,
     NoteDtypeOption,
-    NoteLanguageOption,
     NoteModelOption,
     SpeechOption,
     app,
@@ -28,12 +26,12 @@ from scribe.cli.app import (
     check_writable,
     fail,
     fhir_destination,
-    language_options,
     load_pipeline,
     note_options,
     vocabulary as read_vocabulary,
     clinician_voices,
 )
+from scribe.cli.languages import LanguagesOption, NoteLanguageOption, language_options
 from scribe.config import load_config
 from scribe.errors import NoSpeechError, OutputError, ScribeError
 from scribe.options import ScribeOptions, split_terms

@@ -16,8 +16,6 @@ from scribe.cli.app import (
     ClinicianOption,
     EncounterOption,
     FhirServerOption,
-    LanguagesOption,
-    NoteLanguageOption,
     OrganizationOption,
     PatientOption,
     PractitionerOption,
@@ -38,12 +36,12 @@ from scribe.cli.app import (
     interruptible,
     fail,
     fhir_destination,
-    language_options,
     load_pipeline,
     note_options,
     vocabulary as read_vocabulary,
     clinician_voices,
 )
+from scribe.cli.languages import LanguagesOption, NoteLanguageOption, language_options
 from scribe.config import load_config
 from scribe.errors import ScribeError, shown
 from scribe.options import ScribeOptions, split_terms
