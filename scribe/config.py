@@ -17,21 +17,29 @@
     model = "/opt/scribe/models/gemma-3-270m-q4_k_m.gguf"   # the model drafter's folder or .gguf
     device = "auto"         # auto (cuda when torch sees one), cpu or cuda
     dtype = "auto"          # auto (float32 on cpu, bfloat16 on cuda), float32, float16, bfloat16
+    language = "en"         # the language notes are written in (ISO 639-1); speech in
+                            # another language is translated into it (--model base)
 
     [diarization]           # who spoke when (transcribe, serve, record)
     model = "/opt/scribe/models/pyannote-community-1"   # --diarizer pyannote's pipeline folder
 
-    [recognition]           # terms the speech model is told to expect (live and batch)
+    [recognition]           # what the speech model is told to expect (live and batch)
     terms = ["ibuprofen", "meloxicam"]      # the site's
     clinician_terms = ["apixaban"]          # this machine's clinician's (added to the site's)
+    languages = ["en", "es"]                # the languages the site's visits are held in: each
+                                            # segment's language is detected among these only
 
 Command-line options override it (``--drafter``, ``--note-model``, ``--note-device``,
-``--note-dtype`` over the [note] keys, ``--diarizer-model`` over [diarization] model,
-as ``--fhir-server`` over [fhir] server);
+``--note-dtype``, ``--note-language`` over the [note] keys, ``--languages`` over
+[recognition] languages, ``--diarizer-model`` over [diarization] model, as
+``--fhir-server`` over [fhir] server);
 ``--vocabulary`` and the recorder page's Terms add to the [recognition] terms, all given
 to Whisper as one prompt (``scribe.options.vocabulary_prompt``). A drafter
-name the registry lacks is refused in one line naming this file (exit code 1); a model
-that cannot be found or loaded is the model drafter's one-line error (exit code 4). Secrets never go here or on the command line: the
+name the registry lacks, or a language that is not a code (``"english"``), is refused in
+one line naming this file (exit code 1); a model
+that cannot be found or loaded is the model drafter's one-line error (exit code 4), as is
+a language code the speech model does not know or a note language the drafter does not
+write. Secrets never go here or on the command line: the
 standard-mode site key lives in its own 0600 file (``site.key`` in data_dir), the FHIR
 server's token in ``token_file`` or the environment.
 """
@@ -46,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scribe.errors import PathError
-from scribe.options import NOTE_DEVICES, NOTE_DTYPES, vocabulary_prompt
+from scribe.options import NOTE_DEVICES, NOTE_DTYPES, is_language_code, vocabulary_prompt
 
 
 # The largest config read. The documented settings take under 1 kB and a long
@@ -87,6 +95,7 @@ class NoteConfig:
     model: str | None = None
     device: str | None = None
     dtype: str | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,7 @@ class RecognitionConfig:
 
     terms: tuple[str, ...] = ()
     clinician_terms: tuple[str, ...] = ()
+    languages: tuple[str, ...] | None = None  # None: not set (the command's --languages, else any)
 
     def prompt(self, *more) -> str | None:
         """Whisper's prompt: these terms, then ``more`` (lists of terms: the command
@@ -203,7 +213,7 @@ def _diarization(path: Path, table) -> DiarizationConfig:
 def _recognition(path: Path, table) -> RecognitionConfig:
     if not isinstance(table, dict):
         raise ConfigError(path, "recognition must be a table ([recognition])")
-    unknown = set(table) - {"terms", "clinician_terms"}
+    unknown = set(table) - {"terms", "clinician_terms", "languages"}
     if unknown:
         raise ConfigError(path, f"unknown setting(s) in [recognition]: {', '.join(sorted(unknown))}")
     lists = []
@@ -215,15 +225,22 @@ def _recognition(path: Path, table) -> RecognitionConfig:
         if long is not None:
             raise ConfigError(path, f"recognition.{key}: {long[:20]!r}... is not a term (one line, at most {MAX_TERM_CHARS} characters)")
         lists.append(tuple(t.strip() for t in value))
-    return RecognitionConfig(*lists)
+    languages = table.get("languages")
+    if languages is not None:
+        if not isinstance(languages, list) or not all(is_language_code(c) for c in languages):
+            raise ConfigError(path, 'recognition.languages must be a list of language codes (["en", "es"])')
+        languages = tuple(dict.fromkeys(languages))
+    return RecognitionConfig(*lists, languages=languages)
 
 
 def _note(path: Path, table) -> NoteConfig:
     if not isinstance(table, dict):
         raise ConfigError(path, "note must be a table ([note])")
-    unknown = set(table) - {"drafter", "model", "device", "dtype"}
+    unknown = set(table) - {"drafter", "model", "device", "dtype", "language"}
     if unknown:
         raise ConfigError(path, f"unknown setting(s) in [note]: {', '.join(sorted(unknown))}")
+    if "language" in table and not is_language_code(table["language"]):
+        raise ConfigError(path, 'note.language must be a language code ("en", "es", ...)')
     for key in ("drafter", "model", "device", "dtype"):
         if key in table and (not isinstance(table[key], str) or not table[key].strip()):
             raise ConfigError(path, f"note.{key} must be a non-empty string")
@@ -232,7 +249,7 @@ def _note(path: Path, table) -> NoteConfig:
             raise ConfigError(path, f"note.{key} {table[key]!r} is not one of {', '.join(choices)}")
     model = table.get("model")
     return NoteConfig(table.get("drafter"), str(Path(model).expanduser()) if model else None,
-                      table.get("device"), table.get("dtype"))
+                      table.get("device"), table.get("dtype"), table.get("language"))
 
 
 def _fhir(path: Path, table) -> FhirConfig:

@@ -14,6 +14,7 @@ protocol mentions them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +23,33 @@ from typing import Any
 # ``scribe.notes.hf.placement`` resolves "auto".
 NOTE_DEVICES = ("auto", "cpu", "cuda")
 NOTE_DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+# A language as options, configs and transcript files name it: an ISO 639-1 code (two
+# lowercase letters, "en", "es") or the three-letter ISO 639-3 code of a language 639-1
+# lacks (Whisper's "haw", "yue"). Whether a model knows it is the model's to say.
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+
+
+def is_language_code(value: object) -> bool:
+    """True for a string shaped like a language code (``"en"``, ``"yue"``), else False."""
+    return isinstance(value, str) and _LANGUAGE_CODE.fullmatch(value) is not None
+
+
+def language_codes(text: str) -> tuple[str, ...]:
+    """``--languages en,es``: the codes separated by commas (spaces ignored, lower case,
+    each once, in order). Raises ``ValueError`` naming the first code that is not one
+    (a short code, never a visit's words)."""
+    codes: list[str] = []
+    for part in text.split(","):
+        code = part.strip().lower()
+        if not code:
+            continue
+        if not is_language_code(code):
+            raise ValueError(f"{code[:12]!r} is not a language code (en, es, fr, ...)")
+        if code not in codes:
+            codes.append(code)
+    return tuple(codes)
 
 
 # Whisper reads at most 223 tokens of prompt: faster-whisper keeps the last

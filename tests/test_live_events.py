@@ -32,13 +32,16 @@ def wire(event) -> str:
 
 def test_line_rounds_times_and_drops_words():
     line = {"type": "line", "id": "s0", "start": 1.23, "end": 4.57, "text": "chest pain since Monday",
-            "speaker": "SPEAKER_1", "role": "patient", "utterance_end": 4.568}
+            "speaker": "SPEAKER_1", "role": "patient", "language": None, "translation": None, "utterance_end": 4.568}
     assert wire(LineEvent(SEG, 4.56789)) == json.dumps(line, ensure_ascii=False)
+    said = replace(SEG, text="dolor de pecho desde el lunes", language="es", translation="chest pain since Monday")
+    assert LineEvent(said, 4.56789).to_json() | {"text": SEG.text} == line | {"language": "es", "translation": SEG.text}
 
 
 def test_ready_with_lines_and_after_the_visit():
     event = ReadyEvent("v1", True, "recording", "soap", 12.34567, (LineEvent(SEG, 4.56789),))
-    assert list(event.to_json()) == ["type", "visit", "privacy", "state", "template", "received", "lines"]
+    assert list(event.to_json()) == ["type", "visit", "privacy", "state", "template", "note_language", "received", "lines"]
+    assert event.to_json()["note_language"] == "en"
     assert event.to_json()["received"] == 12.346 and event.to_json()["lines"] == [LineEvent(SEG, 4.56789).to_json()]
     assert ReadyEvent("v1", False, "signed", "soap", None).to_json()["received"] is None
 
@@ -63,7 +66,7 @@ def test_note_and_final():
                            "drafting"]
     assert final["drafting"] is None
     assert final["transcript"] == [{"id": "s0", "start": 1.23, "end": 4.57, "text": "chest pain since Monday",
-                                    "speaker": "SPEAKER_1", "role": "patient"}]
+                                    "speaker": "SPEAKER_1", "role": "patient", "language": None, "translation": None}]
     assert final["roles"] == {"SPEAKER_1": "patient"} and final["duration"] == 61.98765
     assert final["note"] == NOTE.to_dict() and final["privacy"] is True
     assert final["instructions_text"] == ""  # no instructions: the note is signed alone

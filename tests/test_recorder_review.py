@@ -141,6 +141,13 @@ def test_review_keeps_work_fits_a_laptop_and_works_from_the_keyboard(browser, tm
         page.goto(f"{svc.client.base}/?token={svc.client.token}")
         page.wait_for_selector("#privacy.badge.privacy")
         assert page.is_enabled("#template") and page.is_disabled("#swap")
+        # The note language: the service's one (issue 15), shown disabled with its reason
+        # (tiny.en translates nothing: said so).
+        assert page.is_disabled("#note-language")
+        assert page.eval_on_selector("#note-language", "s => [s.value, s.options.length, s.options[0].text]") == [
+            "en", 1, "English"]
+        why = page.text_content("#note-language-why")
+        assert why.startswith("Notes are written in English only") and "does not translate" in why
 
         # Keyboard: Alt+S starts, focus lands on Stop; the template is fixed (item 8).
         page.keyboard.press("Alt+KeyS")
@@ -201,7 +208,15 @@ def test_review_keeps_work_fits_a_laptop_and_works_from_the_keyboard(browser, tm
         # region must be reachable by keyboard (axe's scrollable-region-focusable).
         page.set_viewport_size({"width": 1024, "height": 480})
         assert page.evaluate("(t => t.scrollHeight > t.clientHeight)(document.getElementById('transcript'))")
+        # A line said in another language, as a multilingual visit's are drawn: its
+        # language under the voice, its translation beneath the words (both audited).
+        page.evaluate("addLine({id: 'x1', start: 1, end: 2, text: 'Tengo tos.', speaker: 'SPEAKER_00', role: 'patient',"
+                      " language: 'es', translation: 'I have a cough.'})")
+        assert page.text_content("#line-x1 .who .lang") == "Spanish"
+        assert page.get_attribute("#line-x1 .text", "lang") == "es" and page.text_content("#line-x1 .text") == "Tengo tos."
+        assert page.text_content("#line-x1 .translation") == "English: I have a cough."
         assert _axe(page) == []
+        page.evaluate("document.getElementById('line-x1').remove()")
         page.set_viewport_size({"width": 1280, "height": 720})
 
         # Empty sections: the template's wording in both tabs (item 6).

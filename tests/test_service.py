@@ -81,11 +81,25 @@ def cough_visit(client):
     events = asyncio.run(_stream(client, visit, _pcm("cough_visit")))
     return visit, events
 
+def test_the_note_language_is_the_services(client):
+    """The recorder's Note language choices are what this service writes (issue 15):
+    its one note language; tiny.en translates into none. Another is refused, 400."""
+    health = client.request("GET", "/api/health")
+    assert (health["note_language"], health["note_languages"], health["translates_to"]) == ("en", ["en"], [])
+    with pytest.raises(ServiceError) as e:
+        client.request("POST", "/api/visits", {"note_language": "es"})
+    assert (e.value.status, e.value.message) == (
+        400, "note_language: this service writes notes in en only (scribe serve --note-language)")
+    visit = client.request("POST", "/api/visits", {"note_language": "en"})
+    assert visit["note_language"] == "en"
+    client.request("DELETE", f"/api/visits/{visit['visit']}")
+
+
 
 def test_streamed_visit_transcript_and_note(cough_visit):
     visit, events = cough_visit
     assert events[0] == {"type": "ready", "visit": visit, "privacy": True, "state": "recording",
-                         "template": "soap", "received": 0.0, "lines": []}
+                         "template": "soap", "note_language": "en", "received": 0.0, "lines": []}
     lines = [e for e in events if e["type"] == "line"]
     final = events[-1]
     assert final["type"] == "final" and final["privacy"] is True
@@ -535,3 +549,4 @@ def test_the_token_folder_and_a_new_data_dir_are_private(tmp_path):
     load_or_create_token(data / "service" / "token")
     for folder in (tmp_path / "a", data, data / "service"):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
+

@@ -33,10 +33,11 @@ from scribe.batch.visit import (
     note_documents,
     write_note_outputs,
 )
-from scribe.errors import InputError, OutputError, ScribeError, log_unforeseen, shown
+from scribe.errors import InputError, ModelError, OutputError, ScribeError, log_unforeseen, shown
 from scribe.notes import DRAFTERS, Drafter, draft_note
 from scribe.notes.templates import Template, load_template
 from scribe.options import ScribeOptions
+from scribe.pipeline import label_in_note_language
 from scribe.speakers import ROLE_LABELLERS, RoleLabeller
 from scribe.types import ModelInfo, Note, Role, Transcript
 
@@ -56,21 +57,47 @@ class Drafting:
     role_labeller: RoleLabeller
     template: Template
     options: ScribeOptions
+    note_language: str | None = None  # --note-language; None: each transcript's own
 
     @classmethod
-    def from_options(cls, options: ScribeOptions) -> "Drafting":
+    def from_options(cls, options: ScribeOptions, note_language: str | None = None) -> "Drafting":
         """Raises ``UnknownBackendError`` for an unknown drafter or role labeller and
         ``TemplateError`` for a template that cannot be loaded (exit code 1), before any
-        backend is built."""
+        backend is built; ``ModelError`` (exit code 4) when ``note_language`` (given)
+        is not one the drafter writes."""
         DRAFTERS.check(options.drafter)
         ROLE_LABELLERS.check(options.role_labeller)
         template = load_template(options.template)
-        return cls(
+        drafting = cls(
             drafter=DRAFTERS.create(options.drafter, options),
             role_labeller=ROLE_LABELLERS.create(options.role_labeller, options),
             template=template,
             options=options,
+            note_language=note_language,
         )
+        if note_language is not None:
+            drafting.check_language(note_language, "--note-language")
+        return drafting
+
+    def check_language(self, language: str, named: str) -> None:
+        """Raise ``ModelError`` (exit code 4) when the drafter does not write ``language``
+        (``named``: where it came from, for the one line)."""
+        writes = tuple(getattr(self.drafter, "languages", ("en",)))
+        if language not in writes:
+            raise ModelError(f"{named} {language}: the {self.drafter.name} drafter writes notes in {', '.join(writes)} only")
+
+    def in_note_language(self, transcript: Transcript) -> Transcript:
+        """``transcript`` to be drafted in the note language: ``--note-language`` when
+        given, else the transcript's own. A transcript made for another note language
+        keeps its segments but not their translations (they are in the other language:
+        the segments said in neither language are then left out of the note,
+        ``Transcript.for_note``). Raises ``ModelError`` when the drafter does not write it."""
+        language = self.note_language or transcript.note_language
+        if language != transcript.note_language:
+            segments = tuple(replace(s, translation=None) for s in transcript.segments)
+            transcript = replace(transcript, segments=segments, note_language=language)
+        self.check_language(language, "--note-language" if self.note_language else "the transcript's note_language")
+        return transcript
 
     def options_dict(self, source: TranscriptFile) -> dict[str, Any]:
         """The settings shown in the note's header and written with the transcript: what
@@ -82,6 +109,7 @@ class Drafting:
             "drafter": self.options.drafter,
             "role_labeller": self.options.role_labeller,
             "language": source.transcript.language,
+            "note_language": self.note_language or source.transcript.note_language,
         }
 
 
@@ -144,9 +172,9 @@ def assign_roles(transcript: Transcript, labeller: RoleLabeller) -> tuple[Transc
     if not unnamed:
         roles = fixed
     elif not fixed:
-        return labeller.label(transcript), True
+        return label_in_note_language(labeller, transcript), True
     else:
-        guess = labeller.label(transcript).speakers
+        guess = label_in_note_language(labeller, transcript).speakers
         roles = dict(fixed)
         open_roles = [r for r in (Role.CLINICIAN, Role.PATIENT) if r not in fixed.values()]
         most = lambda speakers: max(speakers, key=lambda sp: (words[sp], -order.index(sp)))  # noqa: E731
@@ -178,7 +206,9 @@ def draft_transcript(drafting: Drafting, source: TranscriptFile, *, uri: str, ou
     for seg in source.transcript.segments:
         # As a recorded visit's: never in a log; kept encrypted with a standard-mode visit.
         visit.store_text(seg.text)
-    transcript, inferred = assign_roles(source.transcript, drafting.role_labeller)
+        if seg.translation:
+            visit.store_text(seg.translation)
+    transcript, inferred = assign_roles(drafting.in_note_language(source.transcript), drafting.role_labeller)
     note = draft_note(drafting.drafter, transcript, drafting.template)
     models = _models(drafting, source, inferred)
     options = drafting.options_dict(source)

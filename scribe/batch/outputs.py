@@ -32,7 +32,7 @@ from scribe.notes.render import render_note_markdown
 from scribe.types import ModelInfo, Note, Role, Segment, Transcript
 
 __all__ = [
-    "read_rttm", "rttm_uri", "vtt_timestamp", "write_bytes", "write_fhir", "write_note_json", "write_note_markdown",
+    "TRANSLATION_CLASS", "read_rttm", "rttm_uri", "vtt_timestamp", "write_bytes", "write_fhir", "write_note_json", "write_note_markdown",
     "write_rttm", "write_text", "write_transcript_json", "write_webvtt",
 ]
 
@@ -141,9 +141,36 @@ def _voice(seg: Segment) -> str | None:
     return role or seg.speaker
 
 
+# A cue's translation is a second line of the cue in a class span, so a reader (ours:
+# scribe.batch.readers) tells it from the words said and a player can style it
+# (::cue(.translation)).
+TRANSLATION_CLASS = "translation"
+
+
+def _multilingual(transcript: Transcript) -> bool:
+    """Whether the captions name each cue's language: the visit was not all in the note
+    language (a visit said and noted in one language keeps plain cues, as before)."""
+    return any(transcript.language_of(s) != transcript.note_language for s in transcript.segments if s.words or s.language)
+
+
 def write_webvtt(transcript: Transcript, path: str | os.PathLike) -> Path:
     """Captions with a voice span per cue (``<v Clinician (SPEAKER_00)>``); the cue id is
-    the segment id, so a note's evidence refs can be found in a player."""
+    the segment id, so a note's evidence refs can be found in a player.
+
+    A visit not all in the note language: each cue's words in a WebVTT cue language span
+    (``<lang es>...</lang>``: W3C WebVTT, "WebVTT cue language span", the cue's text in
+    that BCP 47 language, which players and screen readers use to pick the voice and
+    hyphenation), and a segment's translation as the cue's second line, itself in a
+    language span of the note language inside a ``translation`` class span::
+
+        s3
+        00:00:07.200 --> 00:00:09.000
+        <v Patient (SPEAKER_01)><lang es>Me duele la cabeza.</lang>
+        <c.translation><lang en>My head hurts.</lang></c>
+
+    The voice span runs to the end of the cue (WebVTT lets ``<v>`` go unclosed), so both
+    lines are the speaker's; the original comes first, as said."""
+    tagged = _multilingual(transcript)
     cues = []
     for seg in sorted(transcript.segments, key=lambda s: s.start):
         start_ms = max(0, int(round(seg.start * 1000)))
@@ -151,6 +178,11 @@ def write_webvtt(transcript: Transcript, path: str | os.PathLike) -> Path:
         end_ms = max(int(round(seg.end * 1000)), start_ms + 1)
         voice = _voice(seg)
         text = _vtt_escape(seg.text)
+        if tagged and (seg.words or seg.language):
+            text = f"<lang {transcript.language_of(seg)}>{text}</lang>"
+        if seg.translation:
+            text += (f"\n<c.{TRANSLATION_CLASS}><lang {transcript.note_language}>"
+                     f"{_vtt_escape(seg.translation)}</lang></c>")
         if voice:
             text = f"<v {_vtt_escape(voice)}>{text}"
         cues.append(f"{seg.id}\n{vtt_timestamp(start_ms / 1000)} --> {vtt_timestamp(end_ms / 1000)}\n{text}\n")

@@ -5,12 +5,16 @@ Three formats, chosen by extension and checked against the content
 
 - **Scribe's transcript JSON** (``NAME.transcript.json`` as ``scribe transcribe`` writes
   it, or any ``.json`` holding ``Transcript.to_dict()``): each segment read
-  with ``Segment.from_dict`` and checked; speakers, roles, times, words and language kept as written.
+  with ``Segment.from_dict`` and checked; speakers, roles, times, words, languages (each
+  segment's ``language`` and ``translation``, the transcript's ``language`` and
+  ``note_language``) kept as written.
 - **WebVTT** (``.vtt``) with voice tags: ``<v SPEAKER_00>text</v>``, ``<v Dr Lee>``, or
   Scribe's own ``<v Clinician (SPEAKER_00)>`` (role and speaker). Cue times become the
   segments' start and end; cue ids are kept as segment ids when every cue has a distinct
   ``s<N>`` id (so Scribe's own captions round-trip), else segments are numbered s0, s1,
-  ... A file with no voice tag at all may carry its speakers as ``NAME: text`` at the
+  ... A cue's language span (``<lang es>``) gives its segment's language, and Scribe's
+  translation line (``<c.translation><lang en>...</lang></c>``) its translation into the
+  note language. A file with no voice tag at all may carry its speakers as ``NAME: text`` at the
   start of each cue (as some meeting tools write them).
 - **Plain text** (``.txt``): one turn a line, ``LABEL: text``, LABEL any speaker name
   (``SPEAKER_00``, ``Dr Lee``, ``patient``). See ``parse_text`` for the line rules.
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from scribe.errors import InputError, listed, not_found
+from scribe.options import is_language_code
 from scribe.types import ModelInfo, Role, Segment, Transcript, Word
 
 __all__ = [
@@ -72,6 +77,10 @@ _TIMING = re.compile(
 )
 _VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]*)>")
 _TAG = re.compile(r"</?[^>]*>")
+# Scribe's captions of a visit in several languages (scribe.batch.outputs.write_webvtt):
+# a cue's words in a cue language span, its translation in a "translation" class span.
+_LANG = re.compile(r"<lang\s+([^>\s]+)\s*>")
+_TRANSLATION = re.compile(r"<c\.translation(?:\.[^\s>]*)?(?:\s[^>]*)?>(.*?)</c>", re.DOTALL)
 _SCRIBE_VOICE = re.compile(r"^(Clinician|Patient|Other|Unknown) \((.+)\)$")
 
 
@@ -233,14 +242,22 @@ def parse_transcript_json(text: str, path: Path) -> tuple[Transcript, tuple[Mode
         raise InputError(path, "holds no transcript lines (no segment has text)")
     duration = _number(doc.get("duration", max(s.end for s in segments)))
     language = doc.get("language") or "en"
-    if duration is None or not isinstance(language, str):
+    if duration is None or not is_language_code(language):
         raise InputError(path, 'not a Scribe transcript ("duration" or "language" malformed)')
+    # Written before languages were recorded per segment: English notes, as then.
+    note_language = doc.get("note_language") or "en"
+    if not is_language_code(note_language):
+        raise InputError(path, 'not a Scribe transcript ("note_language" is not a language code)')
+    # "languages" (seconds per language) is derived from the segments: checked, not read.
+    languages = doc.get("languages", {})
+    if not isinstance(languages, dict) or not all(is_language_code(k) and _number(v) is not None for k, v in languages.items()):
+        raise InputError(path, 'not a Scribe transcript ("languages" is not an object of seconds per language code)')
     if all(s.speaker is None for s in segments):
         # No speakers at all (another tool's export): one unlabelled voice, whose role the
         # labeller judges from what it says, rather than a note of nobody's words.
         segments = [replace(s, speaker="SPEAKER_00") for s in segments]
     transcript = Transcript(segments=tuple(segments), duration=max(duration, max(s.end for s in segments)),
-                            language=language)
+                            language=language, note_language=note_language)
     return _label_roles(transcript), _models(doc.get("models"))
 
 
@@ -298,8 +315,14 @@ def _segment(raw: Any) -> Segment:
         if None in times or probability is None or not isinstance(w["text"], str):
             raise ValueError(f"word {j}: start, end or probability is not a number, or text not a string")
         checked.append(Word(times[0], times[1], w["text"], probability))
+    language = raw.get("language")
+    if language is not None and not is_language_code(language):
+        raise ValueError("language is not a language code (en, es, ...) or null")
+    translation = raw.get("translation")
+    if translation is not None and not isinstance(translation, str):
+        raise ValueError("translation is not a string or null")
     return Segment(id=raw["id"], start=start, end=end, text=raw["text"], words=tuple(checked), speaker=speaker,
-                   role=_ROLES[role])
+                   role=_ROLES[role], language=language, translation=translation or None)
 
 
 def _models(raw: Any) -> tuple[ModelInfo, ...]:
@@ -390,28 +413,57 @@ def parse_webvtt(text: str, path: Path) -> Transcript:
             path, "no speakers (cues need voice tags like <v SPEAKER_00>, or 'NAME: text' lines)"
         )
     keep_ids = all(c.ident and _SEGMENT_ID.match(c.ident) for c in cues) and len({c.ident for c in cues}) == len(cues)
-    raw: list[tuple[str | None, float, float, str, str | None]] = []  # id, start, end, text, voice
+    raw: list[tuple[str | None, float, float, str, str | None, str | None, str | None]] = []
+    note_languages: list[str] = []
     for cue in cues:
-        spans = _voices(cue.payload) if voiced else [_labelled(cue.payload)]
+        payload, translation, note_language = _translation(cue.payload)
+        if note_language:
+            note_languages.append(note_language)
+        said = _language(payload)
+        spans = _voices(payload) if voiced else [_labelled(payload)]
         spans = [(v, t) for v, t in spans if t]
         total = sum(len(t.split()) for _, t in spans) or 1
         at = cue.start
         for i, (voice, words) in enumerate(spans):
             end = cue.end if i == len(spans) - 1 else at + (cue.end - cue.start) * len(words.split()) / total
             ident = cue.ident if keep_ids and len(spans) == 1 else None
-            raw.append((ident, at, end, words, voice))
+            # id, start, end, text, voice, language, translation (a cue of one voice only)
+            raw.append((ident, at, end, words, voice, said, translation if len(spans) == 1 else None))
             at = end
     if not raw:
         raise InputError(path, "holds no transcript lines (every cue is empty)")
     if any(r[0] is None for r in raw):  # renumbered: ids must be distinct and s<N>
         raw = [(f"s{i}", *r[1:]) for i, r in enumerate(raw)]
     segments = []
-    for ident, start, end, words, voice in raw:
+    for ident, start, end, words, voice, said, translation in raw:
         speaker, role = _speaker_role(voice)
         segments.append(Segment(id=str(ident), start=round(start, 3), end=round(end, 3), text=words,
-                                speaker=speaker, role=role))
-    transcript = Transcript(segments=tuple(segments), duration=max(s.end for s in segments), language="en")
-    return _label_roles(transcript)
+                                speaker=speaker, role=role, language=said, translation=translation))
+    transcript = Transcript(segments=tuple(segments), duration=max(s.end for s in segments), language="en",
+                            note_language=max(set(note_languages), key=note_languages.count) if note_languages else "en")
+    main = next(iter(transcript.languages()), None) if any(s.language for s in segments) else None
+    return _label_roles(replace(transcript, language=main or "en"))
+
+
+def _language_tag(tag: str) -> str | None:
+    """A BCP 47 tag's language (``es-MX`` -> ``es``); None when it is not a code."""
+    code = tag.split("-")[0].lower()
+    return code if is_language_code(code) else None
+
+
+def _translation(payload: str) -> tuple[str, str | None, str | None]:
+    """(the cue without its translation span, the translation, its language)."""
+    m = _TRANSLATION.search(payload)
+    if m is None:
+        return payload, None, None
+    lang = _LANG.search(m.group(1))
+    return payload[: m.start()] + payload[m.end():], _plain(m.group(1)) or None, _language_tag(lang.group(1)) if lang else None
+
+
+def _language(payload: str) -> str | None:
+    """The language of a cue's first language span; None without one."""
+    m = _LANG.search(payload)
+    return _language_tag(m.group(1)) if m else None
 
 
 def _plain(payload: str) -> str:

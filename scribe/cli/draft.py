@@ -4,6 +4,7 @@ another tool."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -21,6 +22,7 @@ from scribe.cli.app import (
     fail,
     note_options,
 )
+from scribe.cli.languages import language_options
 from scribe.config import load_config
 from scribe.errors import ScribeError, shown
 from scribe.options import ScribeOptions
@@ -55,6 +57,17 @@ def draft(
     note_model: NoteModelOption = None,
     note_device: NoteDeviceOption = None,
     note_dtype: NoteDtypeOption = None,
+    note_language: Annotated[
+        Optional[str],
+        typer.Option(
+            "--note-language",
+            metavar="CODE",
+            help="The language the note is written in (ISO 639-1: en). Default: the transcript's (a Scribe "
+            "transcript JSON's note_language, whose segments carry their translations into it), else en. "
+            "Translations into another language than this one are not used.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Draft visit notes from transcripts instead of recordings.
 
@@ -62,7 +75,7 @@ def draft(
 
     For each transcript NAME, writes into --out what `transcribe` writes: NAME.note.md (the draft note, for clinician review), NAME.note.json (the note for machines), NAME.fhir.json (FHIR R4 DocumentReference) and, when the note has patient instructions, NAME.instructions.md and NAME.instructions.fhir.json. With --no-privacy also NAME.transcript.json, NAME.rttm and NAME.vtt.
 
-    Exit codes: 0 all drafted; 1 template or FHIR problem; 2 an input missing, unreadable, empty or not a transcript; 3 results cannot be written; 4 the note model (--note-model, or [note] model in the config) cannot be loaded. With several failures, the highest.
+    Exit codes: 0 all drafted; 1 template or FHIR problem, or --note-language not a code; 2 an input missing, unreadable, empty or not a transcript; 3 results cannot be written; 4 the note model (--note-model, or [note] model in the config) cannot be loaded, or the drafter does not write the note language. With several failures, the highest.
     """
     with interruptible("transcript") as progress:  # Ctrl+C or SIGTERM wherever it lands: one line
         from scribe.batch.draft import Drafting, run_drafts
@@ -79,7 +92,9 @@ def draft(
             site = load_config()
             privacy_on = site.privacy if privacy is None else privacy
             note = note_options(site, drafter, note_model, note_device, note_dtype)
-            drafting = Drafting.from_options(ScribeOptions(**note, template=template))
+            langs = language_options(replace(site, note=replace(site.note, language=None)), note_language)
+            drafting = Drafting.from_options(ScribeOptions(**note, **langs, template=template),
+                                             note_language=langs.get("note_language"))
             check_writable(out)
             visits = VisitFactory.start(privacy_on, site)
         except ScribeError as e:

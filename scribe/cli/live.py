@@ -31,6 +31,7 @@ from scribe.cli.app import (
     vocabulary as read_vocabulary,
     clinician_voices,
 )
+from scribe.cli.languages import LanguagesOption, NoteLanguageOption, language_options
 from scribe.config import load_config
 from scribe.errors import NoSpeechError, OutputError, ScribeError
 from scribe.options import ScribeOptions, split_terms
@@ -39,7 +40,11 @@ DEFAULTS = ScribeOptions()
 
 # Options `serve` and `record` share (the live recorders).
 LiveModelOption = Annotated[str, typer.Option(help="Speech model: 'tiny.en', 'base', or a CTranslate2 Whisper folder.")]
-LiveLanguageOption = Annotated[Optional[str], typer.Option(help="Language code; needed with --model base for non-English.")]
+LiveLanguageOption = Annotated[
+    Optional[str],
+    typer.Option(help="The one language spoken throughout each visit (en, es, ...). Default: English with an English-only "
+                 "model; with --model base each segment's language is detected (see --languages)."),
+]
 LiveVocabularyOption = Annotated[
     Optional[str], typer.Option(help="Clinical terms to expect, comma-separated, or @FILE (added to the config's [recognition] terms).")
 ]
@@ -55,6 +60,8 @@ def serve(
     model: LiveModelOption = "tiny.en",
     template: Annotated[str, typer.Option(help="Default note template (the recorder page can pick another).")] = "soap",
     language: LiveLanguageOption = None,
+    note_language: NoteLanguageOption = None,
+    languages: LanguagesOption = None,
     vocabulary: LiveVocabularyOption = None,
     privacy: LivePrivacyOption = None,
     fhir_server: FhirServerOption = None,
@@ -84,8 +91,9 @@ def serve(
         note = note_options(site, drafter, note_model, note_device, note_dtype)
         check_backends(speech, diarizer, note["drafter"])
         diarization = diarizer_options(site, diarizer, diarizer_model)
+        langs = language_options(site, note_language, languages)
         options = ScribeOptions(
-            speech=speech, **diarization, **note,
+            speech=speech, **diarization, **note, **langs,
             model=model, language=language, template=template,
             vocabulary=site.recognition.prompt(split_terms(read_vocabulary(vocabulary))),
         )
@@ -124,6 +132,8 @@ def record(
     model: LiveModelOption = "tiny.en",
     template: Annotated[str, typer.Option(help="Note template: soap, hp, or a .toml file.")] = "soap",
     language: LiveLanguageOption = None,
+    note_language: NoteLanguageOption = None,
+    languages: LanguagesOption = None,
     vocabulary: LiveVocabularyOption = None,
     privacy: LivePrivacyOption = None,
     speech: SpeechOption = DEFAULTS.speech,
@@ -158,9 +168,10 @@ def record(
         note = note_options(site, drafter, note_model, note_device, note_dtype)
         check_backends(speech, diarizer, note["drafter"])
         diarization = diarizer_options(site, diarizer, diarizer_model)
+        langs = language_options(site, note_language, languages)
         check_writable(out)
         options = ScribeOptions(
-            speech=speech, **diarization, **note,
+            speech=speech, **diarization, **note, **langs,
             model=model, language=language, template=template,
             vocabulary=site.recognition.prompt(split_terms(read_vocabulary(vocabulary))),
         )

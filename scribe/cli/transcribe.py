@@ -41,6 +41,7 @@ from scribe.cli.app import (
     vocabulary as read_vocabulary,
     clinician_voices,
 )
+from scribe.cli.languages import LanguagesOption, NoteLanguageOption, language_options
 from scribe.config import load_config
 from scribe.errors import ScribeError, shown
 from scribe.options import ScribeOptions, split_terms
@@ -80,8 +81,12 @@ def transcribe(
         typer.Option(min=1, max=8, help="Number of speakers if known; estimated otherwise."),
     ] = None,
     language: Annotated[
-        Optional[str], typer.Option(help="Language code (en, es, fr, ...); needed with --model base for non-English.")
+        Optional[str],
+        typer.Option(help="The one language spoken throughout the visit (en, es, fr, ...). Default: English with an "
+                     "English-only model; with --model base each segment's language is detected (see --languages)."),
     ] = None,
+    note_language: NoteLanguageOption = None,
+    languages: LanguagesOption = None,
     device: Annotated[Device, typer.Option(help="Where the speech model runs.")] = Device.cpu,
     vocabulary: Annotated[
         Optional[str],
@@ -117,7 +122,7 @@ def transcribe(
 
     With --fhir-server (or [fhir] server in the config), each note (and its patient instructions) is also sent to the EHR as draft (preliminary), for --patient/--encounter (one visit's identity: give one recording at a time).
 
-    Exit codes: 0 all processed; 1 template or FHIR problem, or identity missing; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model, --language, diarizer model (--diarizer pyannote, --diarizer-model) or note model (--note-model) problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
+    Exit codes: 0 all processed; 1 template or FHIR problem, identity missing, or a language option that is not a code; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model, --language, --languages or --note-language (a language the model or drafter lacks), diarizer model (--diarizer pyannote, --diarizer-model) or note model (--note-model) problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
     """
     with interruptible("recording") as progress:  # Ctrl+C or SIGTERM wherever it lands: one line
         from scribe.batch.export import FhirExport
@@ -134,11 +139,13 @@ def transcribe(
             note = note_options(site, drafter, note_model, note_device, note_dtype)
             check_backends(speech, diarizer, note["drafter"])
             diarization = diarizer_options(site, diarizer, diarizer_model)
+            langs = language_options(site, note_language, languages)
             check_writable(out)
             options = ScribeOptions(
                 speech=speech,
                 **diarization,
                 **note,
+                **langs,
                 model=model,
                 language=language,
                 device=device.value,

@@ -116,6 +116,9 @@ def build_document_bundle(transaction_doc: dict[str, Any], device: dict[str, Any
         "custodian": transaction_doc["custodian"],
         "section": sections,
     }
+    language = transaction_doc["content"][0]["attachment"].get("language")
+    if language:  # Resource.language: the note's (Attachment.language), the language the document is written in
+        composition["language"] = language
     if transaction_doc.get("authenticator"):
         composition["attester"] = [{"mode": "legal", "time": transaction_doc["date"], "party": transaction_doc["authenticator"]}]
     bundle = {

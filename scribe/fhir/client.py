@@ -116,8 +116,9 @@ def build_transaction(
     period = {k: v for k, v in (("start", context.period_start), ("end", context.period_end)) if v}
     period = period or doc.get("context", {}).get("period", {})  # the recorder's own times
     related = doc.get("context", {}).get("related")  # the instructions' visit note
-    doc["context"] = {"encounter": [{"reference": context.encounter}], **({"period": period} if period else {}),
-                      **({"related": related} if related else {})}
+    event = doc.get("context", {}).get("event")  # the languages of a visit held in another (document_reference)
+    doc["context"] = {"encounter": [{"reference": context.encounter}], **({"event": event} if event else {}),
+                      **({"period": period} if period else {}), **({"related": related} if related else {})}
     if signed:
         doc["authenticator"] = {"reference": context.practitioner}
     if current is not None and version_id(current) != version:

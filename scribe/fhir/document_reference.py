@@ -35,6 +35,9 @@ LOINC_DISPLAYS = {
 US_CORE_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
 V3_OBSERVATION_VALUE = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 URI_SYSTEM = "urn:ietf:rfc:3986"
+# Languages: IETF BCP 47 tags (ISO 639-1 codes are BCP 47 tags), the code system FHIR
+# names urn:ietf:bcp:47 (https://hl7.org/fhir/R4/terminologies-systems.html).
+LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
 DEVICE_ID = "scribe-device"
 
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -67,8 +70,14 @@ def build_document_reference(
     plain_text: str | None = None,
     period: tuple[datetime, datetime] | None = None,
     related: str | None = None,
+    languages: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The note as validated FHIR R4 DocumentReference JSON (a dict ready for json.dump).
+
+    Each attachment carries the note's language (``Note.language``). ``languages``: the
+    languages spoken in the visit, most first (default: ``transcript.languages()`` when a
+    transcript is given); when any is not the note's, each is a ``context.event`` (see
+    ``_language_events``).
 
     ``created`` must carry a time zone: FHIR instants without one are invalid and we will
     not guess the clinic's zone. ``identifier`` (a URI or bare UUID: the note, across
@@ -126,8 +135,8 @@ def build_document_reference(
         "author": [{"reference": f"#{DEVICE_ID}", "display": "Scribe (AI draft)"}],
         "description": note.title,
         "content": [
-            {"attachment": _attachment(TEXT_TYPE, text, f"{note.title} (plain text)", when)},
-            {"attachment": _attachment(MARKDOWN_TYPE, markdown, f"{note.title} (markdown)", when)},
+            {"attachment": _attachment(TEXT_TYPE, text, f"{note.title} (plain text)", when, note.language)},
+            {"attachment": _attachment(MARKDOWN_TYPE, markdown, f"{note.title} (markdown)", when, note.language)},
         ],
     }
     if subject_reference:
@@ -135,6 +144,11 @@ def build_document_reference(
     if period is not None:  # when the visit was recorded, if this process saw it happen
         doc["context"] = {"period": {"start": period[0].isoformat(timespec="seconds"),
                                      "end": period[1].isoformat(timespec="seconds")}}
+    if languages is None and transcript is not None:
+        languages = list(transcript.languages())
+    events = _language_events(languages or (), note.language)
+    if events:
+        doc.setdefault("context", {})["event"] = events
     if related:
         doc.setdefault("context", {})["related"] = [
             {"identifier": {"system": URI_SYSTEM, "value": _identifier_uri(related)}, "display": "Visit note"}
@@ -226,10 +240,46 @@ def _device(models: Sequence[ModelInfo], version: str) -> dict[str, Any]:
     }
 
 
-def _attachment(content_type: str, body: str, title: str, when: str) -> dict[str, Any]:
+def _language_events(languages: Sequence[str], note_language: str) -> list[dict[str, Any]]:
+    """The languages a visit was held in, as ``DocumentReference.context.event`` codes,
+    when any of them is not the note's (a visit held and noted in one language says
+    nothing: the attachments' ``language`` says it).
+
+    Why here: FHIR R4 has no element or registered extension for "the language(s) an
+    encounter was conducted in". Attachment.language is the note's own language
+    (https://hl7.org/fhir/R4/datatypes.html#Attachment); the core Human Language
+    extension (http://hl7.org/fhir/StructureDefinition/language) may only sit on
+    HumanName, Address, Annotation, string and markdown, i.e. it labels a piece of text
+    (https://hl7.org/fhir/extensions/StructureDefinition-language.html), not a visit;
+    patient-interpreterRequired and US Core's interpreter-needed say a person needs an
+    interpreter (on Patient, Practitioner, RelatedPerson or Encounter;
+    https://hl7.org/fhir/extensions/StructureDefinition-patient-interpreterRequired.html),
+    which Scribe cannot know; Patient.communication is the patient's record, not
+    Scribe's to write. ``context.event`` (0..*, CodeableConcept, "the main clinical acts
+    being documented"; its v3-ActCode binding is an example binding, so any code system
+    may be used: https://hl7.org/fhir/R4/documentreference-definitions.html#DocumentReference.context.event)
+    is the DocumentReference's own place for what the documented visit was; each
+    language spoken is one event coded in the standard language code system
+    (urn:ietf:bcp:47), with text a reader can take in at a glance. It needs no
+    extension, so every R4 server accepts it (tests/test_fhir_languages.py checks with
+    the test FHIR server)."""
+    spoken = [code for code in dict.fromkeys(languages) if code]
+    if not spoken or all(code == note_language for code in spoken):
+        return []
+    return [
+        {"coding": [{"system": LANGUAGE_SYSTEM, "code": code}],
+         "text": f"Visit conducted in language {code} (note written in {note_language})"}
+        for code in spoken
+    ]
+
+
+def _attachment(content_type: str, body: str, title: str, when: str, language: str | None = None) -> dict[str, Any]:
     data = body.encode("utf-8")
-    return {
-        "contentType": content_type,
+    out: dict[str, Any] = {"contentType": content_type}
+    if language:
+        # Attachment.language: the BCP 47 tag of the content's language (Note.language).
+        out["language"] = language
+    return out | {
         "data": base64.b64encode(data).decode("ascii"),
         # size and SHA-1 hash let a receiver check the payload arrived intact.
         "size": len(data),

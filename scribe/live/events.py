@@ -12,9 +12,12 @@ values.
 =========  ===========================================================================
 type       JSON fields
 =========  ===========================================================================
-ready      visit, privacy, state, template, received, lines (line events, no change)
+ready      visit, privacy, state, template, note_language, received, lines (line events,
+           no change)
 partial    start, end, text: the open utterance so far; replaced, may change
-line       id, start, end, text, speaker, role, utterance_end: committed, never changes
+line       id, start, end, text, speaker, role, language, translation, utterance_end:
+           committed, never changes (``language``: what was said, ISO 639-1 or null;
+           ``translation``: its text in the note language, or null)
 roles      roles {speaker: role}: provisional roles changed (or were swapped)
 note       final (false), note (sections and evidence, instructions, omissions,
            counts), text, instructions_text: the growing draft
@@ -52,7 +55,9 @@ def instructions_text(note: Note) -> str:
 
 def segment_json(s: Segment) -> JSON:
     """A transcript line as the recorder shows it: start and end rounded to 10 ms, no
-    words, the role by its value."""
+    words, the role by its value; ``language`` the ISO 639-1 code of what was said (null
+    when unknown) and ``translation`` its text in the note language (null when it was
+    said in the note language or is not translated)."""
     return {
         "id": s.id,
         "start": round(s.start, 2),
@@ -60,6 +65,8 @@ def segment_json(s: Segment) -> JSON:
         "text": s.text,
         "speaker": s.speaker,
         "role": s.role.value,
+        "language": s.language,
+        "translation": s.translation,
     }
 
 
@@ -97,6 +104,7 @@ class ReadyEvent:
     template: str
     received: float | None
     lines: tuple[LineEvent, ...] = ()
+    note_language: str = "en"  # the note's language: lines said in another show their translation
     type: ClassVar[str] = "ready"
 
     def to_json(self) -> JSON:
@@ -106,6 +114,7 @@ class ReadyEvent:
             "privacy": self.privacy,
             "state": self.state,
             "template": self.template,
+            "note_language": self.note_language,
             "received": round(self.received, 3) if self.received is not None else None,
             "lines": [line.to_json() for line in self.lines],
         }

@@ -135,7 +135,8 @@ def record_visit(
     processed: a stop drains what the device delivered before it.
 
     ``visit`` keeps the audio and lines (``privacy.visit.Visit``; None keeps nothing);
-    ``echo(start_seconds, voice_number, text)`` is called per committed line and
+    ``echo(start_seconds, voice_number, text)`` is called per committed line (a line
+    said in another language than the note's: ``(es) words said = en: translation``) and
     ``announce(message)`` once capture starts, and as a model drafter drafts (default: to
     stderr). Raises ``MicrophoneError`` (exit code 2) if the device cannot be opened."""
     say = announce or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -152,7 +153,7 @@ def record_visit(
             seg = line.segment
             voice = voices.setdefault(seg.speaker or "?", len(voices) + 1)
             if echo:
-                echo(seg.start, voice, seg.text)
+                echo(seg.start, voice, _shown_line(seg, capture.options.note_language))
         data[:] = bytes(len(data))  # zero the plaintext frame
         pcm[:] = bytes(len(pcm))
 
@@ -210,3 +211,12 @@ def _audio_of(visit: VisitSink | None):
     from scribe.live.drafting import audio_source
 
     return audio_source(visit) if visit is not None else None
+
+
+def _shown_line(seg, note_language: str) -> str:
+    """A committed line as the terminal shows it: its words, and when said in another
+    language than the note's, that language and the translation beside them."""
+    if not seg.language or seg.language == note_language:
+        return seg.text
+    translated = f"{note_language}: {seg.translation}" if seg.translation else f"no {note_language} translation"
+    return f"({seg.language}) {seg.text} = {translated}"

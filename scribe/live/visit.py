@@ -141,6 +141,7 @@ class LiveVisit:
             template=self.template.id,
             received=self.session.received if self.session is not None else None,
             lines=lines,
+            note_language=self.pipeline.options.note_language,
         )
 
     def review(self) -> FinalEvent:
@@ -281,7 +282,8 @@ class LiveVisit:
         text = drop_unsupported(text)[0].strip()
         if not text:
             raise VisitStateError("the note is empty; nothing to sign")
-        note = self._final_note(self._final_transcript())
+        transcript = self._final_transcript()
+        note = self._final_note(transcript)
         doc = build_document_reference(
             replace(note, status="final"),
             text + "\n",
@@ -290,6 +292,7 @@ class LiveVisit:
             identifier=str(uuid.UUID(self.id)),
             plain_text=text + "\n",
             period=(self.started_at, self.stopped_at or datetime.now(timezone.utc)),
+            languages=list(transcript.languages()),  # the visit's, as the document says (context.event)
         )
         self.signed_document = doc
         audit_document(self.visit.signed, doc)
@@ -403,6 +406,9 @@ class LiveVisit:
             duration=self.session.received,
             language=self.session.language or "en",
             speakers={spk: Role.CLINICIAN for spk in self.session.enrolled},
+            # The growing note is drafted in the note language too (translations in place
+            # of speech in another language: Transcript.for_note).
+            note_language=self.pipeline.options.note_language,
         )
 
     def _note_event(self, roles: dict[str, Role], force: bool = False) -> list[Event]:

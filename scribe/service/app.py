@@ -113,6 +113,12 @@ def create_app(service: CaptureService) -> AccessGuard:
                 "drafter": service.model_drafter.name, "version": service.model_drafter.version},
             "templates": available_templates(),
             "default_template": service.pipeline.template.id,
+            # The note language is the service's (scribe serve --note-language): every
+            # room shares its loaded models. The choices are the languages this service
+            # can write a note in (today only its own): the page shows them, honestly.
+            "note_language": service.pipeline.options.note_language,
+            "note_languages": [service.pipeline.options.note_language],
+            "translates_to": sorted(getattr(service.pipeline.speech_model, "translates_to", ())),
             "fhir_server": bool(service.fhir and service.fhir.server),
             "practitioner": service.fhir.practitioner if service.fhir else None,
             "organization": service.fhir.organization if service.fhir else None,
@@ -130,6 +136,10 @@ def create_app(service: CaptureService) -> AccessGuard:
         template = body.get("template")
         if template is not None and not isinstance(template, str):
             raise HTTPException(400, "template must be a name")
+        note_language = body.get("note_language")  # the page's Note language: the service's only
+        if note_language is not None and note_language != service.pipeline.options.note_language:
+            raise HTTPException(400, f"note_language: this service writes notes in "
+                                     f"{service.pipeline.options.note_language} only (scribe serve --note-language)")
         terms = body.get("terms") or ""  # the page's Terms: expected words, comma-separated
         if not isinstance(terms, str) or len(terms) > MAX_TERMS_CHARS:
             raise HTTPException(400, f"terms must be text of at most {MAX_TERMS_CHARS} characters")

@@ -23,7 +23,18 @@ const ui = {
   signedInstructions: false, drafting: null, counts: null,
   instance: sessionStorage.getItem("scribe.instance"), // the service process the visit lives in
   openVisits: [],
+  noteLanguage: "en", // the note's language (the service's): lines said in another show their translation
 };
+
+// A language's name in the page's language ("es" -> "Spanish"); the code when the
+// browser cannot name it.
+function languageName(code) {
+  try {
+    return new Intl.DisplayNames([document.documentElement.lang || "en"], { type: "language" }).of(code) || code;
+  } catch (e) {
+    return code;
+  }
+}
 
 async function api(method, path, body) {
   const init = { method, headers: { Authorization: `Bearer ${token}` } };
@@ -56,6 +67,7 @@ function setState(state, label) {
   $("stop").disabled = !live;
   $("template").disabled = state !== "idle" && state !== "done"; // fixed once a visit starts
   $("terms").disabled = $("template").disabled; // the visit's recognition is set at its start
+  $("note-language").disabled = $("template").disabled || ui.noteLanguageFixed !== false;
   // Discard is always a way out: while reconnecting, and for a signed note (exported or
   // not) that would otherwise stay in the service, counting toward its limit.
   $("discard").disabled = !(live || ["review", "signed", "reconnecting"].includes(state) || (state === "done" && ui.visit));
@@ -197,6 +209,7 @@ async function start() {
     // clinician: the enrolled voices checked under "Enroll my voice" (enroll.js), if any.
     const visit = await api("POST", "/api/visits", {
       template: $("template").value, terms: $("terms").value, clinician: listenedVoices(),
+      note_language: $("note-language").value || undefined,
     });
     ui.visit = visit.visit;
     ui.instance = visit.instance;
@@ -547,6 +560,7 @@ function handle(ev, ready) {
   switch (ev.type) {
     case "ready":
       ui.privacy = ev.privacy;
+      if (ev.note_language) ui.noteLanguage = ev.note_language;
       ui.seconds = Math.max(ui.seconds, ev.received || 0); // a reload goes on from the service's count
       // A reconnect: the lines so far (known ones skipped); after Stop the page has the
       // final transcript already.
@@ -640,7 +654,25 @@ function addLine(ev) {
   const text = document.createElement("div");
   text.className = "text";
   text.textContent = ev.text;
-  li.append(who, text);
+  if (ev.language && ev.language !== ui.noteLanguage) {
+    // Said in another language than the note's: which one, under the voice, and the
+    // translation the note was drafted from below the words as said; both for the clinician.
+    text.lang = ev.language;
+    const said = document.createElement("span");
+    said.className = "lang";
+    said.textContent = languageName(ev.language);
+    who.append(said);
+    const translated = document.createElement("div");
+    translated.className = "translation";
+    translated.lang = ui.noteLanguage;
+    translated.textContent = ev.translation ? `${languageName(ui.noteLanguage)}: ${ev.translation}`
+      : `(no ${languageName(ui.noteLanguage)} translation: left out of the note)`;
+    const cell = document.createElement("div");
+    cell.append(text, translated);
+    li.append(who, cell);
+  } else {
+    li.append(who, text);
+  }
   $("transcript").append(li);
   setRole(li, ui.roles[ev.speaker] || ev.role);
   li.scrollIntoView({ block: "nearest" });
@@ -780,6 +812,31 @@ window.addEventListener("beforeunload", (e) => {
 });
 window.addEventListener("pagehide", () => { if (ui.visit) sessionStorage.setItem("scribe.released", ui.visit); });
 
+// The Note language select: the languages this service writes notes in (the health
+// report's note_languages; set by `scribe serve --note-language`). With one choice it is
+// shown disabled, and says why, rather than offering what the service cannot do.
+function noteLanguages(h) {
+  const select = $("note-language");
+  ui.noteLanguage = h.note_language || "en";
+  const choices = h.note_languages && h.note_languages.length ? h.note_languages : [ui.noteLanguage];
+  select.replaceChildren(...choices.map((code) => {
+    const o = document.createElement("option");
+    o.value = code;
+    o.textContent = languageName(code);
+    o.selected = code === ui.noteLanguage;
+    return o;
+  }));
+  const name = languageName(ui.noteLanguage);
+  const translates = (h.translates_to || []).includes(ui.noteLanguage);
+  const why = `Notes are written in ${name}${choices.length > 1 ? "" : " only (this service's setting)"}. ` + (translates
+    ? `Speech in another language is shown as said, with its ${name} translation, and the note is drafted from the translations.`
+    : `This speech model does not translate: speech in another language is shown but left out of the note.`);
+  $("note-language-why").textContent = why;
+  select.title = why;
+  select.disabled = choices.length < 2;
+  ui.noteLanguageFixed = select.disabled;
+}
+
 (async function init() {
   setState("idle", "Ready");
   try {
@@ -791,6 +848,7 @@ window.addEventListener("pagehide", () => { if (ui.visit) sessionStorage.setItem
     const badge = $("privacy");
     badge.textContent = h.privacy ? "Privacy mode: nothing of the visit is kept" : "Standard mode: visits kept, encrypted";
     badge.className = `badge ${h.privacy ? "privacy" : "standard"}`;
+    noteLanguages(h);
     for (const t of h.templates) {
       const o = document.createElement("option");
       o.value = t;
