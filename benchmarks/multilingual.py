@@ -134,7 +134,13 @@ def main() -> None:
     ap.add_argument("--set", choices=("tuning", "held_out", "all"), default="held_out")
     ap.add_argument("--languages", default="", help="candidate languages, e.g. en,es,it (default: any)")
     ap.add_argument("--skip-english", action="store_true", help="only the mixed runs (no cost baseline, no note comparison)")
+    ap.add_argument("--trust-every-translation", action="store_true",
+                    help="keep translated segments Whisper would not trust (the rule before it was added)")
     args = ap.parse_args()
+    if args.trust_every_translation:
+        from scribe.speech import whisper
+
+        whisper._LOOP_COMPRESSION, whisper._MIN_LOGPROB = float("inf"), float("-inf")
     visits = {"tuning": language_visits.TUNING, "held_out": language_visits.HELD_OUT,
               "all": language_visits.TUNING + language_visits.HELD_OUT}[args.set]
     languages = tuple(x for x in args.languages.split(",") if x)
@@ -193,6 +199,10 @@ def main() -> None:
         "wer": {lang: round(e / max(n, 1), 3) for lang, (e, n) in wer_totals.items()},
         "translation_chrf": round(sacrebleu.corpus_chrf(hyps, [refs]).score, 1),
         "translation_bleu": round(sacrebleu.corpus_bleu(hyps, [refs]).score, 1),
+        # Only the turns given a translation: how good what reaches the note is.
+        "translation_chrf_translated_turns": round(
+            sacrebleu.corpus_chrf([h for h in hyps if h], [[r for r, h in all_translations if h]]).score, 1
+        ) if any(hyps) else None,
         "translated_turns": len(all_translations),
         "untranslated_turns": sum(1 for h in hyps if not h),
         "facts_in_note": round(sum(r["facts_in_note"] for r in rows) / len(rows), 3),
@@ -209,7 +219,9 @@ def main() -> None:
         summary["rtf_mixed_over_english_base"] = round(summary["rtf_mixed"] / max(summary["rtf_english_base"], 1e-9), 2)
     print(json.dumps(summary, indent=2))
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    key = f"{args.set}" + (f"+{','.join(languages)}" if languages else "")
+    key = f"{args.set}" + (f"+{','.join(languages)}" if languages else "") + (
+        "+trust-every-translation" if args.trust_every_translation else "")
+    summary["trust_every_translation"] = args.trust_every_translation
     existing = json.loads(OUT.read_text()) if OUT.exists() else {}
     existing[key] = {"summary": summary, "visits": rows}
     OUT.write_text(json.dumps(existing, indent=2, ensure_ascii=False) + "\n")

@@ -138,3 +138,56 @@ def _quietest(audio: np.ndarray, offset: float, lo: float, hi: float) -> float:
     energy = np.convolve(np.mean(frames**2, axis=1), np.ones(_SMOOTH_FRAMES) / _SMOOTH_FRAMES, mode="valid")
     best = int(np.argmin(energy)) + _SMOOTH_FRAMES // 2
     return offset + (a + best * _FRAME + _FRAME // 2) / SAMPLE_RATE
+
+
+# A pause, for splitting a region by language: 20 ms frames whose RMS is below this share
+# of the region's loud frames (its 90th percentile RMS; -20 dB), for at least
+# PAUSE_SECONDS. The VAD's padded regions join two turns across a pause under about
+# 0.4 s (two 200 ms pads), and one turn in English and the next in Spanish must not be
+# recognised in one language: in tests/language_visits.py's es_held_rash, an 11.5 s
+# region joined an English question, a Spanish answer and the next question, was decided
+# English, and the Spanish answer was lost.
+PAUSE_LEVEL = 0.1
+PAUSE_SECONDS = 0.2
+
+
+def split_at_pauses(audio: np.ndarray, region: Span, offset: float) -> list[Span]:
+    """``region`` cut in the middle of each pause in it (``PAUSE_LEVEL``,
+    ``PAUSE_SECONDS``); the whole region when it has none.
+
+    Parameters
+    ----------
+    audio : np.ndarray
+        (n,) float32 samples at 16 kHz holding ``region`` (read, not changed).
+    region : pyannote.core.Segment
+        Seconds from the start of the visit.
+    offset : float
+        Seconds into the visit where ``audio`` starts.
+
+    Returns
+    -------
+    list[pyannote.core.Segment]
+        In order, covering ``region`` without gaps.
+    """
+    a = max(int(round((region.start - offset) * SAMPLE_RATE)), 0)
+    b = min(int(round((region.end - offset) * SAMPLE_RATE)), audio.size)
+    n = (b - a) // _FRAME
+    if n < 2:
+        return [region]
+    frames = audio[a : a + n * _FRAME].astype(np.float64).reshape(n, _FRAME)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    quiet = rms < PAUSE_LEVEL * np.percentile(rms, 90)
+    need = int(round(PAUSE_SECONDS * SAMPLE_RATE / _FRAME))
+    cuts: list[float] = []
+    run_start = None
+    for i, q in enumerate([*quiet, False]):
+        if q and run_start is None:
+            run_start = i
+        elif not q and run_start is not None:
+            # A pause inside the region, not its (padded) edges.
+            if i - run_start >= need and run_start > 0 and i < n:
+                middle = (run_start + i) / 2
+                cuts.append(offset + (a + middle * _FRAME) / SAMPLE_RATE)
+            run_start = None
+    edges = [region.start, *cuts, region.end]
+    return [Span(x, y) for x, y in zip(edges, edges[1:])]

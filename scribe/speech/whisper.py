@@ -29,7 +29,7 @@ from scribe.models import whisper_model
 from scribe.options import ScribeOptions
 from scribe.scoring import normalize_text
 from scribe.speech.base import Recognition
-from scribe.speech.chunks import Chunk, plan_chunks
+from scribe.speech.chunks import Chunk, plan_chunks, split_at_pauses
 from scribe.speech.repeats import FRAME_SECONDS, repeated_without_audio
 from scribe.types import Segment, Translation, Word
 
@@ -45,6 +45,13 @@ _GAP_SECONDS = 0.2
 _CHUNK_SECONDS = 28.0
 # Whisper detects a language from one 30 s window; a longer region is judged by its start.
 _DETECT_SECONDS = 30.0
+# A translated segment is not trusted past Whisper's own bars for a failed decode
+# (openai/whisper's compression_ratio_threshold 2.4 and logprob_threshold -1.0, which
+# faster-whisper keeps as defaults and where it would retry at a higher temperature):
+# Whisper base translating the synthetic Spanish voices looped ("4, 5, 5, 5, ...") and
+# invented ("I'll see you in the next video") past them.
+_LOOP_COMPRESSION = 2.4
+_MIN_LOGPROB = -1.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,13 @@ class WhisperSpeechModel:
         if speech is None:
             speech = Timeline([Span(offset, offset + audio.size / SAMPLE_RATE)]) if audio.size else Timeline()
         fixed = language or self.options.language or (None if self.multilingual else "en")
-        runs = [(fixed, list(speech))] if fixed else _runs(self._region_languages(audio, speech, offset, visit_languages))
+        if fixed:
+            runs = [(fixed, list(speech))]
+        else:
+            # Each turn its own language: regions cut at the pauses the VAD's padding
+            # joined across, and put back together where both sides share a language.
+            pieces = Timeline([p for region in speech for p in split_at_pauses(audio, region, offset)])
+            runs = _runs(self._region_languages(audio, pieces, offset, visit_languages))
         out: list[Segment] = []
         translations: list[Translation] = []
         for lang, regions in runs:
@@ -218,8 +231,13 @@ class WhisperSpeechModel:
     ) -> list[Translation]:
         """Whisper's translate task on the audio just recognised: its segments, mapped
         back to the visit's time (each end through the piece it falls in), those whose
-        middle is this chunk's (``Chunk.keep``). A segment repeating the one before word
-        for word is a decoder loop and is dropped."""
+        middle is this chunk's (``Chunk.keep``).
+
+        A translated segment Whisper itself would not trust is dropped, leaving its
+        speech untranslated (out of the note, still on the page) rather than in the note
+        as words nobody said: a decoder loop (gzip compression ratio above
+        ``_LOOP_COMPRESSION``, or the segment before repeated word for word) or a
+        low-confidence decode (mean token log-probability below ``_MIN_LOGPROB``)."""
         segments, _ = self._model.transcribe(
             packed,
             language=source,
@@ -232,14 +250,22 @@ class WhisperSpeechModel:
             temperature=0.0,  # as recognition: greedy, no sampling fallback
         )
         out: list[Translation] = []
+        dropped = 0
         for seg in segments:
             text = seg.text.strip()
             start, end = _unpack(seg.start, pieces, seg.start), _unpack(seg.end, pieces, seg.end)
             if not text or not chunk.keeps(start, end):
                 continue
-            if out and normalize_text(out[-1].text) == normalize_text(text):
+            if (
+                seg.compression_ratio > _LOOP_COMPRESSION
+                or seg.avg_logprob < _MIN_LOGPROB
+                or (out and normalize_text(out[-1].text) == normalize_text(text))
+            ):
+                dropped += 1
                 continue
             out.append(Translation(start, max(end, start), source, target, text))
+        if dropped:
+            logger.debug("dropped %d translated segment(s) Whisper would not trust", dropped)
         return out
 
     def _transcribe_packed(
@@ -290,11 +316,17 @@ class WhisperSpeechModel:
 
 def _runs(regions: list[tuple[Span, str]]) -> list[tuple[str, list[Span]]]:
     """Consecutive regions of one language, grouped: each group is recognised (and
-    translated) in its language."""
+    translated) in its language. Regions that touch (pieces of one VAD region, cut at a
+    pause) and share a language are joined again, so they are recognised as the one
+    region they were."""
     out: list[tuple[str, list[Span]]] = []
     for region, lang in regions:
         if out and out[-1][0] == lang:
-            out[-1][1].append(region)
+            last = out[-1][1][-1]
+            if abs(last.end - region.start) < 1e-6:
+                out[-1][1][-1] = Span(last.start, region.end)
+            else:
+                out[-1][1].append(region)
         else:
             out.append((lang, [region]))
     return out
