@@ -261,7 +261,7 @@ def _language_events(languages: Sequence[str], note_language: str) -> list[dict[
     is the DocumentReference's own place for what the documented visit was; each
     language spoken is one event coded in the standard language code system
     (urn:ietf:bcp:47), with text a reader can take in at a glance. It needs no
-    extension, so every R4 server accepts it (tests/test_fhir_languages.py checks with
+    extension, so every R4 server accepts it (tests/test_note_language.py checks with
     the test FHIR server)."""
     spoken = [code for code in dict.fromkeys(languages) if code]
     if not spoken or all(code == note_language for code in spoken):

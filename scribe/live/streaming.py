@@ -213,7 +213,10 @@ class StreamingSession:
         if self.vad.processed - end >= self.params.pause or end - start < min_seconds:
             return None  # paused (prepare's business), or too short to say anything yet
         regions = self._padded([(start, end)])
-        rec = self._speech.transcribe(self._tail, regions, self._tail_start, self._language)
+        # Shown, then replaced: recognised in the language of the last committed line
+        # rather than detected again (an encoder pass per region) every time it is shown.
+        language = self._language or (self._segments[-1].language if self._segments else None)
+        rec = self._speech.transcribe(self._tail, regions, self._tail_start, language)
         text = " ".join(s.text for s in rec.segments).strip()
         return Segment("partial", start, end, text) if text else None
 
