@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,13 +40,31 @@ from faster_whisper import WhisperModel  # noqa: E402
 from scribe.audio import VAD_BACKENDS  # noqa: E402
 from scribe.models import whisper_model  # noqa: E402
 from scribe.options import ScribeOptions  # noqa: E402
+from scribe.speech import chunks  # noqa: E402
 from tests import language_visits  # noqa: E402
 
 OUT = REPO / "benchmarks/results/language_id_rules.json"
 VISIT_PROBABILITIES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# (pause seconds a region is cut at, None: not cut; features padded to 30 s or not)
+SPLITS = ((None, True), (0.2, True), (0.3, True), (None, False), (0.2, False), (0.3, False))
+MIN_SECONDS = (1.0, 1.5, 2.0)
 
 
-def regions(visits) -> list[dict]:
+def detect(model: WhisperModel, clip, padded: bool) -> list[tuple[str, float]]:
+    """Whisper's language probabilities for ``clip``: on its features padded to 30 s as
+    Whisper was trained (faster-whisper's ``detect_language``), or on the clip's own
+    frames only (``scribe.speech.whisper``: the encoder's cost grows with the frames)."""
+    if padded:
+        return model.detect_language(audio=clip)[2]
+    from scribe.speech.whisper import language_probabilities
+
+    return language_probabilities(model, clip)
+
+
+def regions(visits, split: float | None = None, padded: bool = True) -> list[dict]:
+    """Each VAD region (``split``: cut at pauses of at least that many seconds, as
+    ``scribe.speech.chunks.split_at_pauses``) with Whisper's language probabilities and,
+    per reference language, the seconds of reference turns it covers."""
     path, _ = whisper_model("base")
     model = WhisperModel(str(path), device="cpu", compute_type="int8")
     vad = VAD_BACKENDS.create("silero", ScribeOptions())
@@ -54,20 +73,32 @@ def regions(visits) -> list[dict]:
         wav, ref_path = language_visits.make(visit)
         turns = json.loads(ref_path.read_text(encoding="utf-8"))["segments"]
         audio, _ = sf.read(str(wav), dtype="float32")
+        pieces = []
         for r in vad(audio):
-            best, overlap = None, 0.0
+            if split is None:
+                pieces.append(r)
+            else:
+                chunks.PAUSE_SECONDS = split
+                pieces.extend(chunks.split_at_pauses(audio, r, 0.0))
+        for r in pieces:
+            covers: dict[str, float] = {}
             for t in turns:
                 o = min(r.end, t["end"]) - max(r.start, t["start"])
-                if o > overlap:
-                    best, overlap = t, o
+                if o > 0:
+                    covers[t["language"]] = covers.get(t["language"], 0.0) + o
             clip = audio[int(r.start * 16000) : int(min(r.end, r.start + 30) * 16000)]
-            _, _, probs = model.detect_language(audio=clip)
-            rows.append({"visit": visit.name, "seconds": round(r.duration, 3), "reference": best and best["language"],
+            probs = detect(model, clip, padded)
+            rows.append({"visit": visit.name, "seconds": round(r.duration, 3),
+                         "reference": max(covers, key=covers.get) if covers else None,
+                         "covers": {k: round(v, 3) for k, v in covers.items()},
                          "probabilities": [(lang, round(p, 4)) for lang, p in probs[:10]]})
     return rows
 
 
-def score(rows, candidates=(), visit_probability=None, min_probability=0.5, neighbour=True) -> tuple[float, float]:
+def score(rows, candidates=(), visit_probability=None, min_probability=0.5, neighbour=True,
+          min_seconds=0.0) -> tuple[float, float]:
+    """(share of regions given their main reference language, share of reference turn
+    seconds inside regions given that turn's language)."""
     right = total = 0
     right_s = total_s = 0.0
     for _, group in itertools.groupby(rows, key=lambda r: r["visit"]):
@@ -85,7 +116,10 @@ def score(rows, candidates=(), visit_probability=None, min_probability=0.5, neig
                 sure = {max(likely, key=likely.get)}
             among = [sure] * len(group)
         decided = []
-        for p, allowed in zip(probs, among):
+        for r, p, allowed in zip(group, probs, among):
+            if r["seconds"] < min_seconds:
+                decided.append(None)
+                continue
             kept = {lang: v for lang, v in p.items() if lang in allowed}
             tot = sum(kept.values()) if visit_probability is not None or candidates else 1.0
             if not kept or tot <= 0:
@@ -99,29 +133,37 @@ def score(rows, candidates=(), visit_probability=None, min_probability=0.5, neig
             if r["reference"] is None:
                 continue
             total += 1
-            total_s += r["seconds"]
-            if last == r["reference"]:
-                right += 1
-                right_s += r["seconds"]
+            right += last == r["reference"]
+            total_s += sum(r["covers"].values())
+            right_s += r["covers"].get(last, 0.0)
     return round(right / total, 3), round(right_s / total_s, 3)
 
 
 def main() -> None:
     results = {}
     for name, visits in (("tuning", language_visits.TUNING), ("held_out", language_visits.HELD_OUT)):
-        rows = regions(visits)
-        table = {}
-        for candidates in ((), ("en", "es", "it")):
-            tag = ",".join(candidates) or "any"
-            table[f"{tag}: own"] = score(rows, candidates, neighbour=False)
-            table[f"{tag}: own, unsure -> neighbour"] = score(rows, candidates)
-            for v in VISIT_PROBABILITIES:
-                table[f"{tag}: visit set {v}"] = score(rows, candidates, visit_probability=v)
-        results[name] = {"regions": len(rows), "regions_under_1s": sum(r["seconds"] < 1 for r in rows),
-                         "share_right (regions, seconds)": table}
-        print(name, len(rows), "regions")
-        for rule, (a, b) in table.items():
-            print(f"  {rule:32} {a:.3f} {b:.3f}")
+        for split, padded in SPLITS:
+            t0 = time.process_time()
+            rows = regions(visits, split, padded)
+            cpu = time.process_time() - t0
+            table = {}
+            for candidates in ((), ("en", "es", "it")):
+                tag = ",".join(candidates) or "any"
+                table[f"{tag}: own"] = score(rows, candidates, neighbour=False)
+                table[f"{tag}: own, unsure -> neighbour"] = score(rows, candidates)
+                for v in VISIT_PROBABILITIES:
+                    table[f"{tag}: visit set {v}"] = score(rows, candidates, visit_probability=v)
+                for m in MIN_SECONDS:
+                    table[f"{tag}: visit set 0.5, under {m} s -> neighbour"] = score(
+                        rows, candidates, visit_probability=0.5, min_seconds=m)
+            key = (f"{name}, regions " + ("as the VAD gives them" if split is None else f"cut at pauses >= {split} s")
+                   + (", padded to 30 s" if padded else ", unpadded"))
+            results[key] = {"regions": len(rows), "regions_under_1s": sum(r["seconds"] < 1 for r in rows),
+                            "cpu_seconds_per_region": round(cpu / max(len(rows), 1), 3),
+                            "share_right (regions, turn seconds)": table}
+            print(key, len(rows), "regions", f"{cpu / max(len(rows), 1):.2f} CPU s each", flush=True)
+            for rule, (a, b) in table.items():
+                print(f"  {rule:44} {a:.3f} {b:.3f}", flush=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n")
 

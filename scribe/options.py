@@ -176,20 +176,32 @@ class LanguageIdParams:
     (the first ones, the first decided region's).
 
     Tuned on tests/language_visits.py's TUNING visits (benchmarks/language_id_rules.py,
-    pipeline VAD regions, Whisper base int8), share of regions right: each region's own
-    most probable language, 0.819 (0.880 with regions under 0.5 sure taking a
-    neighbour's); decided among the visit's languages at ``visit_probability`` 0.3 0.843,
-    0.5 0.940, 0.6 0.940, 0.7 0.892, 0.9 0.831. HELD_OUT, reported: 0.831 -> 0.930.
+    Whisper base int8), share of reference turn seconds given their language, jointly
+    with ``scribe.speech.chunks.PAUSE_SECONDS`` (regions cut at pauses), any language
+    (Whisper's detection, padded to 30 s) / the site's languages given (en, es, it; the
+    clip's own frames, as ``scribe.speech.whisper`` does then):
+
+    - regions as the VAD gives them (both padded): each region's own most probable
+      language 0.814 / 0.875; decided among the visit's languages at ``visit_probability`` 0.5 0.910 /
+      0.910, 0.7 0.880 / 0.880;
+    - cut at 0.3 s pauses: own 0.841 / 0.942; visit set 0.5 0.932 / 0.963, 0.6 0.940 /
+      0.978, 0.7 0.971 / 0.978, 0.8 0.971 / 0.978, 0.9 0.922 / 0.867;
+    - cut at 0.2 s pauses: visit set 0.7 0.977 / 0.926, 0.8 0.986 / unmeasured.
+
+    0.3 s and 0.7 are best with the site's languages and near best without. HELD_OUT,
+    reported: 0.769 / 0.844 (own, uncut) -> 0.954 / 0.972.
     """
 
-    # Whisper's own bar for a detected language (faster-whisper's
-    # language_detection_threshold default) and the best of the tuning grid above.
-    visit_probability: float = 0.5
-    # Among the visit's languages; 0.3-0.7 all scored the same on the tuning set.
+    # Above Whisper's own bar for a detected language (faster-whisper's
+    # language_detection_threshold, 0.5): a 2 s "No, nada de eso." heard as Japanese at
+    # 0.69 brought Japanese into a visit.
+    visit_probability: float = 0.7
+    # Among the visit's languages; chosen (the tuning regions are rarely that unsure).
     min_probability: float = 0.5
-    # Chosen, not tuned: the synthetic visits hold one region under 1 s (0.9 s of Italian,
-    # which Whisper put in English at 0.29). Such a region is a "Sí." or an "OK", which
-    # says little of its language; skipping it also saves an encoder pass.
+    # Such a region is a "Sí." or an "OK", which says little of its language; skipping it
+    # also saves an encoder pass. TUNING, regions cut at 0.3 s pauses, at visit set 0.5:
+    # 1.0 s 0.933, 1.5 s 0.921, 2.0 s 0.921, none 0.932 (the site's: 0.963, 0.949, 0.944,
+    # 0.963).
     min_seconds: float = 1.0
 
 
