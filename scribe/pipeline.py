@@ -48,7 +48,7 @@ from scribe.speakers import (
 from scribe.errors import ModelError
 from scribe.speech import SPEECH_MODELS, SpeechModel
 from scribe.speech.translation import attach_translations
-from scribe.types import ModelInfo, Note, Role, Segment, Transcript, Translation
+from scribe.types import ModelInfo, Note, Role, Segment, Transcript, Translation, main_language
 
 logger = logging.getLogger("scribe.pipeline")
 
@@ -412,7 +412,7 @@ class Pipeline:
             Transcript(
                 segments=final,
                 duration=round(duration, 3),
-                language=language or _main_language(final) or "en",
+                language=language or main_language(final) or "en",
                 speakers={s: Role.CLINICIAN for s in enrolled},
                 note_language=note_language,
             ),
@@ -457,15 +457,6 @@ def label_in_note_language(labeller: RoleLabeller, transcript: Transcript) -> Tr
             for s in transcript.segments
         ),
     )
-
-
-def _main_language(segments: Sequence[Segment]) -> str | None:
-    """The language most of ``segments``' time was said in (None: none says)."""
-    time_by: dict[str, float] = {}
-    for s in segments:
-        if s.language:
-            time_by[s.language] = time_by.get(s.language, 0.0) + s.end - s.start
-    return max(time_by, key=time_by.__getitem__) if time_by else None
 
 
 def _listening_source(visit: VisitSink, info: AudioInfo, duration: float) -> AudioSource:

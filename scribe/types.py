@@ -76,6 +76,16 @@ class Segment:
         )
 
 
+def main_language(segments) -> str | None:
+    """The language most of ``segments``' time was said in (``Segment.language``,
+    seconds summed); None when no segment says."""
+    seconds: dict[str, float] = {}
+    for s in segments:
+        if s.language:
+            seconds[s.language] = seconds.get(s.language, 0.0) + s.end - s.start
+    return max(seconds, key=seconds.__getitem__) if seconds else None
+
+
 @dataclass(frozen=True)
 class Translation:
     """Speech translated into another language, timed but not word by word: what a

@@ -40,7 +40,7 @@ from scribe.options import split_terms, vocabulary_prompt
 from scribe.pipeline import NullVisit, Pipeline, VisitResult, VisitSink
 from scribe.speech import Recognition
 from scribe.speech.translation import attach_translations
-from scribe.types import Segment, Translation
+from scribe.types import Segment, Translation, main_language
 
 logger = logging.getLogger("scribe.live.streaming")
 
@@ -166,13 +166,7 @@ class StreamingSession:
     def language(self) -> str | None:
         """The language given for the visit, else the one most of the committed lines
         were said in (None: no line yet)."""
-        if self._language:
-            return self._language
-        time_by: dict[str, float] = {}
-        for seg in self._segments:
-            if seg.language:
-                time_by[seg.language] = time_by.get(seg.language, 0.0) + seg.end - seg.start
-        return max(time_by, key=time_by.__getitem__) if time_by else None
+        return self._language or main_language(self._segments)
 
     def feed(self, pcm16: bytes) -> list[CommittedLine]:
         """Add 16 kHz mono PCM16 frames; return the lines this made final."""

@@ -5,11 +5,13 @@ timed words and segments, each in its language, and translations into English on
 request; registered as ``"whisper"``.
 
 Languages: with ``--language`` (or an English-only model) the whole visit is recognised
-in one language. Otherwise a multilingual model decides each speech region's language
-(``WhisperModel.detect_language`` on the region; ``LanguageIdParams`` for short and
-uncertain ones), consecutive regions of one language are recognised together, and
-Whisper's translate task runs on the same packed audio for every chunk not in the
-target language.
+in one language. Otherwise a multilingual model decides each speech region's language:
+regions are cut at pauses (``chunks.split_at_pauses``), Whisper's language probabilities
+are read per region (``WhisperModel.detect_language``, or ``language_probabilities`` on
+the region's own frames when the site's languages are given), and each region is
+decided among the visit's languages (``LanguageIdParams``). Consecutive regions of one
+language are recognised together, and Whisper's translate task runs on the same packed
+audio for every chunk not in the target language.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from scribe.scoring import normalize_text
 from scribe.speech.base import Recognition
 from scribe.speech.chunks import Chunk, plan_chunks, split_at_pauses
 from scribe.speech.repeats import FRAME_SECONDS, repeated_without_audio
-from scribe.types import Segment, Translation, Word
+from scribe.types import Segment, Translation, Word, main_language
 
 logger = logging.getLogger("scribe.speech.whisper")
 
@@ -169,7 +171,7 @@ class WhisperSpeechModel:
                     packed.fill(0.0)  # our copy of the visit's speech; zeroed like the rest
                 kept = _kept(segments, chunk, out[-1].words[-1] if out else None)
                 out.extend(replace(seg, language=said) for seg in kept)
-        return Recognition(tuple(out), _main_language(out) or fixed or "en", tuple(translations))
+        return Recognition(tuple(out), main_language(out) or fixed or "en", tuple(translations))
 
     def _region_languages(
         self, audio: np.ndarray, speech: Timeline, offset: float, visit_languages: Collection[str] = ()
@@ -196,10 +198,10 @@ class WhisperSpeechModel:
             try:
                 # Among all of Whisper's languages, its own detection (the clip padded to
                 # 30 s, as it was trained) is needed; among the site's few, the clip's own
-                # frames decide as well at a seventh of the cost (TUNING visits, share of
-                # turn seconds right, any language: padded 0.933, unpadded 0.835; the
-                # site's: 0.965 and 0.963; 1.06 against 0.16 CPU s per region:
-                # benchmarks/language_id_rules.py).
+                # frames decide nearly as well at a seventh of the cost (TUNING visits,
+                # share of turn seconds right with the settings chosen, any language:
+                # padded 0.971, unpadded 0.857; the site's: 0.989 and 0.978; 1.06 against
+                # 0.16 CPU s per region: benchmarks/language_id_rules.py).
                 if candidates:
                     ranked = language_probabilities(self._model, clip)
                 else:
@@ -367,15 +369,6 @@ def _runs(regions: list[tuple[Span, str]]) -> list[tuple[str, list[Span]]]:
         else:
             out.append((lang, [region]))
     return out
-
-
-def _main_language(segments: list[Segment]) -> str | None:
-    """The language most of ``segments``' time was said in (None: no segments)."""
-    time: dict[str, float] = {}
-    for seg in segments:
-        if seg.language:
-            time[seg.language] = time.get(seg.language, 0.0) + seg.end - seg.start
-    return max(time, key=time.__getitem__) if time else None
 
 
 def _segment(words: tuple[Word, ...], text: str | None = None) -> Segment:
