@@ -112,6 +112,11 @@ def test_a_translation_whisper_would_not_trust_stays_out_of_the_note(rash):
     assert untranslated, "expected some of the hard-to-hear Spanish to stay untranslated"
     cited = {e for sent in [*result.note.sentences(), *result.note.instructions] for e in sent.evidence}
     assert not cited & untranslated
+    # The review says what the note does not carry, and where it was said.
+    markdown = render_note_markdown(result.note, result.transcript, uri="visit", options_dict={}, models=result.models)
+    notice = next(line for line in markdown.splitlines() if "could not be translated with confidence" in line)
+    assert notice.startswith(f"> **{len(untranslated)} line(s) said in another language")
+    assert all(f"{i} " in notice for i in untranslated)
     for s in spanish:
         if s.translation:
             assert not re.search(r"\b(\w+)(, \1){3,}", s.translation), s.translation  # no decoder loop

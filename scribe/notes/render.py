@@ -37,6 +37,10 @@ TRANSLATED_NOTICE = (
     "speech model's machine translation of them. References marked \"translated from\" "
     "rest on a translation: check them against what was said."
 )
+UNTRANSLATED_NOTICE = (
+    "{n} line(s) said in another language could not be translated with confidence and are "
+    "not in this note: {refs}. Check them against what was said."
+)
 LEFT_OUT_NOTICE = (
     "{n} sentence(s) of the model's draft were left out of this document: the transcript "
     "does not support them, and no clinician has kept them."
@@ -134,9 +138,17 @@ def render_note_markdown(
 
     if left_out:
         lines += [f"> **{LEFT_OUT_NOTICE.format(n=left_out)}**", ""]
-    if translated:
-        held = ", ".join(sorted(set(translated.values())))
+    untranslated = [
+        s.id for s in transcript.segments
+        if s.words and s.language and s.language != note.language and not s.translation
+    ]
+    if translated or untranslated:
+        held = ", ".join(sorted({*translated.values(), *(s.language for s in transcript.segments
+                                                        if s.id in untranslated)}))
         lines += [f"> **{TRANSLATED_NOTICE.format(languages=held, note=note.language)}**", ""]
+    if untranslated:
+        refs = _refs(untranslated, starts)
+        lines += [f"> **{UNTRANSLATED_NOTICE.format(n=len(untranslated), refs=refs)}**", ""]
     if note.is_empty and not left_out:
         lines += [f"**{_empty_message(transcript)}**", ""]
     elif not note.is_empty:
