@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 from privacy import policy
 from privacy.audit_schema import AuditError, validate
 from scribe.batch.files import commit, stage_all
-from scribe.batch.ray_runner import TLS_VARIABLES, check_transport, complete
+from scribe.batch.ray_cluster import TLS_VARIABLES, check_transport
+from scribe.batch.ray_runner import complete
 from scribe.cli import app
 from scribe.errors import ClusterError
 from tests.conftest import REPO, SAMPLES

@@ -1,13 +1,12 @@
 """Running many recordings across machines on a Ray cluster, beside ``run_local``.
 
-``connect(address)`` joins or starts the cluster (``local``: a Ray runtime of this
-process on 127.0.0.1, dashboard off, usage stats off; ``auto``: the running cluster Ray
-finds; otherwise ``HOST:PORT``), refusing one that reaches beyond this machine unless
-Ray's TLS is configured. ``start_workers`` makes one actor per worker: each hardens its
-process for visits (``VisitFactory.start``: content log filter, network guard opened to
-the cluster's own addresses only, no core dumps), loads the pipeline once and, per job,
-runs the same ``process_recording`` the local runner runs, in a visit of its own.
-``run_ray`` hands out the jobs and yields one ``RemoteOutcome`` per job.
+``ray_cluster.connect(address)`` joins or starts the cluster, refusing one that reaches
+beyond this machine unless Ray's TLS is configured. ``start_workers`` makes one actor
+per worker: each hardens its process for visits (``VisitFactory.start``: content log
+filter, network guard opened to the cluster's own addresses only, no core dumps), loads
+the pipeline once and, per job, runs the same ``process_recording`` the local runner
+runs, in a visit of its own. ``run_ray`` hands out the jobs and yields one
+``RemoteOutcome`` per job; ``complete`` tells a job a rerun skips.
 
 What travels through Ray: a task carries a ``Job`` (a path and an output name) and the
 output folder's path, never audio: workers read the recordings from storage they share
@@ -31,7 +30,6 @@ retried on another worker, up to ``retries`` times, while Ray restarts the dead 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import pickle
@@ -41,14 +39,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from glob import escape as glob_escape
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from privacy.policy import allow_cluster, enable_network_guard
 from scribe.batch.files import Staged, commit, discard, stage_all
+from scribe.batch.ray_cluster import Cluster, import_ray
 from scribe.batch.runner import Job, discarded
 from scribe.batch.visit import EXPORTED_SUFFIXES, OUTPUT_SUFFIXES, process_recording
 from scribe.errors import ClusterError, InputError, NoSpeechError, ScribeError, log_unforeseen
@@ -71,23 +68,6 @@ REPORT_LIMIT = 100 * 1024
 # with the driver (a worker elsewhere reads them on its own node: set them to paths
 # valid there, or leave them unset).
 SITE_VARIABLES = ("SCRIBE_DATA_DIR", "SCRIBE_CONFIG", "SCRIBE_AUDIT_LOG", "SCRIBE_SITE_KEY", "SCRIBE_CACHE_DIR")
-# Ray's own TLS settings (Ray docs, "TLS Authentication"; read by
-# ray._common.tls_utils.load_certs_from_env): with RAY_USE_TLS=1 every gRPC channel of
-# the cluster is mutually authenticated and encrypted with these files.
-TLS_VARIABLES = ("RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT")
-NAMESPACE = "scribe"
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """The cluster a batch runs on: ``address`` as asked (``local``, ``auto``,
-    ``HOST:PORT``), the IP ``addresses`` of its live nodes, its ``cpus`` (Ray's count),
-    and ``tls`` (Ray's TLS on)."""
-
-    address: str
-    addresses: tuple[str, ...]
-    cpus: int
-    tls: bool
 
 
 @dataclass(frozen=True)
@@ -157,95 +137,6 @@ class RemoteOutcome:
         return self.segments > 0
 
 
-# --- the cluster -------------------------------------------------------------------------
-
-
-def _host_of(address: str) -> str | None:
-    """The host part of ``HOST:PORT``, ``ray://HOST:PORT`` or ``[V6]:PORT``."""
-    rest = address.split("://", 1)[-1].strip()
-    if rest.startswith("["):
-        return rest[1:].split("]", 1)[0]
-    return rest.rsplit(":", 1)[0] if rest.count(":") == 1 else rest or None
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False  # a name: not known to be this machine
-
-
-def tls_configured(env: os._Environ | dict[str, str] = os.environ) -> bool:
-    """Whether Ray's TLS is on (``RAY_USE_TLS`` 1 or true, as Ray reads it) with its
-    three files named and readable."""
-    if env.get("RAY_USE_TLS", "0").lower() not in ("1", "true"):
-        return False
-    return all(env.get(v) and os.access(env[v], os.R_OK) for v in TLS_VARIABLES)
-
-
-def check_transport(address: str, hosts: Sequence[str], env: os._Environ | dict[str, str] = os.environ) -> None:
-    """Refuse to send visits to ``hosts`` (the cluster's, or the one ``address`` names)
-    unless all are loopback or Ray's TLS is configured: raises ``ClusterError`` (exit 7),
-    one line naming the address and what to set."""
-    beyond = sorted({h for h in hosts if not _is_loopback(h)})
-    if beyond and not tls_configured(env):
-        raise ClusterError(
-            f"--ray {address}: the cluster reaches beyond this machine ({', '.join(beyond[:3])}) and Ray's TLS is "
-            f"not configured (set RAY_USE_TLS=1, {', '.join(TLS_VARIABLES)} on every node); no visit was sent"
-        )
-
-
-def _import_ray() -> Any:
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report leaves this site
-    try:
-        import ray
-    except ImportError:
-        raise ClusterError("--ray needs Ray: pip install 'scribe[ray]'") from None
-    return ray
-
-
-@contextmanager
-def connect(address: str, *, cpus: int | None = None) -> Iterator[Cluster]:
-    """Join (``auto``, ``HOST:PORT``) or start (``local``: on 127.0.0.1, ``cpus`` CPUs,
-    default this machine's; dashboard off) a Ray cluster; shut down on exit.
-
-    An address naming a host beyond this machine is refused before connecting unless
-    Ray's TLS is configured; once connected, every live node's address is checked the
-    same way (``auto`` learns them only then). Raises ``ClusterError`` (exit 7)."""
-    if address not in ("local", "auto"):
-        host = _host_of(address)
-        if not host:
-            raise ClusterError(f"--ray {address}: not local, auto or HOST:PORT")
-        check_transport(address, [host])
-    ray = _import_ray()
-    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": False, "logging_level": logging.WARNING}
-    if address == "local":
-        # Nothing of ours is put in the object store (see the module docstring): the
-        # smallest store Ray accepts (75 MiB is its floor; 100 MiB here).
-        kwargs |= {"_node_ip_address": "127.0.0.1", "include_dashboard": False, "num_cpus": cpus or os.cpu_count(),
-                   "object_store_memory": 100 * 1024 * 1024}
-    else:
-        kwargs["address"] = address
-    try:
-        ray.init(**kwargs)
-    except Exception as e:  # ConnectionError, RuntimeError, ValueError: Ray's own wording is long
-        raise ClusterError(f"--ray {address}: cannot reach the Ray cluster ({type(e).__name__})") from None
-    try:
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
-        addresses = tuple(sorted({n["NodeManagerAddress"] for n in nodes}))
-        check_transport(address, addresses)
-        # This process talks to the cluster and to nothing else, as its workers do.
-        enable_network_guard()
-        allow_cluster(addresses)
-        cluster = Cluster(address, addresses, int(ray.cluster_resources().get("CPU", 0)), tls_configured())
-        logger.info("ray: %d node(s), %d CPU(s), tls %s", len(nodes), cluster.cpus, cluster.tls)
-        yield cluster
-    finally:
-        ray.shutdown()
-
-
 # --- the worker ----------------------------------------------------------------------------
 
 
@@ -266,6 +157,7 @@ class RecordingWorker:
         host = socket.gethostname().split(".")[0][:63] or "unknown"
         self.info = WorkerInfo(index, os.getpid(), node, host)
         try:
+            from privacy.policy import allow_cluster
             from scribe.config import load_config
             from scribe.speakers.enrolled import load_voices
             from scribe.visits import VisitFactory
@@ -284,6 +176,13 @@ class RecordingWorker:
 
     def ready(self) -> tuple[WorkerInfo, Failure | None]:
         return self.info, self.failure
+
+    def peak_rss_mb(self) -> float:
+        """This worker process's peak resident memory, MiB (``getrusage`` ``ru_maxrss``,
+        KiB on Linux)."""
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def started(self, timeout: float) -> str | None:
         """Block until a recording is in progress (at most ``timeout`` seconds); its
@@ -363,7 +262,7 @@ def start_workers(cluster: Cluster, count: int, *, load: Callable[[ScribeOptions
     ``load_pipeline``: the same code, not a copy) and the enrolled voices ``clinicians``
     names (None: every one enrolled on its node). Waits until all are ready. Raises the
     first worker's one-line error (a model that does not load: exit 4)."""
-    ray = _import_ray()
+    ray = import_ray()
     env = {k: os.environ[k] for k in SITE_VARIABLES if os.environ.get(k)}
     actor = _actor_class(ray)
     batch = os.urandom(4).hex()

@@ -67,7 +67,8 @@ def transcribe_on_ray(
     """Run ``jobs`` on the cluster at ``address`` with ``workers`` actors (default: one
     per CPU the cluster has), print a line per recording, then end the batch as a local
     run does (``end_batch``: the highest exit code). A cluster problem is one line, exit 7."""
-    from scribe.batch.ray_runner import complete, connect, run_ray, start_workers
+    from scribe.batch.ray_cluster import connect
+    from scribe.batch.ray_runner import complete, run_ray, start_workers
 
     todo = [job for job in jobs if not complete(out, job.uri, privacy)]
     skipped = len(jobs) - len(todo)
