@@ -14,6 +14,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,10 +115,17 @@ def connect(address: str, *, cpus: int | None = None) -> Iterator[Cluster]:
                    "object_store_memory": 100 * 1024 * 1024}
     else:
         kwargs["address"] = address
+    # ray.init sets a SIGTERM handler of its own (sys.exit): the command's handler, which
+    # ends a batch with one line and exit 143 (cli.app.interruptible), is put back.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
     try:
         ray.init(**kwargs)
     except Exception as e:  # ConnectionError, RuntimeError, ValueError: Ray's own wording is long
         raise ClusterError(f"--ray {address}: cannot reach the Ray cluster ({type(e).__name__})") from None
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     try:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         addresses = tuple(sorted({n["NodeManagerAddress"] for n in nodes}))

@@ -333,9 +333,15 @@ def run_ray(jobs: Sequence[Job], workers: Workers, *, out: Path, retries: int = 
     idle = list(range(len(workers.handles)))
     alive = set(idle)
     while pending or running:
-        while idle and pending:
-            job, attempt, died_on = pending.popleft()
-            choice = next((i for i in idle if i not in died_on), idle[0])
+        for choice in list(idle):
+            # The first job this worker has not died under; one it has died under only
+            # when no live worker is left that has not.
+            k = next((k for k, (_, _, died_on) in enumerate(pending)
+                      if choice not in died_on or not alive - died_on), None)
+            if k is None:
+                continue
+            job, attempt, died_on = pending[k]
+            del pending[k]
             idle.remove(choice)
             ref = workers.handles[choice].process.remote(Job(job.path.resolve(), job.uri), str(out))
             running[ref] = (choice, job, attempt, died_on)
@@ -344,18 +350,19 @@ def run_ray(jobs: Sequence[Job], workers: Workers, *, out: Path, retries: int = 
                 error = ClusterError(f"{job.path}: not processed, no worker left on the cluster")
                 yield RemoteOutcome(job, None, None, attempts=attempt - 1, errors=(error,))
             return
-        if not running:  # jobs wait for a worker to come back
-            ready, _ = ray.wait(list(reviving), num_returns=1)
-        else:
-            ready, _ = ray.wait(list(running) + list(reviving), num_returns=1)
+        ready, _ = ray.wait(list(running) + list(reviving), num_returns=1)  # jobs may wait for a worker
         ref = ready[0]
         if ref in reviving:
             index = reviving.pop(ref)
             try:
-                ray.get(ref)
-                idle.append(index)
-                logger.info("worker %d back", index)
+                info, failure = ray.get(ref)
             except ray.exceptions.RayError:
+                info, failure = None, Failure("restarts exhausted", 7)
+            if failure is None:
+                workers.infos[index] = info
+                idle.append(index)
+                logger.info("worker %d back: pid %d", index, info.pid)
+            else:
                 alive.discard(index)
                 logger.warning("worker %d lost for good", index)
             continue
