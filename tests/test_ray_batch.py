@@ -33,9 +33,8 @@ from tests.conftest import REPO, SAMPLES
 from tests.service_process import foreground_signals
 
 # Fields that say when a file was made, not what it holds: the FHIR documents' `date`
-# (DocumentReference.date, the instant it was built) and the review markdown's line
-# naming that instant.
-TIMING = {"date"}
+# and each attachment's `creation` (the instant the document was built).
+TIMING = {"date", "creation"}
 NOTE_FILES = (".note.md", ".note.json", ".fhir.json")
 
 
@@ -203,13 +202,13 @@ def test_a_stopped_batch_run_again_skips_what_it_finished(cluster, tmp_path):
 
 
 def test_a_cluster_beyond_this_machine_without_tls_is_refused_before_connecting(tmp_path):
-    # 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never a real host; nothing is sent to it.
+    # 203.0.113.0/24 is TEST-NET-3 (RFC 5737), documentation only; nothing is sent to it.
     result = CliRunner().invoke(app, ["transcribe", str(SAMPLES / "cough_visit.wav"), "--out", str(tmp_path),
-                                      "--ray", "192.0.2.10:6379"])
+                                      "--ray", "203.0.113.10:6379"])
     assert result.exit_code == 7
     assert "Traceback" not in result.output
     assert result.stderr.splitlines() == [
-        "error: --ray 192.0.2.10:6379: the cluster reaches beyond this machine (192.0.2.10) and Ray's TLS is not "
+        "error: --ray 203.0.113.10:6379: the cluster reaches beyond this machine (203.0.113.10) and Ray's TLS is not "
         "configured (set RAY_USE_TLS=1, RAY_TLS_SERVER_CERT, RAY_TLS_SERVER_KEY, RAY_TLS_CA_CERT on every node); "
         "no visit was sent"
     ]
@@ -221,12 +220,12 @@ def test_tls_is_configured_only_with_all_three_files(tmp_path):
     for path in files.values():
         path.write_text("pem")
     env = {"RAY_USE_TLS": "1", **{v: str(p) for v, p in files.items()}}
-    check_transport("192.0.2.10:6379", ["192.0.2.10"], env)  # configured: allowed
+    check_transport("203.0.113.10:6379", ["203.0.113.10"], env)  # configured: allowed
     check_transport("127.0.0.1:6379", ["127.0.0.1", "::1", "localhost"], {})  # loopback needs none
     for broken in ({**env, "RAY_USE_TLS": "0"}, {k: v for k, v in env.items() if k != "RAY_TLS_CA_CERT"},
                    {**env, "RAY_TLS_SERVER_KEY": str(tmp_path / "missing")}):
         with pytest.raises(ClusterError):
-            check_transport("192.0.2.10:6379", ["192.0.2.10"], broken)
+            check_transport("203.0.113.10:6379", ["203.0.113.10"], broken)
 
 
 def test_workers_without_ray_is_said_not_ignored(tmp_path):
@@ -238,16 +237,16 @@ def test_workers_without_ray_is_said_not_ignored(tmp_path):
 def test_the_network_guard_opens_to_the_cluster_addresses_only():
     sock = socket.socket()
     try:
-        assert policy.allow_cluster(["192.0.2.20", "127.0.0.1"]) == ["192.0.2.20"]
-        assert policy._socket_target("socket.connect", (sock, ("192.0.2.20", 6379)))[0]
-        assert policy._socket_target("socket.connect", (sock, ("192.0.2.20", 40123)))[0]  # any of its ports
-        assert not policy._socket_target("socket.connect", (sock, ("192.0.2.21", 6379)))[0]
+        assert policy.allow_cluster(["203.0.113.20", "127.0.0.1"]) == ["203.0.113.20"]
+        assert policy._socket_target("socket.connect", (sock, ("203.0.113.20", 6379)))[0]
+        assert policy._socket_target("socket.connect", (sock, ("203.0.113.20", 40123)))[0]  # any of its ports
+        assert not policy._socket_target("socket.connect", (sock, ("203.0.113.21", 6379)))[0]
         assert not policy._socket_target("socket.getaddrinfo", ("ray-head.example", 6379))[0]
         with pytest.raises(ValueError):
             policy.allow_cluster(["ray-head.example"])  # a name would need DNS
     finally:
         sock.close()
-        policy._allowed_hosts.discard("192.0.2.20")
+        policy._allowed_hosts.discard("203.0.113.20")
 
 
 def test_the_audit_schema_takes_a_node_and_host_and_nothing_longer():

@@ -15,10 +15,12 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from privacy.policy import allow_cluster, enable_network_guard
@@ -53,13 +55,41 @@ def _host_of(address: str) -> str | None:
     return rest.rsplit(":", 1)[0] if rest.count(":") == 1 else rest or None
 
 
-def _is_loopback(host: str) -> bool:
+def local_addresses() -> frozenset[str]:
+    """This machine's own IP addresses (Linux: each interface's IPv4 address by the
+    SIOCGIFADDR ioctl, IPv6 from /proc/net/if_inet6). Nothing is sent anywhere; traffic
+    to these addresses never leaves the machine. Empty where they cannot be read."""
+    found: set[str] = set()
+    try:
+        import fcntl
+        import struct
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for _, name in socket.if_nameindex():
+                try:
+                    # SIOCGIFADDR (0x8915, <linux/sockios.h>): struct ifreq, the address at bytes 20-24
+                    packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))
+                    found.add(socket.inet_ntoa(packed[20:24]))
+                except OSError:
+                    pass  # an interface without an IPv4 address
+    except (ImportError, OSError):
+        pass
+    try:
+        for line in Path("/proc/net/if_inet6").read_text().splitlines():
+            found.add(str(ipaddress.ip_address(bytes.fromhex(line.split()[0]))))
+    except (OSError, ValueError, IndexError):
+        pass
+    return frozenset(found)
+
+
+def _on_this_machine(host: str, local: frozenset[str]) -> bool:
     if host.lower() in ("localhost", "localhost."):
         return True
     try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return False  # a name: not known to be this machine
+    return ip.is_loopback or str(ip) in local
 
 
 def tls_configured(env: os._Environ | dict[str, str] = os.environ) -> bool:
@@ -72,9 +102,12 @@ def tls_configured(env: os._Environ | dict[str, str] = os.environ) -> bool:
 
 def check_transport(address: str, hosts: Sequence[str], env: os._Environ | dict[str, str] = os.environ) -> None:
     """Refuse to send visits to ``hosts`` (the cluster's, or the one ``address`` names)
-    unless all are loopback or Ray's TLS is configured: raises ``ClusterError`` (exit 7),
-    one line naming the address and what to set."""
-    beyond = sorted({h for h in hosts if not _is_loopback(h)})
+    unless all are this machine (loopback or one of its own addresses: Ray advertises a
+    node by its interface address even when started on 127.0.0.1) or Ray's TLS is
+    configured: raises ``ClusterError`` (exit 7), one line naming the address and what to
+    set."""
+    local = local_addresses()
+    beyond = sorted({h for h in hosts if not _on_this_machine(h, local)})
     if beyond and not tls_configured(env):
         raise ClusterError(
             f"--ray {address}: the cluster reaches beyond this machine ({', '.join(beyond[:3])}) and Ray's TLS is "
