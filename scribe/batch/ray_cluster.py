@@ -1,9 +1,12 @@
 """The Ray cluster a batch across machines runs on (``scribe.batch.ray_runner``).
 
-``connect(address)`` joins or starts it: ``local``, a Ray runtime of this process on
-127.0.0.1 with the dashboard off and usage stats off (``RAY_USAGE_STATS_ENABLED=0``:
+``connect(address)`` joins or starts it: ``local``, a Ray runtime of this process, asked
+for 127.0.0.1, with the dashboard off and usage stats off (``RAY_USAGE_STATS_ENABLED=0``:
 nothing is reported anywhere); ``auto``, the running cluster Ray finds; otherwise
-``HOST:PORT``. Visits go to a cluster beyond this machine only over Ray's TLS
+``HOST:PORT``. Ray 2.60 advertises a node started on 127.0.0.1 by its interface address
+(``ray._private.services.resolve_ip_for_localhost``) and its servers listen on every
+interface, guarded by Ray's token authentication (on by default since Ray 2.52); so
+"this machine" is loopback and the machine's own addresses (``local_addresses``). Visits go to a cluster beyond this machine only over Ray's TLS
 (``check_transport``): an address naming another host is refused before connecting,
 and once connected every live node's address is checked the same way. This process's
 network guard is then opened to the cluster's own addresses and nothing else.
