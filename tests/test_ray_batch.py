@@ -10,6 +10,7 @@ before anything connects; the audit log says which node processed each visit.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from typer.testing import CliRunner
 from privacy import policy
 from privacy.audit_schema import AuditError, validate
 from scribe.batch.files import commit, stage_all
-from scribe.batch.ray_cluster import TLS_VARIABLES, check_transport
+from scribe.batch.ray_cluster import TLS_VARIABLES, check_transport, local_addresses
 from scribe.batch.ray_runner import complete
 from scribe.cli import app
 from scribe.errors import ClusterError
@@ -222,6 +223,9 @@ def test_tls_is_configured_only_with_all_three_files(tmp_path):
     env = {"RAY_USE_TLS": "1", **{v: str(p) for v, p in files.items()}}
     check_transport("203.0.113.10:6379", ["203.0.113.10"], env)  # configured: allowed
     check_transport("127.0.0.1:6379", ["127.0.0.1", "::1", "localhost"], {})  # loopback needs none
+    # Nor this machine's own addresses, which Ray advertises for a node started on loopback.
+    own = sorted(a for a in local_addresses() if not ipaddress.ip_address(a).is_loopback)
+    check_transport("this machine", own, {})
     for broken in ({**env, "RAY_USE_TLS": "0"}, {k: v for k, v in env.items() if k != "RAY_TLS_CA_CERT"},
                    {**env, "RAY_TLS_SERVER_KEY": str(tmp_path / "missing")}):
         with pytest.raises(ClusterError):
