@@ -29,7 +29,7 @@ $(BIN)/python:
 
 # Re-install when the dependency list changes; the stamp keeps repeated runs fast.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,ray]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -46,6 +46,10 @@ _TEMPLATE = re.compile(r"\A[A-Za-z0-9._-]{1,64}\Z")
 _LANGUAGE = re.compile(r"\A[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?\Z")
 _SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
 _BOOT_ID = re.compile(r"\A[0-9a-f-]{36}\Z")  # /proc/sys/kernel/random/boot_id: a UUID
+# Where a visit ran, for a batch across machines: the Ray node id (56 hex digits) and the
+# node's host name (one DNS label is at most 63 characters, RFC 1035 2.3.4; a longer
+# name is cut by its writer).
+_NODE = re.compile(r"\A[A-Za-z0-9._-]{1,64}\Z")
 
 # Durations in seconds and counts: non-negative finite numbers.
 NUMBER_FIELDS = frozenset(
@@ -78,6 +82,8 @@ PATTERN_FIELDS: dict[str, re.Pattern[str]] = {
     "language": _LANGUAGE,
     "sha256": _SHA256,
     "boot_id": _BOOT_ID,
+    "node": _NODE,
+    "host": _NODE,
 }
 CHOICE_FIELDS: dict[str, frozenset[str]] = {"reason": REASONS, "format": FORMATS}
 BOOL_FIELDS = frozenset({"privacy"})

@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 import unicodedata
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 log = logging.getLogger("scribe.privacy.policy")
 
@@ -273,6 +273,36 @@ if hasattr(socket, "AF_NETLINK"):
 # resolution, (address, port) pairs for connections.
 _allowed_names: set[str] = set()
 _allowed_addresses: set[tuple[str, int]] = set()
+# The other way a batch across machines needs: the addresses of its own Ray cluster's
+# nodes (any port: Ray's GCS, raylets, object managers and workers each listen on their
+# own), given as IP addresses, never names (nothing is resolved for them).
+_allowed_hosts: set[str] = set()
+
+
+def allow_cluster(addresses: Iterable[str]) -> list[str]:
+    """Let connections to these IP addresses through the guard, on any port: the nodes
+    of the Ray cluster a batch runs on (``scribe.batch.ray_runner``). Loopback needs no
+    opening. Returns the addresses opened, normalised; raises ``ValueError`` for one that
+    is not an IP address (a name would need DNS, which the guard keeps closed)."""
+    opened = []
+    for address in addresses:
+        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
+        if not ip.is_loopback:
+            opened.append(str(ip))
+    with _guard_lock:
+        _allowed_hosts.update(opened)
+    if opened:
+        log.info("network guard: %d cluster address(es) allowed", len(opened))
+    return opened
+
+
+def _cluster_host(host: Any) -> bool:
+    if not _allowed_hosts or not isinstance(host, str):
+        return False
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0])) in _allowed_hosts
+    except ValueError:
+        return False
 
 
 def allow_destination(url: str) -> None:
@@ -322,7 +352,8 @@ def _socket_target(event: str, args: tuple) -> tuple[bool, str]:
             host = host[0] if host else None  # (address, port): a reverse lookup
         if event == "socket.getaddrinfo" and host is None:
             return True, "-"  # no name to resolve: loopback or wildcard, no DNS
-        allowed = _is_loopback_host(host) or (isinstance(host, str) and host.lower() in _allowed_names)
+        allowed = (_is_loopback_host(host) or (isinstance(host, str) and host.lower() in _allowed_names)
+                   or _cluster_host(host))
         return allowed, str(host)[:255]
     sock, address = (args[0], args[1]) if len(args) >= 2 else (None, None)
     if address is None:
@@ -331,7 +362,7 @@ def _socket_target(event: str, args: tuple) -> tuple[bool, str]:
     if family in _LOCAL_FAMILIES or isinstance(address, (str, bytes, bytearray)):
         return True, "unix"
     if isinstance(address, tuple) and address:
-        allowed = _is_loopback_host(address[0]) or (
+        allowed = _is_loopback_host(address[0]) or _cluster_host(address[0]) or (
             event == "socket.connect" and len(address) >= 2 and (address[0], address[1]) in _allowed_addresses
         )
         return allowed, str(address[0])[:255]

@@ -39,6 +39,9 @@ class Visit:
     audit: AuditLog | None = None
     registry: ContentRegistry | None = None
     store: VisitStore | None = None  # standard mode only: where the visit is journaled
+    # Where the visit runs, recorded with visit_opened and visit_processed (metadata only:
+    # audit fields "node", "host"); empty on this machine's own runs.
+    where: dict[str, str] = field(default_factory=dict)
     visit_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _opened: float = field(default_factory=time.monotonic)
     _closed: bool = False
@@ -58,7 +61,7 @@ class Visit:
             self._text = TextBuffer(self.visit_id, self._key)
         elif self.store is not None:
             self._journal = self.store.open_visit(self.visit_id)
-        self._record("visit_opened", privacy=self.privacy)
+        self._record("visit_opened", privacy=self.privacy, **self.where)
 
     # -- capture ------------------------------------------------------------------------
 
@@ -139,7 +142,7 @@ class Visit:
     # -- outcome ------------------------------------------------------------------------
 
     def processed(self, **fields) -> None:
-        self._record("visit_processed", **fields)
+        self._record("visit_processed", **{**self.where, **fields})
 
     def signed(self, **fields) -> None:
         """Audit a signature (``note_signed``). From now on the visit's ``visit_closed``

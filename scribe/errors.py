@@ -81,3 +81,11 @@ class FhirExportError(ScribeError):
     """The FHIR server refused a note or kept failing."""
 
     exit_code = 6
+
+
+class ClusterError(ScribeError):
+    """A Ray cluster for a batch across machines cannot be used: Ray is not installed,
+    the cluster is not reachable, it reaches beyond this machine without Ray's TLS, or
+    no worker is left to process the batch."""
+
+    exit_code = 7

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from privacy.audit import AuditLog
@@ -34,7 +34,9 @@ class VisitFactory:
     ``privacy``: privacy mode (nothing of a visit outlives it) or standard mode.
     ``audit``: the audit log every visit records to. ``registry``: the visit text the
     log filter keeps out of logs. ``store``: the encrypted visit store, standard mode
-    only. ``last_id``: the id of the visit opened last.
+    only. ``last_id``: the id of the visit opened last. ``where``: the audit fields naming the
+    machine the visits run on (``node``, ``host``: a batch worker on Ray), recorded with
+    each visit's ``visit_opened`` and ``visit_processed``.
     """
 
     privacy: bool
@@ -42,6 +44,7 @@ class VisitFactory:
     registry: ContentRegistry
     store: VisitStore | None = None
     last_id: str | None = None
+    where: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def start(cls, privacy: bool, site: SiteConfig = SiteConfig()) -> "VisitFactory":
@@ -77,7 +80,8 @@ class VisitFactory:
     def open(self) -> Visit:
         """A new visit in this process's mode; use it as a context manager (an exception
         discards it whole)."""
-        visit = Visit(privacy=self.privacy, audit=self.audit, registry=self.registry, store=self.store)
+        visit = Visit(privacy=self.privacy, audit=self.audit, registry=self.registry, store=self.store,
+                      where=dict(self.where))
         self.last_id = visit.visit_id
         return visit
 

@@ -4,8 +4,9 @@
 VisitOutputs`` is the unit of work: the recording through the pipeline inside its visit,
 then its results written all-or-nothing (``files.write_all``), audited, and optionally
 filed on the EHR (``export.send_or_write``). ``runner.run_local`` runs many recordings
-on this machine, one after another; a runner that spreads them over machines goes
-beside it (``runner.py``'s ``Job`` and ``RecordingOutcome`` are its inputs and outputs).
+on this machine, one after another; ``ray_runner.run_ray`` spreads them over the
+workers of a Ray cluster (``ray_cluster.connect``), each calling the same
+``process_recording``, and takes ``runner.py``'s ``Job``s (Ray is imported only then).
 ``outputs`` holds the file formats (transcript JSON, RTTM, WebVTT, note markdown, note
 JSON, FHIR JSON); ``export`` the one place a document is hashed and audited as it leaves.
 

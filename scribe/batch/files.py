@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from privacy.paths import fsync_dir
@@ -26,6 +27,10 @@ logger = logging.getLogger("scribe.batch.files")
 
 Writer = Callable[[Path], object]
 """Writes one file at the path it is given (its return value is ignored)."""
+
+Publish = Callable[..., tuple[str, ...]]
+"""How a visit's files reach their folder: ``write_all``'s signature (``out, uri, writes,
+*, source, before_commit``), returning the names published."""
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
@@ -99,20 +104,65 @@ def write_all(
         A file cannot be staged or moved into place (exit code 3); files already moved
         are removed again and the staging folder is always removed.
     """
+    return commit(stage_all(out, uri, writes, source=source, before_commit=before_commit))
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A visit's files written into a private staging folder inside ``out`` (0700, named
+    ``.URI.XXXXXXXX``) and not yet published: ``names`` (``uri + suffix``, in the order
+    they are moved into place) under ``folder``. ``source`` names what they are the
+    results of, for messages. Paths and names only: it holds nothing a file holds."""
+
+    out: Path
+    folder: Path
+    names: tuple[str, ...]
+    source: str
+
+
+def stage_all(
+    out: Path,
+    uri: str,
+    writes: Mapping[str, Writer],
+    *,
+    source: str,
+    before_commit: Callable[[Mapping[str, Path]], None] | None = None,
+) -> Staged:
+    """The first half of ``write_all``: every file written into a new staging folder in
+    ``out``, then ``before_commit`` (the audit); nothing published. ``commit`` publishes
+    them, ``discard`` removes them. A runner across machines stages on a worker and
+    commits on its driver (``scribe.batch.ray_runner``); both see ``out`` on shared
+    storage. Raises ``OutputError`` (exit code 3), the staging folder removed."""
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{uri}.", dir=out))
+        folder = Path(tempfile.mkdtemp(prefix=f".{uri}.", dir=out))
     except OSError as e:
         raise OutputError(out, f"cannot write results ({e.strerror or type(e).__name__})") from None
     names = {suffix: f"{uri}{suffix}" for suffix in writes}
     try:
         for suffix, write in writes.items():
-            write(staging / names[suffix])
+            write(folder / names[suffix])
         if before_commit is not None:
-            before_commit({name: staging / name for name in names.values()})
+            before_commit({name: folder / name for name in names.values()})
+    except OSError as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise OutputError(out, f"cannot write results for {source} ({e.strerror or type(e).__name__})") from None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return Staged(out, folder, tuple(names.values()), source)
+
+
+def commit(staged: Staged) -> tuple[str, ...]:
+    """Publish staged files: each moved into ``staged.out`` (``os.replace``, atomic per
+    file), all of them or none (on a failure those already moved are removed again), the
+    folder synced; the staging folder is always removed. Returns the names published.
+    Raises ``OutputError`` (exit code 3)."""
+    out = staged.out
+    try:
         moved: list[Path] = []
         try:
-            for name in names.values():
-                os.replace(staging / name, out / name)
+            for name in staged.names:
+                os.replace(staged.folder / name, out / name)
                 moved.append(out / name)
         except OSError:
             for done in moved:  # all of a visit's results or none
@@ -120,7 +170,12 @@ def write_all(
             raise
         fsync_dir(out)
     except OSError as e:
-        raise OutputError(out, f"cannot write results for {source} ({e.strerror or type(e).__name__})") from None
+        raise OutputError(out, f"cannot write results for {staged.source} ({e.strerror or type(e).__name__})") from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return tuple(names.values())
+        discard(staged)
+    return staged.names
+
+
+def discard(staged: Staged) -> None:
+    """Remove a staging folder and whatever is left in it (nothing is published)."""
+    shutil.rmtree(staged.folder, ignore_errors=True)

@@ -4,8 +4,8 @@
 output names; ``run_local`` processes them with ``process_recording`` and yields one
 ``RecordingOutcome`` per job as it finishes. A failed recording is one error (its visit
 discarded whole) and never stops the others. A runner that spreads recordings over
-machines takes the same jobs, calls the same ``process_recording`` per job and yields
-the same outcomes.
+machines (``ray_runner.run_ray``) takes the same jobs and calls the same
+``process_recording`` per job on its workers.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from scribe.batch import outputs
 from scribe.batch.export import ExportReceipt, FhirExport, audit_document, send_or_write
-from scribe.batch.files import Writer, write_all
+from scribe.batch.files import Publish, Writer, write_all
 from scribe.errors import ScribeError, shown
 from scribe.notes.render import render_instructions_markdown, render_note_markdown, render_note_text
 from scribe.types import ModelInfo, Note, Transcript
@@ -106,12 +106,15 @@ def process_recording(
     visit: Visit,
     progress: Progress | None = None,
     export: FhirExport | None = None,
+    publish: Publish = write_all,
 ) -> VisitOutputs:
     """Process the recording at ``path`` inside ``visit`` (``progress(seconds_done,
     total_seconds_or_None)`` as it is decoded) and write its results into
     ``out`` as ``uri`` + suffix (see ``write_visit_outputs``); with ``export``, file the
     draft note, then its patient instructions, on the EHR (a recording with no speech is
-    not filed).
+    not filed). ``publish``: how the visit's files reach ``out`` (default
+    ``files.write_all``: staged, audited, moved into place; a runner across machines
+    passes one that stages and audits on the worker and leaves the move to its driver).
 
     Raises
     ------
@@ -127,7 +130,7 @@ def process_recording(
     An export failure does not raise: it is returned as ``VisitOutputs.export_error``.
     """
     result = pipeline.process(path, progress, uri=uri, visit=visit)
-    written = write_visit_outputs(result, source=path, uri=uri, out=out, visit=visit)
+    written = write_visit_outputs(result, source=path, uri=uri, out=out, visit=visit, publish=publish)
     if export is None or not written.has_speech:
         return written
     try:
@@ -220,6 +223,7 @@ def write_note_outputs(
     models: Sequence[ModelInfo],
     record: Callable[[], object],
     annotation: Annotation | None = None,
+    publish: Publish = write_all,
 ) -> tuple[str, ...]:
     """Write a visit's files into ``out``, all or none: the note's documents
     (``NOTE_SUFFIXES``; the instructions' only when there are instructions) and, unless
@@ -260,10 +264,12 @@ def write_note_outputs(
                 path = staged[f"{uri}{suffix}"]
                 audit_document(visit.exported, path.read_bytes(), format=AUDIT_FORMATS[suffix])
 
-    return write_all(out, uri, writes, source=source, before_commit=audit)
+    return publish(out, uri, writes, source=source, before_commit=audit)
 
 
-def write_visit_outputs(result: VisitResult, *, source: Path, uri: str, out: Path, visit: Visit) -> VisitOutputs:
+def write_visit_outputs(
+    result: VisitResult, *, source: Path, uri: str, out: Path, visit: Visit, publish: Publish = write_all
+) -> VisitOutputs:
     """Write a finished visit's results into ``out``, all of them or none: in privacy
     mode the note's documents only (``NAME.note.md``, ``NAME.note.json``,
     ``NAME.fhir.json``, and ``NAME.instructions.md`` with ``NAME.instructions.fhir.json``
@@ -293,7 +299,7 @@ def write_visit_outputs(result: VisitResult, *, source: Path, uri: str, out: Pat
 
     names = write_note_outputs(
         result.transcript, documents, uri=uri, out=out, visit=visit, source=shown(source.name),
-        options_dict=options, models=result.models, record=record, annotation=result.annotation,
+        options_dict=options, models=result.models, record=record, annotation=result.annotation, publish=publish,
     )
     return VisitOutputs(result, out, names, documents.document, instructions_document=documents.instructions_document)
 

@@ -115,6 +115,23 @@ def transcribe(
     note_device: NoteDeviceOption = None,
     note_dtype: NoteDtypeOption = None,
     clinician: ClinicianOption = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray",
+            metavar="local|auto|ADDRESS",
+            help="Spread the recordings over a Ray cluster (pip install 'scribe[ray]'): 'local' starts one on this "
+            "machine (loopback only), 'auto' joins the running one, HOST:PORT that one. A cluster beyond this machine "
+            "needs Ray's TLS (RAY_USE_TLS=1 and its certificate variables). Inputs and --out must be on storage every "
+            "node sees at the same path. Recordings whose outputs are complete in --out are skipped.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option("--workers", min=1, help="With --ray: worker processes, each with its own models (default: one per CPU of the cluster).",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Transcribe recorded visits and draft their notes.
 
@@ -122,7 +139,7 @@ def transcribe(
 
     With --fhir-server (or [fhir] server in the config), each note (and its patient instructions) is also sent to the EHR as draft (preliminary), for --patient/--encounter (one visit's identity: give one recording at a time).
 
-    Exit codes: 0 all processed; 1 template or FHIR problem, identity missing, or a language option that is not a code; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model, --language, --languages or --note-language (a language the model or drafter lacks), diarizer model (--diarizer pyannote, --diarizer-model) or note model (--note-model) problem; 5 a recording holds no speech; 6 the FHIR server refused a note. With several failures, the highest.
+    Exit codes: 0 all processed; 1 template or FHIR problem, identity missing, or a language option that is not a code; 2 an input missing, unreadable, empty, corrupt or truncated; 3 results cannot be written; 4 speech model, --language, --languages or --note-language (a language the model or drafter lacks), diarizer model (--diarizer pyannote, --diarizer-model) or note model (--note-model) problem; 5 a recording holds no speech; 6 the FHIR server refused a note; 7 the Ray cluster cannot be used (--ray: not reachable, beyond this machine without TLS, no worker left). With several failures, the highest.
     """
     with interruptible("recording") as progress:  # Ctrl+C or SIGTERM wherever it lands: one line
         from scribe.batch.export import FhirExport
@@ -154,6 +171,22 @@ def transcribe(
                 template=template,
             )
             server = fhir_server or site.fhir.server
+            if workers is not None and ray is None:
+                raise ScribeError("--workers: the number of Ray workers; give --ray too (a local run uses one process)")
+            if ray is not None and server:
+                raise ScribeError("--ray: notes are not filed on the EHR from a cluster batch; send them after it with scribe export")
+            if ray is not None:
+                clinician_voices(clinician, options.diarizer)  # a named voice that is not enrolled: one line, now
+        except ScribeError as e:
+            fail(e)
+            raise typer.Exit(e.exit_code)
+        if ray is not None:
+            from scribe.cli.ray_batch import transcribe_on_ray
+
+            transcribe_on_ray(jobs, failures, unreadable, address=ray, workers=workers, out=out, options=options,
+                              privacy=privacy_on, clinicians=clinician, progress=progress)
+            return
+        try:
             context = clinical_context(site, patient, practitioner, encounter, organization)
             if server:
                 check_identity(context, len(jobs))  # before hours of processing, not after
