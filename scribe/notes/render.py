@@ -140,10 +140,10 @@ def render_note_markdown(
         lines += [f"> **{LEFT_OUT_NOTICE.format(n=left_out)}**", ""]
     untranslated = [
         s.id for s in transcript.segments
-        if s.words and s.language and s.language != note.language and not s.translation
+        if s.words and transcript.language_of(s) != note.language and not s.translation
     ]
     if translated or untranslated:
-        held = ", ".join(sorted({*translated.values(), *(s.language for s in transcript.segments
+        held = ", ".join(sorted({*translated.values(), *(transcript.language_of(s) for s in transcript.segments
                                                         if s.id in untranslated)}))
         lines += [f"> **{TRANSLATED_NOTICE.format(languages=held, note=note.language)}**", ""]
     if untranslated:
