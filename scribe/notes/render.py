@@ -33,9 +33,9 @@ UNSUPPORTED_NOTICE = (
     "sentences are left out of the exported note."
 )
 TRANSLATED_NOTICE = (
-    "Parts of this visit were held in {languages}: the note is drafted in {note} from the "
-    "speech model's machine translation of them. References marked \"translated from\" "
-    "rest on a translation: check them against what was said."
+    "Parts of this visit were held in another language (language code {languages}): the note, "
+    "in {note}, is drafted from the speech model's machine translation of them. References "
+    "marked \"translated from\" rest on a translation: check them against what was said."
 )
 UNTRANSLATED_NOTICE = (
     "{n} line(s) said in another language could not be translated with confidence and are "
