@@ -34,6 +34,7 @@ from scribe.audio.condition import Conditioner
 from scribe.audio.decode import AudioInfo, iter_blocks, probe
 from scribe.audio.source import FileAudioSource
 from scribe.notes import DRAFTERS, AudioSource, Drafter, DraftProgress, draft_note
+from scribe.notes.base import check_note_language
 from scribe.notes.templates import Template, load_template
 from scribe.options import ScribeOptions
 from scribe.speakers import (
@@ -45,7 +46,6 @@ from scribe.speakers import (
     mark_unrecognised_overlap,
     speech_turns,
 )
-from scribe.errors import ModelError
 from scribe.speech import SPEECH_MODELS, SpeechModel
 from scribe.speech.translation import attach_translations
 from scribe.types import ModelInfo, Note, Role, Segment, Transcript, Translation, main_language
@@ -201,12 +201,7 @@ class Pipeline:
         self.diarizer: Diarizer = diarizer
         self.role_labeller: RoleLabeller = role_labeller
         self.drafter: Drafter = drafter
-        writes = tuple(getattr(drafter, "languages", ("en",)))
-        if options.note_language not in writes:
-            raise ModelError(
-                f"--note-language {options.note_language}: the {drafter.name} drafter writes notes in "
-                f"{', '.join(writes)} only"
-            )
+        check_note_language(drafter, options.note_language)
 
     @property
     def translate_to(self) -> str | None:

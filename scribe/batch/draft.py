@@ -33,8 +33,9 @@ from scribe.batch.visit import (
     note_documents,
     write_note_outputs,
 )
-from scribe.errors import InputError, ModelError, OutputError, ScribeError, log_unforeseen, shown
+from scribe.errors import InputError, OutputError, ScribeError, log_unforeseen, shown
 from scribe.notes import DRAFTERS, Drafter, draft_note
+from scribe.notes.base import check_note_language
 from scribe.notes.templates import Template, load_template
 from scribe.options import ScribeOptions
 from scribe.pipeline import label_in_note_language
@@ -82,9 +83,7 @@ class Drafting:
     def check_language(self, language: str, named: str) -> None:
         """Raise ``ModelError`` (exit code 4) when the drafter does not write ``language``
         (``named``: where it came from, for the one line)."""
-        writes = tuple(getattr(self.drafter, "languages", ("en",)))
-        if language not in writes:
-            raise ModelError(f"{named} {language}: the {self.drafter.name} drafter writes notes in {', '.join(writes)} only")
+        check_note_language(self.drafter, language, named)
 
     def in_note_language(self, transcript: Transcript) -> Transcript:
         """``transcript`` to be drafted in the note language: ``--note-language`` when

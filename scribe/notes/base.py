@@ -127,6 +127,17 @@ def draft_note(
     return replace(note, omissions=find_omissions(transcript, note))
 
 
+def check_note_language(drafter: Drafter, language: str, named: str = "--note-language") -> None:
+    """Raise ``ModelError`` (exit code 4) when ``drafter`` does not write notes in
+    ``language`` (its ``languages``, ``("en",)`` when it does not say); ``named`` is where
+    the language came from, for the one line."""
+    from scribe.errors import ModelError
+
+    writes = tuple(getattr(drafter, "languages", ("en",)))
+    if language not in writes:
+        raise ModelError(f"{named} {language}: the {drafter.name} drafter writes notes in {', '.join(writes)} only")
+
+
 DRAFTERS: Registry[Drafter] = Registry(
     "drafter",
     {

@@ -50,7 +50,7 @@ def attach_translations(
             continue
         best, best_score = None, None
         for i, seg in enumerate(segments):
-            if seg.language != tr.source or not seg.words and seg.language is None:
+            if seg.language != tr.source:
                 continue
             overlap = min(seg.end, tr.end) - max(seg.start, tr.start)
             score = overlap if overlap > 0 else -(max(seg.start - tr.end, tr.start - seg.end))
